@@ -1,0 +1,32 @@
+# Install the library, its headers, a CMake package (find_package(ringdp)) and ringdp.pc.
+include(CMakePackageConfigHelpers)
+
+set(RINGDP_INSTALL_CMAKEDIR ${CMAKE_INSTALL_LIBDIR}/cmake/ringdp)
+set(RINGDP_EXPORT_TARGETS ringdp)
+if(TARGET ringdp_interpose)
+  list(APPEND RINGDP_EXPORT_TARGETS ringdp_interpose)
+endif()
+
+install(TARGETS ${RINGDP_EXPORT_TARGETS} EXPORT ringdpTargets
+        ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
+        LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
+        RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+install(DIRECTORY ${PROJECT_SOURCE_DIR}/include/ringdp DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+install(FILES ${PROJECT_BINARY_DIR}/include/ringdp/version.hpp
+        DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/ringdp)
+install(EXPORT ringdpTargets NAMESPACE ringdp:: DESTINATION ${RINGDP_INSTALL_CMAKEDIR})
+
+configure_package_config_file(cmake/ringdpConfig.cmake.in
+  ${PROJECT_BINARY_DIR}/ringdpConfig.cmake INSTALL_DESTINATION ${RINGDP_INSTALL_CMAKEDIR})
+write_basic_package_version_file(${PROJECT_BINARY_DIR}/ringdpConfigVersion.cmake
+  COMPATIBILITY SameMinorVersion)
+install(FILES ${PROJECT_BINARY_DIR}/ringdpConfig.cmake ${PROJECT_BINARY_DIR}/ringdpConfigVersion.cmake
+        DESTINATION ${RINGDP_INSTALL_CMAKEDIR})
+
+# pkg-config: the HDF5 link line is private (the public headers never include hdf5.h).
+configure_file(cmake/ringdp.pc.in ${PROJECT_BINARY_DIR}/ringdp.pc @ONLY)
+install(FILES ${PROJECT_BINARY_DIR}/ringdp.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
+
+if(EXISTS ${PROJECT_SOURCE_DIR}/data/mnist10k.h5)
+  install(FILES ${PROJECT_SOURCE_DIR}/data/mnist10k.h5 DESTINATION ${CMAKE_INSTALL_DATADIR}/ringdp)
+endif()

@@ -1,0 +1,54 @@
+#pragma once
+/// \file
+/// The library's own communicator: a duplicate of the caller's, so that ringdp's messages
+/// never match the caller's.
+
+#include <mpi.h>
+
+namespace ringdp {
+
+/// Owns an MPI_Comm_dup of a caller's communicator, with MPI_ERRORS_RETURN set on it so
+/// that MPI errors come back as ringdp::MpiError. Move-only. Construction, split() and
+/// barrier() are collective over the communicator; the accessors are local.
+class Communicator {
+ public:
+  /// Duplicates `comm` (collective over `comm`). Check mode starts on when the
+  /// environment variable RINGDP_CHECK is set to a value other than 0.
+  explicit Communicator(MPI_Comm comm = MPI_COMM_WORLD);
+  ~Communicator();
+
+  Communicator(Communicator&& other) noexcept;
+  Communicator& operator=(Communicator&& other) noexcept;
+  Communicator(const Communicator&) = delete;
+  Communicator& operator=(const Communicator&) = delete;
+
+  /// This process's rank in the communicator.
+  [[nodiscard]] int rank() const noexcept { return rank_; }
+  /// Number of ranks in the communicator.
+  [[nodiscard]] int size() const noexcept { return size_; }
+  /// The duplicated handle ringdp communicates on (owned by this object; do not free).
+  [[nodiscard]] MPI_Comm native() const noexcept { return comm_; }
+
+  /// Collective: ranks passing the same `color` form a new communicator, ordered by `key`.
+  [[nodiscard]] Communicator split(int color, int key) const;
+  /// Collective barrier.
+  void barrier() const;
+
+  /// Check mode: collectives verify first that every rank passed the same count, type and
+  /// operation, and throw a clear Error on every rank when one differs. Costs one small
+  /// reduction per call; off by default. Set it to the same value on every rank.
+  [[nodiscard]] bool check_mode() const noexcept { return check_mode_; }
+  void set_check_mode(bool on) noexcept { check_mode_ = on; }
+
+ private:
+  struct Adopt {};
+  Communicator(Adopt, MPI_Comm owned);
+  void reset() noexcept;
+
+  MPI_Comm comm_ = MPI_COMM_NULL;
+  int rank_ = -1;
+  int size_ = 0;
+  bool check_mode_ = false;
+};
+
+}  // namespace ringdp

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# README command (1): install the dependencies, build, and run the main job on 2 ranks.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh
+bash scripts/build.sh
+source scripts/env.sh
+mpirun -np 2 build/apps/examples/ringdp-hello
