@@ -13,12 +13,12 @@ Adam<T>::Adam(std::size_t size, AdamOptions options)
     : Optimizer<T>(size), options_(options), m_(size, T(0)), v_(size, T(0)) {
   const auto in_unit = [](double b) { return b >= 0.0 && b < 1.0; };
   if (!in_unit(options.beta1) || !in_unit(options.beta2)) {
-    throw InvalidArgument(fmt::format("Adam betas must be in [0, 1), got {} and {}",
-                                      options.beta1, options.beta2));
+    throw InvalidArgument(
+        fmt::format("Adam betas must be in [0, 1), got {} and {}", options.beta1, options.beta2));
   }
   if (!(options.epsilon > 0.0) || !std::isfinite(options.epsilon)) {
-    throw InvalidArgument(fmt::format("Adam epsilon must be finite and > 0, got {}",
-                                      options.epsilon));
+    throw InvalidArgument(
+        fmt::format("Adam epsilon must be finite and > 0, got {}", options.epsilon));
   }
   if (!(options.weight_decay >= 0.0) || !std::isfinite(options.weight_decay)) {
     throw InvalidArgument(

@@ -13,8 +13,8 @@ template <class T>
 Dense<T>::Dense(std::size_t inputs, std::size_t outputs, Init init)
     : inputs_(inputs), outputs_(outputs), init_(init) {
   if (inputs == 0 || outputs == 0) {
-    throw InvalidArgument(fmt::format("Dense layer needs positive sizes, got {} -> {}", inputs,
-                                      outputs));
+    throw InvalidArgument(
+        fmt::format("Dense layer needs positive sizes, got {} -> {}", inputs, outputs));
   }
 }
 

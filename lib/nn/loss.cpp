@@ -15,8 +15,8 @@ LossResult softmax_cross_entropy(const ConstMatrixRef<T>& logits,
   const Eigen::Index classes = logits.rows();
   const Eigen::Index batch = logits.cols();
   if (labels.size() != static_cast<std::size_t>(batch)) {
-    throw InvalidArgument(fmt::format("softmax_cross_entropy: {} labels for a batch of {}",
-                                      labels.size(), batch));
+    throw InvalidArgument(
+        fmt::format("softmax_cross_entropy: {} labels for a batch of {}", labels.size(), batch));
   }
   if (real > static_cast<std::size_t>(batch)) {
     throw InvalidArgument(
@@ -28,9 +28,9 @@ LossResult softmax_cross_entropy(const ConstMatrixRef<T>& logits,
   }
   for (std::size_t j = 0; j < real; ++j) {
     if (labels[j] < 0 || labels[j] >= classes) {
-      throw InvalidArgument(fmt::format(
-          "softmax_cross_entropy: label {} of sample {} is outside [0, {})", labels[j], j,
-          classes));
+      throw InvalidArgument(
+          fmt::format("softmax_cross_entropy: label {} of sample {} is outside [0, {})", labels[j],
+                      j, classes));
     }
   }
 
@@ -50,8 +50,7 @@ LossResult softmax_cross_entropy(const ConstMatrixRef<T>& logits,
     g.array() = (z.array() - m).exp();
     const T sum = g.sum();
     const std::int32_t label = labels[static_cast<std::size_t>(j)];
-    result.loss_sum +=
-        std::log(static_cast<double>(sum)) - static_cast<double>(z(label) - m);
+    result.loss_sum += std::log(static_cast<double>(sum)) - static_cast<double>(z(label) - m);
     if (argmax == label) ++result.correct;
     // dL/dz = (softmax(z) - onehot(label)) / norm.
     g *= scale / sum;
@@ -69,7 +68,7 @@ template LossResult softmax_cross_entropy<float>(const ConstMatrixRef<float>&,
                                                  std::span<const std::int32_t>, Matrix<float>&,
                                                  std::size_t, double);
 template LossResult softmax_cross_entropy<double>(const ConstMatrixRef<double>&,
-                                                  std::span<const std::int32_t>,
-                                                  Matrix<double>&, std::size_t, double);
+                                                  std::span<const std::int32_t>, Matrix<double>&,
+                                                  std::size_t, double);
 
 }  // namespace ringdp::nn

@@ -11,8 +11,8 @@ namespace ringdp::nn {
 std::vector<std::size_t> parse_model_spec(std::string_view spec) {
   const auto fail = [&](const std::string& why) {
     return InvalidArgument(fmt::format(
-        "invalid model spec \"{}\": {} (expected widths joined by '-', e.g. 784-512-256-10)",
-        spec, why));
+        "invalid model spec \"{}\": {} (expected widths joined by '-', e.g. 784-512-256-10)", spec,
+        why));
   };
   std::vector<std::size_t> widths;
   std::size_t pos = 0;

@@ -13,13 +13,13 @@ template <class T>
 void Optimizer<T>::step(std::span<T> parameters, std::span<const T> gradients,
                         double learning_rate) {
   if (parameters.size() != size_ || gradients.size() != size_) {
-    throw InvalidArgument(fmt::format(
-        "{} optimizer made for {} parameters got {} parameters and {} gradients", kind(), size_,
-        parameters.size(), gradients.size()));
+    throw InvalidArgument(
+        fmt::format("{} optimizer made for {} parameters got {} parameters and {} gradients",
+                    kind(), size_, parameters.size(), gradients.size()));
   }
   if (!(learning_rate >= 0.0) || !std::isfinite(learning_rate)) {
-    throw InvalidArgument(fmt::format("{}: learning rate must be finite and >= 0, got {}",
-                                      kind(), learning_rate));
+    throw InvalidArgument(
+        fmt::format("{}: learning rate must be finite and >= 0, got {}", kind(), learning_rate));
   }
   ++step_count_;
   update(parameters.data(), gradients.data(), size_, learning_rate, step_count_);

@@ -35,8 +35,8 @@ Sequential<T>::Sequential(std::vector<std::unique_ptr<Layer<T>>> layers)
   for (std::size_t i = layers_.size(); i-- > 0;) {
     const std::size_t begin = offset;
     for (const TensorShape& shape : layers_[i]->parameter_shapes()) {
-      tensors_.push_back({fmt::format("layer{}.{}.{}", i, layers_[i]->kind(), shape.name),
-                          offset, shape.rows, shape.cols});
+      tensors_.push_back({fmt::format("layer{}.{}.{}", i, layers_[i]->kind(), shape.name), offset,
+                          shape.rows, shape.cols});
       offset += shape.rows * shape.cols;
     }
     ranges_[i] = {begin, offset - begin};
@@ -88,9 +88,10 @@ std::size_t Sequential<T>::output_size() const noexcept {
 template <class T>
 const Matrix<T>& Sequential<T>::forward(const ConstMatrixRef<T>& x) {
   if (static_cast<std::size_t>(x.rows()) != input_size() || x.cols() == 0) {
-    throw InvalidArgument(fmt::format("Sequential::forward: input is {} x {}, expected {} x batch "
-                                      "(features x samples, batch > 0)",
-                                      x.rows(), x.cols(), input_size()));
+    throw InvalidArgument(
+        fmt::format("Sequential::forward: input is {} x {}, expected {} x batch "
+                    "(features x samples, batch > 0)",
+                    x.rows(), x.cols(), input_size()));
   }
   input_ = x;  // no allocation when the batch shape is unchanged
   for (std::size_t i = 0; i < layers_.size(); ++i) {

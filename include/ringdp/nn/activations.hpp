@@ -20,8 +20,8 @@ class ReLU final : public Layer<T> {
   [[nodiscard]] std::size_t input_size() const override { return size_; }
   [[nodiscard]] std::size_t output_size() const override { return size_; }
   void forward(const ConstMatrixRef<T>& x, Matrix<T>& y) override;
-  void backward(const ConstMatrixRef<T>& x, const ConstMatrixRef<T>& y,
-                const ConstMatrixRef<T>& dy, Matrix<T>* dx) override;
+  void backward(const ConstMatrixRef<T>& x, const ConstMatrixRef<T>& y, const ConstMatrixRef<T>& dy,
+                Matrix<T>* dx) override;
 
  private:
   std::size_t size_;
@@ -37,8 +37,8 @@ class Tanh final : public Layer<T> {
   [[nodiscard]] std::size_t input_size() const override { return size_; }
   [[nodiscard]] std::size_t output_size() const override { return size_; }
   void forward(const ConstMatrixRef<T>& x, Matrix<T>& y) override;
-  void backward(const ConstMatrixRef<T>& x, const ConstMatrixRef<T>& y,
-                const ConstMatrixRef<T>& dy, Matrix<T>* dx) override;
+  void backward(const ConstMatrixRef<T>& x, const ConstMatrixRef<T>& y, const ConstMatrixRef<T>& dy,
+                Matrix<T>* dx) override;
 
  private:
   std::size_t size_;

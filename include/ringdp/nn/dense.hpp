@@ -34,8 +34,8 @@ class Dense final : public Layer<T> {
   void initialize(NormalGenerator& rng) override;
 
   void forward(const ConstMatrixRef<T>& x, Matrix<T>& y) override;
-  void backward(const ConstMatrixRef<T>& x, const ConstMatrixRef<T>& y,
-                const ConstMatrixRef<T>& dy, Matrix<T>* dx) override;
+  void backward(const ConstMatrixRef<T>& x, const ConstMatrixRef<T>& y, const ConstMatrixRef<T>& dy,
+                Matrix<T>* dx) override;
 
   /// Views of the parameters and their gradients (valid after bind()).
   [[nodiscard]] Eigen::Map<Matrix<T>>& weight() noexcept { return w_; }

@@ -43,8 +43,7 @@ LossResult softmax_cross_entropy(const ConstMatrixRef<T>& logits,
 template <class T>
 LossResult softmax_cross_entropy(const ConstMatrixRef<T>& logits,
                                  std::span<const std::int32_t> labels, Matrix<T>& grad) {
-  return softmax_cross_entropy<T>(logits, labels, grad,
-                                  static_cast<std::size_t>(logits.cols()));
+  return softmax_cross_entropy<T>(logits, labels, grad, static_cast<std::size_t>(logits.cols()));
 }
 
 extern template LossResult softmax_cross_entropy<float>(const ConstMatrixRef<float>&,
@@ -52,7 +51,6 @@ extern template LossResult softmax_cross_entropy<float>(const ConstMatrixRef<flo
                                                         Matrix<float>&, std::size_t, double);
 extern template LossResult softmax_cross_entropy<double>(const ConstMatrixRef<double>&,
                                                          std::span<const std::int32_t>,
-                                                         Matrix<double>&, std::size_t,
-                                                         double);
+                                                         Matrix<double>&, std::size_t, double);
 
 }  // namespace ringdp::nn

@@ -94,8 +94,8 @@ class Sequential {
 
  private:
   std::vector<std::unique_ptr<Layer<T>>> layers_;
-  std::vector<ArenaRange> ranges_;    // per layer, in layer order
-  std::vector<TensorInfo> tensors_;   // in arena order
+  std::vector<ArenaRange> ranges_;   // per layer, in layer order
+  std::vector<TensorInfo> tensors_;  // in arena order
   // unique_ptr<T[]> rather than std::vector: the buffers must never reallocate, since the
   // layers' maps point into them.
   std::unique_ptr<T[]> parameter_storage_;

@@ -8,7 +8,6 @@
 /// gradient check) only.
 
 #include <Eigen/Core>
-
 #include <cstddef>
 #include <string>
 
