@@ -158,6 +158,11 @@ int main(int argc, char** argv) {
     fmt::print("# ringdp {} ({}), model {} ({} parameters), batch {}, Eigen threads {}, SIMD {}\n",
                RINGDP_VERSION_STRING, RINGDP_GIT_HASH, spec, model.parameter_count(), batch,
                Eigen::nbThreads(), Eigen::SimdInstructionSetsInUse());
+#ifndef __AVX2__
+    fmt::print(
+        "# note: compiled for baseline x86-64, so Eigen's GEMM uses SSE2 only; configure with\n"
+        "#       -DRINGDP_NATIVE=ON for AVX2/FMA (about 2x faster on this kind of machine)\n");
+#endif
     fmt::print("# {} repeats of {} steps after {} warm-up steps; medians (min-max for samples/s)\n",
                repeats, steps, warmup);
     fmt::print("{:>10} {:>14} {:>9} {:>9} {:>9} {:>9} {:>9}\n", "samples/s", "cpu_samples/s",
