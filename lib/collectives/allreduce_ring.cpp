@@ -73,6 +73,7 @@ namespace {
 constexpr int kRingTag = 0x5249;  // "RI"
 // Receive slots in flight per step: while one segment is reduced, the next ones arrive.
 constexpr std::size_t kSlots = 3;
+constexpr std::size_t kMaxSegmentsPerStep = std::size_t{1} << 20;
 
 struct Chunk {
   std::size_t begin;
@@ -105,9 +106,13 @@ void allreduce_ring(const Communicator& comm, std::span<T> data, ReduceOp op) {
   const MPI_Comm mcomm = comm.native();
   const MPI_Datatype type = mpi_type<T>();
   T* const base = data.data();
-  // Scratch holds kSlots segments; a segment never exceeds INT_MAX elements at any sane
-  // segment size, but the clamp keeps every MPI count an int regardless.
-  const std::size_t seg = std::min(segment, max_mpi_count());
+  // Segments are never so small that one step needs more than kMaxSegmentsPerStep
+  // requests (a tiny segment setting with a huge buffer), nor above an MPI int count.
+  const std::size_t largest_chunk = chunk_of(count, n, 0).size;
+  const std::size_t seg =
+      std::min(std::max(segment, (largest_chunk + kMaxSegmentsPerStep - 1) / kMaxSegmentsPerStep),
+               max_mpi_count());
+  // Received segments land in kSlots scratch slots kept by the communicator.
   T* const slots = reinterpret_cast<T*>(comm.scratch(kSlots * seg * sizeof(T)).data());
 
   // Sends of the current step, and those of the next step, which are posted during this
