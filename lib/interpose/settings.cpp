@@ -10,7 +10,7 @@ namespace {
 
 // Default threshold: the smallest message size from which the interposed MPI_Allreduce
 // (ringdp, Auto) is not slower than Open MPI's own, at 2 ranks on the development
-// machine. Measured with tests/interpose/interpose_timing.c, the same binary run in one
+// machine. Measured with tests/interpose/timing.c, the same binary run in one
 // job with RINGDP_INTERPOSE=0 and =1 interleaved (see lib/interpose/README.md for the
 // command and the table). Below 64 KiB ringdp's Auto itself runs MPI_Allreduce, so
 // serving would only add the copy and the attribute lookup.
