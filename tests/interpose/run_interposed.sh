@@ -13,11 +13,12 @@
 #   --all-passed      expect nothing served: every call passed to MPI (RINGDP_INTERPOSE=0)
 #   --grep REGEX      the output of every preloaded run must match REGEX (grep -E)
 #   --no-stats        do not check the counts (programs that expect an error)
+#   --linked          PROGRAM links the library itself (before -lmpi): no LD_PRELOAD
 set -euo pipefail
 
 mpiexec=$1 np=$2 library=$3
 shift 3
-baseline=0 all_passed=0 check_stats=1 grep_regex=""
+baseline=0 all_passed=0 check_stats=1 grep_regex="" linked=0
 algos=("")
 envs=()
 while [[ $# -gt 0 ]]; do
@@ -28,6 +29,7 @@ while [[ $# -gt 0 ]]; do
     --all-passed) all_passed=1 ;;
     --grep) grep_regex=$2; shift ;;
     --no-stats) check_stats=0 ;;
+    --linked) linked=1 ;;
     --) shift; break ;;
     *) echo "run_interposed.sh: unknown option $1" >&2; exit 2 ;;
   esac
@@ -53,11 +55,13 @@ fi
 
 for algo in "${algos[@]}"; do
   label=${algo:-default}
-  echo "== LD_PRELOAD=$(basename "$library") RINGDP_ALGORITHM=${algo:-<unset>} ${envs[*]}"
+  preload=(-x "LD_PRELOAD=$library")
+  [[ $linked == 1 ]] && preload=()
+  echo "== ${preload[*]:-linked} RINGDP_ALGORITHM=${algo:-<unset>} ${envs[*]}"
   algo_env=()
   [[ -n $algo ]] && algo_env=(-x "RINGDP_ALGORITHM=$algo")
   rm -f "$work/stats"
-  if ! "$mpiexec" -n "$np" -x "LD_PRELOAD=$library" -x "RINGDP_INTERPOSE_STATS=$work/stats" \
+  if ! "$mpiexec" -n "$np" "${preload[@]}" -x "RINGDP_INTERPOSE_STATS=$work/stats" \
       "${algo_env[@]}" "${envs[@]}" \
       "${program[@]}" --expect "$work/expect" --hash "$work/hash.$label" > "$work/out" 2>&1; then
     cat "$work/out"
