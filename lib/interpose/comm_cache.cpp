@@ -47,8 +47,8 @@ int get_keyval() {
     // MPI_COMM_NULL_COPY_FN: a duplicate of the user's communicator does not inherit the
     // attribute; it gets its own ringdp duplicate at its first served call, because two
     // communicators sharing one ringdp duplicate could have their messages interleave.
-    RINGDP_MPI_CHECK(PMPI_Comm_create_keyval(MPI_COMM_NULL_COPY_FN, delete_duplicate, &keyval,
-                                             nullptr));
+    RINGDP_MPI_CHECK(
+        PMPI_Comm_create_keyval(MPI_COMM_NULL_COPY_FN, delete_duplicate, &keyval, nullptr));
   }
   return keyval;
 }

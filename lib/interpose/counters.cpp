@@ -66,8 +66,7 @@ void report_counts() noexcept {
     // Ranks could in principle see different environments; agreeing first means a rank
     // with the report switched on never waits in a gather the others skip.
     int wanted = s.verbose || !s.stats_path.empty() ? 1 : 0;
-    if (PMPI_Allreduce(MPI_IN_PLACE, &wanted, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD) !=
-            MPI_SUCCESS ||
+    if (PMPI_Allreduce(MPI_IN_PLACE, &wanted, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD) != MPI_SUCCESS ||
         wanted == 0) {
       return;
     }

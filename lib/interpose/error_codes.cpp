@@ -20,9 +20,8 @@ struct ClassCode {
 };
 // One code per class, created on first use, its string replaced by each new message
 // (MPI_Add_error_string replaces an earlier string). Three classes at most.
-ClassCode codes[] = {{MPI_ERR_ARG, MPI_ERR_ARG},
-                     {MPI_ERR_NO_MEM, MPI_ERR_NO_MEM},
-                     {MPI_ERR_OTHER, MPI_ERR_OTHER}};
+ClassCode codes[] = {
+    {MPI_ERR_ARG, MPI_ERR_ARG}, {MPI_ERR_NO_MEM, MPI_ERR_NO_MEM}, {MPI_ERR_OTHER, MPI_ERR_OTHER}};
 bool created[] = {false, false, false};
 
 int code_with_message(int error_class, const char* message) noexcept {

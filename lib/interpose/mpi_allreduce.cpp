@@ -89,8 +89,8 @@ void serve(const void* sendbuf, void* recvbuf, int count, Served what, MPI_Comm 
   throw InvalidArgument("unknown element type");
 }
 
-int allreduce_entry(const void* sendbuf, void* recvbuf, int count, MPI_Datatype datatype,
-                    MPI_Op op, MPI_Comm comm) {
+int allreduce_entry(const void* sendbuf, void* recvbuf, int count, MPI_Datatype datatype, MPI_Op op,
+                    MPI_Comm comm) {
   const Settings& s = settings();
   if (!s.enabled || inside_served_call) {
     return pass(sendbuf, recvbuf, count, datatype, op, comm, bytes_of(count, datatype));
@@ -108,8 +108,8 @@ int allreduce_entry(const void* sendbuf, void* recvbuf, int count, MPI_Datatype 
   const bool in_place = sendbuf == MPI_IN_PLACE;
   int inter = 0;
   if (bytes < s.min_bytes || !aligned(recvbuf, element) ||
-      (!in_place && (sendbuf == nullptr || !aligned(sendbuf, element) ||
-                     overlap(sendbuf, recvbuf, bytes))) ||
+      (!in_place &&
+       (sendbuf == nullptr || !aligned(sendbuf, element) || overlap(sendbuf, recvbuf, bytes))) ||
       PMPI_Comm_test_inter(comm, &inter) != MPI_SUCCESS || inter != 0) {
     return pass(sendbuf, recvbuf, count, datatype, op, comm, bytes);
   }
@@ -129,8 +129,8 @@ int allreduce_entry(const void* sendbuf, void* recvbuf, int count, MPI_Datatype 
 }  // namespace
 }  // namespace ringdp::interpose
 
-extern "C" int MPI_Allreduce(const void* sendbuf, void* recvbuf, int count,
-                             MPI_Datatype datatype, MPI_Op op, MPI_Comm comm) {
+extern "C" int MPI_Allreduce(const void* sendbuf, void* recvbuf, int count, MPI_Datatype datatype,
+                             MPI_Op op, MPI_Comm comm) {
   // No exception crosses into C: an error becomes an MPI code, handed to the
   // communicator's error handler as MPI itself would (MPI_ERRORS_ARE_FATAL aborts with
   // the message, MPI_ERRORS_RETURN returns the code).

@@ -85,8 +85,8 @@ int main(int argc, char** argv) {
     harness_fail(&h, what);
   }
   if (rss_before < 0 || rss_after - rss_before > 2048) {
-    snprintf(what, sizeof what, "VmRSS grew from %ld KiB to %ld KiB over %d rounds",
-             rss_before, rss_after, rounds);
+    snprintf(what, sizeof what, "VmRSS grew from %ld KiB to %ld KiB over %d rounds", rss_before,
+             rss_after, rounds);
     harness_fail(&h, what);
   }
   if (h.rank == 0) {

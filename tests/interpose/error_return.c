@@ -25,8 +25,10 @@ int main(int argc, char** argv) {
   }
   char what[MPI_MAX_ERROR_STRING + 128];
   if (rc == MPI_SUCCESS || error_class != MPI_ERR_ARG || strstr(text, needle) == NULL) {
-    snprintf(what, sizeof what, "expected an MPI_ERR_ARG error naming '%s', got rc %d, class "
-             "%d, '%s'", needle, rc, error_class, text);
+    snprintf(what, sizeof what,
+             "expected an MPI_ERR_ARG error naming '%s', got rc %d, class "
+             "%d, '%s'",
+             needle, rc, error_class, text);
     harness_fail(&h, what);
   } else if (h.rank == 0) {
     printf("error_return: rank 0 got error class MPI_ERR_ARG: %s\n", text);

@@ -37,8 +37,10 @@ static inline void harness_init(Harness* h, int argc, char** argv) {
   MPI_Comm_rank(MPI_COMM_WORLD, &h->rank);
   MPI_Comm_size(MPI_COMM_WORLD, &h->size);
   for (int i = 1; i + 1 < argc; ++i) {
-    if (strcmp(argv[i], "--expect") == 0) h->expect_path = argv[++i];
-    else if (strcmp(argv[i], "--hash") == 0) h->hash_path = argv[++i];
+    if (strcmp(argv[i], "--expect") == 0)
+      h->expect_path = argv[++i];
+    else if (strcmp(argv[i], "--hash") == 0)
+      h->hash_path = argv[++i];
   }
 }
 
@@ -69,8 +71,8 @@ static inline int harness_finish(Harness* h, const char* program) {
         perror(h->expect_path);
         total++;
       } else {
-        fprintf(f, "served_calls %lld\nserved_bytes %lld\npassed_calls %lld\n",
-                h->served_calls, h->served_bytes, h->passed_calls);
+        fprintf(f, "served_calls %lld\nserved_bytes %lld\npassed_calls %lld\n", h->served_calls,
+                h->served_bytes, h->passed_calls);
         fclose(f);
       }
     }
@@ -84,9 +86,10 @@ static inline int harness_finish(Harness* h, const char* program) {
         fclose(f);
       }
     }
-    printf("%s: %d ranks: %lld calls the interposer should serve, %lld it should pass; "
-           "%ld failed checks\n",
-           program, h->size, h->served_calls, h->passed_calls, total);
+    printf(
+        "%s: %d ranks: %lld calls the interposer should serve, %lld it should pass; "
+        "%ld failed checks\n",
+        program, h->size, h->served_calls, h->passed_calls, total);
   }
   return total == 0 ? 0 : 1;
 }

@@ -2,9 +2,9 @@
  * untouched: a user-defined operation, MPI_MAXLOC on MPI_2INT, MPI_MINLOC on
  * MPI_DOUBLE_INT, a vector datatype, a duplicated (derived) MPI_DOUBLE, logical and bitwise
  * operations, a 2-byte type, MIN on unsigned types, MIN on a signed type that this MPI
- * orders as unsigned, a misaligned buffer, and an intercommunicator. Every answer is computed independently on each rank and compared
- * exactly. Needs at least 2 ranks (for the intercommunicator).
- * Options: --expect FILE, --hash FILE (see harness.h). */
+ * orders as unsigned, a misaligned buffer, and an intercommunicator. Every answer is computed
+ * independently on each rank and compared exactly. Needs at least 2 ranks (for the
+ * intercommunicator). Options: --expect FILE, --hash FILE (see harness.h). */
 #include "harness.h"
 
 /* A user-defined commutative op: the sum of squares of differences would do, but a plain

@@ -54,55 +54,75 @@ static void fill(void* buf, const TypeCase* t, int r, long n, int op) {
   const int wide = t->size == 8;
   for (long i = 0; i < n; ++i) {
     if (t->kind == kFloating) {
-      if (wide) ((double*)buf)[i] = float_value(r, i, op, 1);
-      else ((float*)buf)[i] = (float)float_value(r, i, op, 0);
+      if (wide)
+        ((double*)buf)[i] = float_value(r, i, op, 1);
+      else
+        ((float*)buf)[i] = (float)float_value(r, i, op, 0);
     } else if (t->kind == kSigned) {
-      if (wide) ((int64_t*)buf)[i] = int_value(r, i, op, 1);
-      else ((int32_t*)buf)[i] = (int32_t)int_value(r, i, op, 0);
+      if (wide)
+        ((int64_t*)buf)[i] = int_value(r, i, op, 1);
+      else
+        ((int32_t*)buf)[i] = (int32_t)int_value(r, i, op, 0);
     } else {
       /* Negative values wrap to large unsigned ones: sums and products wrap too. */
-      if (wide) ((uint64_t*)buf)[i] = (uint64_t)int_value(r, i, op, 1);
-      else ((uint32_t*)buf)[i] = (uint32_t)int_value(r, i, op, 0);
+      if (wide)
+        ((uint64_t*)buf)[i] = (uint64_t)int_value(r, i, op, 1);
+      else
+        ((uint32_t*)buf)[i] = (uint32_t)int_value(r, i, op, 0);
     }
   }
 }
 
-#define COMBINE(CT, acc, v, op)                       \
-  do {                                                \
-    CT a_ = (acc), b_ = (v);                          \
-    switch (op) {                                     \
-      case kSum: (acc) = (CT)(a_ + b_); break;        \
-      case kProd: (acc) = (CT)(a_ * b_); break;       \
-      case kMin: (acc) = b_ < a_ ? b_ : a_; break;    \
-      default: (acc) = a_ < b_ ? b_ : a_; break;      \
-    }                                                 \
+#define COMBINE(CT, acc, v, op)    \
+  do {                             \
+    CT a_ = (acc), b_ = (v);       \
+    switch (op) {                  \
+      case kSum:                   \
+        (acc) = (CT)(a_ + b_);     \
+        break;                     \
+      case kProd:                  \
+        (acc) = (CT)(a_ * b_);     \
+        break;                     \
+      case kMin:                   \
+        (acc) = b_ < a_ ? b_ : a_; \
+        break;                     \
+      default:                     \
+        (acc) = a_ < b_ ? b_ : a_; \
+        break;                     \
+    }                              \
   } while (0)
 
-#define EXPECT_LOOP(CT)                                                           \
-  do {                                                                            \
-    CT* out = (CT*)expected;                                                      \
-    CT* tmp = (CT*)scratch;                                                       \
-    fill(out, t, 0, n, op);                                                       \
-    for (int r = 1; r < size; ++r) {                                              \
-      fill(tmp, t, r, n, op);                                                     \
-      for (long i = 0; i < n; ++i) COMBINE(CT, out[i], tmp[i], op);               \
-    }                                                                             \
+#define EXPECT_LOOP(CT)                                             \
+  do {                                                              \
+    CT* out = (CT*)expected;                                        \
+    CT* tmp = (CT*)scratch;                                         \
+    fill(out, t, 0, n, op);                                         \
+    for (int r = 1; r < size; ++r) {                                \
+      fill(tmp, t, r, n, op);                                       \
+      for (long i = 0; i < n; ++i) COMBINE(CT, out[i], tmp[i], op); \
+    }                                                               \
   } while (0)
 
 /* The exact reduction over all ranks, computed locally in the type's own arithmetic
  * (unsigned arithmetic wraps, as MPI's does). */
-static void compute_expected(void* expected, void* scratch, const TypeCase* t, int size,
-                             long n, int op) {
+static void compute_expected(void* expected, void* scratch, const TypeCase* t, int size, long n,
+                             int op) {
   if (t->kind == kFloating) {
-    if (t->size == 8) EXPECT_LOOP(double);
-    else EXPECT_LOOP(float);
+    if (t->size == 8)
+      EXPECT_LOOP(double);
+    else
+      EXPECT_LOOP(float);
   } else if (t->kind == kSigned) {
     /* Sums and products stay far inside the range: no overflow. */
-    if (t->size == 8) EXPECT_LOOP(int64_t);
-    else EXPECT_LOOP(int32_t);
+    if (t->size == 8)
+      EXPECT_LOOP(int64_t);
+    else
+      EXPECT_LOOP(int32_t);
   } else {
-    if (t->size == 8) EXPECT_LOOP(uint64_t);
-    else EXPECT_LOOP(uint32_t);
+    if (t->size == 8)
+      EXPECT_LOOP(uint64_t);
+    else
+      EXPECT_LOOP(uint32_t);
   }
 }
 
@@ -124,7 +144,7 @@ static int mpi_min_max_conforms(const TypeCase* t) {
   }
   memcpy(low, one, 8), memcpy(high, minus_one, 8);
   MPI_Reduce_local(minus_one, low, 1, t->type, MPI_MIN); /* low = min(-1, 1) */
-  MPI_Reduce_local(one, high, 1, t->type, MPI_MAX);     /* high = max(1, -1) */
+  MPI_Reduce_local(one, high, 1, t->type, MPI_MAX);      /* high = max(1, -1) */
   const size_t n = (size_t)t->size;
   const int signed_order = memcmp(low, minus_one, n) == 0 && memcmp(high, one, n) == 0;
   return t->kind == kSigned ? signed_order : !signed_order;
@@ -176,16 +196,16 @@ int main(int argc, char** argv) {
     int mpi_size = 0;
     MPI_Type_size(tc->type, &mpi_size);
     if (mpi_size != tc->size || (tc->size != 4 && tc->size != 8)) {
-      snprintf(what, sizeof what, "%s: MPI_Type_size %d, sizeof %d", tc->name, mpi_size,
-               tc->size);
+      snprintf(what, sizeof what, "%s: MPI_Type_size %d, sizeof %d", tc->name, mpi_size, tc->size);
       harness_fail(&h, what);
       continue;
     }
     const int min_max = mpi_min_max_conforms(tc);
     if (!min_max && h.rank == 0) {
-      printf("served_types: note: this MPI's MIN/MAX on %s does not follow the standard's "
-             "%s order; those cases are left out here\n", tc->name,
-             tc->kind == kSigned ? "signed" : "unsigned");
+      printf(
+          "served_types: note: this MPI's MIN/MAX on %s does not follow the standard's "
+          "%s order; those cases are left out here\n",
+          tc->name, tc->kind == kSigned ? "signed" : "unsigned");
     }
     for (int op = 0; op < kOps; ++op) {
       if (!min_max && (op == kMin || op == kMax)) continue;
@@ -210,14 +230,14 @@ int main(int argc, char** argv) {
             }
           }
           if (rc != MPI_SUCCESS || memcmp(recv, expected, bytes) != 0) {
-            snprintf(what, sizeof what, "%s %s count %ld %s: rc %d, result differs from the "
-                     "exact answer", tc->name, op_names[op], n,
-                     in_place ? "in place" : "separate buffers", rc);
+            snprintf(what, sizeof what,
+                     "%s %s count %ld %s: rc %d, result differs from the "
+                     "exact answer",
+                     tc->name, op_names[op], n, in_place ? "in place" : "separate buffers", rc);
             harness_fail(&h, what);
           }
           harness_hash(&h, recv, bytes);
-          const int servable =
-              tc->kind != kUnsigned || op == kSum || op == kProd;
+          const int servable = tc->kind != kUnsigned || op == kSum || op == kProd;
           if (servable && (long long)bytes >= min_bytes) {
             h.served_calls++;
             h.served_bytes += (long long)bytes;

@@ -44,10 +44,14 @@ int main(int argc, char** argv) {
   long min_bytes = 8, max_bytes = 4L << 20;
   int rounds = 9, in_place = 0;
   for (int i = 1; i < argc; ++i) {
-    if (strcmp(argv[i], "--min-bytes") == 0 && i + 1 < argc) min_bytes = atol(argv[++i]);
-    else if (strcmp(argv[i], "--max-bytes") == 0 && i + 1 < argc) max_bytes = atol(argv[++i]);
-    else if (strcmp(argv[i], "--rounds") == 0 && i + 1 < argc) rounds = atoi(argv[++i]);
-    else if (strcmp(argv[i], "--in-place") == 0) in_place = 1;
+    if (strcmp(argv[i], "--min-bytes") == 0 && i + 1 < argc)
+      min_bytes = atol(argv[++i]);
+    else if (strcmp(argv[i], "--max-bytes") == 0 && i + 1 < argc)
+      max_bytes = atol(argv[++i]);
+    else if (strcmp(argv[i], "--rounds") == 0 && i + 1 < argc)
+      rounds = atoi(argv[++i]);
+    else if (strcmp(argv[i], "--in-place") == 0)
+      in_place = 1;
   }
   int rank = 0, size = 1;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
@@ -59,9 +63,10 @@ int main(int argc, char** argv) {
   double* interposed = malloc((size_t)rounds * sizeof(double));
   double* direct = malloc((size_t)rounds * sizeof(double));
   if (rank == 0) {
-    printf("# %d ranks, float sum, %s, median of %d rounds; interposed = MPI_Allreduce "
-           "(ringdp under the preload), mpi = PMPI_Allreduce\n",
-           size, in_place ? "MPI_IN_PLACE" : "separate buffers", rounds);
+    printf(
+        "# %d ranks, float sum, %s, median of %d rounds; interposed = MPI_Allreduce "
+        "(ringdp under the preload), mpi = PMPI_Allreduce\n",
+        size, in_place ? "MPI_IN_PLACE" : "separate buffers", rounds);
     printf("%10s %10s %14s %12s %8s\n", "bytes", "count", "interposed_us", "mpi_us", "ratio");
   }
   for (long bytes = min_bytes; bytes <= max_bytes; bytes *= 2) {
