@@ -93,6 +93,22 @@ int main(int argc, char** argv) {
     printf("comm_churn: %d rounds: communicator slot %d -> %d, VmRSS %ld -> %ld KiB\n", rounds,
            slot_before, slot_after, rss_before, rss_after);
   }
+  /* Two communicators the program never frees, served once each: MPI_COMM_SELF and a
+   * forgotten duplicate of MPI_COMM_WORLD. The library frees their ringdp duplicates in
+   * MPI_Finalize, while MPI is alive; the run must end cleanly. */
+  MPI_Comm forgotten;
+  MPI_Comm_dup(MPI_COMM_WORLD, &forgotten);
+  const MPI_Comm kept[2] = {MPI_COMM_SELF, forgotten};
+  for (int k = 0; k < 2; ++k) {
+    int64_t values[kCount];
+    for (int i = 0; i < kCount; ++i) values[i] = h.rank + i;
+    int rc = MPI_Allreduce(MPI_IN_PLACE, values, kCount, MPI_INT64_T, MPI_MAX, kept[k]);
+    int ok = rc == MPI_SUCCESS;
+    for (int i = 0; i < kCount; ++i) ok &= values[i] == (k == 0 ? h.rank : h.size - 1) + i;
+    if (!ok) harness_fail(&h, k == 0 ? "MPI_MAX on MPI_COMM_SELF" : "MPI_MAX on a kept dup");
+    h.served_calls++;
+    h.served_bytes += (long long)sizeof values;
+  }
   const int code = harness_finish(&h, "comm_churn");
   MPI_Finalize();
   return code;
