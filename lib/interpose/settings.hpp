@@ -13,8 +13,8 @@
 namespace ringdp::interpose {
 
 /// Default RINGDP_INTERPOSE_MIN_BYTES, measured on the development machine: below it
-/// MPI_Allreduce is at least as fast as ringdp (see settings.cpp for the measurement).
-inline constexpr std::size_t kDefaultMinBytes = 64 * 1024;
+/// serving gains nothing over MPI_Allreduce (see settings.cpp for the measurement).
+inline constexpr std::size_t kDefaultMinBytes = 16 * 1024;
 
 struct Settings {
   bool enabled = true;

@@ -179,9 +179,10 @@ int main(int argc, char** argv) {
   };
   const MPI_Op ops[kOps] = {MPI_SUM, MPI_PROD, MPI_MIN, MPI_MAX};
   const char* op_names[kOps] = {"MPI_SUM", "MPI_PROD", "MPI_MIN", "MPI_MAX"};
-  /* 1 and 3 (fewer elements than ranks), 1000, and 20011 (prime; 80-160 KB, where ringdp
-   * runs its ring at two ranks and more). */
-  const long counts[] = {1, 3, 1000, 20011};
+  /* 1 and 3 (fewer elements than ranks), 1000, 3000 (12 KB for 4-byte types, 24 KB for
+   * 8-byte ones: on either side of the default threshold of 16 KiB), and 20011 (prime;
+   * 80-160 KB, where ringdp runs its ring at two ranks and more). */
+  const long counts[] = {1, 3, 1000, 3000, 20011};
   const long max_count = 20011;
 
   char* send = malloc(max_count * 8);
