@@ -11,4 +11,5 @@
 #include "ringdp/data/hdf5_lock.hpp"
 #include "ringdp/data/loader.hpp"
 #include "ringdp/data/sampler.hpp"
+#include "ringdp/data/synth.hpp"
 #include "ringdp/version.hpp"

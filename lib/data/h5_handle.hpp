@@ -32,6 +32,8 @@ class H5Handle {
 
   [[nodiscard]] hid_t get() const noexcept { return id_; }
   [[nodiscard]] bool valid() const noexcept { return id_ >= 0; }
+  /// Gives up ownership without closing (for a close whose status the caller checks).
+  hid_t release() noexcept { return std::exchange(id_, H5I_INVALID_HID); }
   /// Closes the id (a failing close is ignored: destructors never throw).
   void reset() noexcept {
     if (id_ >= 0) static_cast<void>(Close(id_));

@@ -209,3 +209,24 @@ std::vector<std::uint64_t> gather_all(const std::vector<std::uint64_t>& mine, MP
 }
 
 }  // namespace ringdp::test
+
+namespace ringdp::test {
+
+std::vector<unsigned char> read_dataset_bytes(const std::string& path, const std::string& name) {
+  std::lock_guard lock(ringdp::data::hdf5_mutex());
+  const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (file < 0) throw std::runtime_error("read_dataset_bytes: cannot open " + path);
+  const hid_t dset = H5Dopen2(file, name.c_str(), H5P_DEFAULT);
+  const hid_t type = H5Dget_type(dset);
+  const hid_t space = H5Dget_space(dset);
+  const auto points = static_cast<std::size_t>(H5Sget_simple_extent_npoints(space));
+  std::vector<unsigned char> bytes(points * H5Tget_size(type));
+  if (!bytes.empty()) H5Dread(dset, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, bytes.data());
+  H5Sclose(space);
+  H5Tclose(type);
+  H5Dclose(dset);
+  H5Fclose(file);
+  return bytes;
+}
+
+}  // namespace ringdp::test

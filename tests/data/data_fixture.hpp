@@ -65,3 +65,10 @@ std::vector<std::uint64_t> gather_all(const std::vector<std::uint64_t>& mine,
                                       MPI_Comm comm = MPI_COMM_WORLD);
 
 }  // namespace ringdp::test
+
+namespace ringdp::test {
+
+/// Every byte of dataset `name` of `path`, read with its own stored type (rank-local).
+std::vector<unsigned char> read_dataset_bytes(const std::string& path, const std::string& name);
+
+}  // namespace ringdp::test
