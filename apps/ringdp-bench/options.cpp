@@ -105,7 +105,8 @@ ParseResult parse_options(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--algos", algos, "Comma-separated list of ring, rd, mpi, ps, auto")
       ->capture_default_str();
-  app.add_option("--warmup", o.warmup, "Untimed calls per algorithm and size")
+  app.add_option("--warmup", o.warmup,
+                 "Untimed calls per algorithm and size, after the one checked call")
       ->capture_default_str();
   app.add_option("--iters", o.iters,
                  "Timed calls per algorithm and size (0: enough for --point-seconds, >= 5)")

@@ -17,7 +17,7 @@ struct Options {
   std::size_t factor = 2;
   std::vector<Algorithm> algorithms = {Algorithm::Ring, Algorithm::RecursiveDoubling,
                                        Algorithm::Mpi, Algorithm::ParameterServer, Algorithm::Auto};
-  int warmup = 2;
+  int warmup = 1;              // after the verification call, which already ran each algorithm once
   int iters = 0;               // 0: chosen per point from the warm-up (see measure.cpp)
   int repetitions = 5;         // timed blocks per algorithm, interleaved
   double point_seconds = 0.1;  // time budget per (size, algorithm) when iters == 0
