@@ -40,6 +40,22 @@ void write_file_atomically(const std::string& path, const std::string& contents)
   }
 }
 
+std::string read_file_if_exists(const std::string& path) {
+  std::FILE* file = std::fopen(path.c_str(), "rb");
+  if (file == nullptr) {
+    if (errno == ENOENT) return {};
+    fail("read", path, errno);
+  }
+  std::string contents;
+  char buffer[4096];
+  std::size_t got = 0;
+  while ((got = std::fread(buffer, 1, sizeof buffer, file)) > 0) contents.append(buffer, got);
+  const bool failed = std::ferror(file) != 0;
+  std::fclose(file);
+  if (failed) fail("read", path, EIO);
+  return contents;
+}
+
 void check_writable(const std::string& path) {
   const std::string temporary = temporary_name(path);
   std::FILE* file = std::fopen(temporary.c_str(), "wb");

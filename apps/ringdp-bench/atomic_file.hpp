@@ -10,6 +10,10 @@ namespace ringdp::bench {
 /// the file and the system's reason when it cannot.
 void write_file_atomically(const std::string& path, const std::string& contents);
 
+/// The contents of `path`, or an empty string when it does not exist. Throws IoError when
+/// it exists but cannot be read.
+std::string read_file_if_exists(const std::string& path);
+
 /// Throws IoError when `path` cannot be created (tries its temporary name, then removes
 /// it): lets a run fail at the start rather than after the measurement.
 void check_writable(const std::string& path);

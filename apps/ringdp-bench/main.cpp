@@ -16,6 +16,7 @@
 #include "options.hpp"
 #include "report.hpp"
 #include "run_info.hpp"
+#include "tuning_file.hpp"
 
 namespace {
 
@@ -47,6 +48,7 @@ int run(const ringdp::Communicator& comm, const ringdp::bench::Options& options,
     }
     if (root && !options.csv_path.empty()) check_writable(options.csv_path);
     if (root && !options.json_path.empty()) check_writable(options.json_path);
+    if (root && !options.tune_path.empty()) check_writable(options.tune_path);
   });
 
   if (root) {
@@ -70,6 +72,13 @@ int run(const ringdp::Communicator& comm, const ringdp::bench::Options& options,
     }
     if (!options.json_path.empty()) {
       write_file_atomically(options.json_path, to_json(info, options, rows, summary, command));
+    }
+    if (!options.tune_path.empty()) {
+      const std::string measured_with = fmt::format(
+          "{} {}, {} .. {}", ringdp::to_string(options.type), ringdp::to_string(options.op),
+          format_bytes(options.min_bytes), format_bytes(options.max_bytes));
+      write_file_atomically(options.tune_path, tuning_file(read_file_if_exists(options.tune_path),
+                                                           rows, comm.size(), info, measured_with));
     }
   });
   // The rows are reduced over ranks, so wrong_total, and the exit code, agree everywhere.

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cctype>
 #include <stdexcept>
 
@@ -76,6 +77,13 @@ void validate(const Options& o) {
   if (o.iters < 0) throw InvalidArgument("--iters must be >= 0 (0: automatic)");
   if (o.repetitions < 1) throw InvalidArgument("--reps must be >= 1");
   if (!(o.point_seconds > 0)) throw InvalidArgument("--point-seconds must be > 0");
+  if (!o.tune_path.empty()) {
+    for (const Algorithm needed : {Algorithm::Ring, Algorithm::RecursiveDoubling, Algorithm::Mpi}) {
+      if (std::find(o.algorithms.begin(), o.algorithms.end(), needed) == o.algorithms.end()) {
+        throw InvalidArgument("--tune needs ring, rd and mpi in --algos");
+      }
+    }
+  }
   if (o.op == ReduceOp::Average && (o.type == DataType::Int32 || o.type == DataType::Int64)) {
     throw InvalidArgument(fmt::format(
         "--op avg needs a floating-point --dtype (float or double), got {}", to_string(o.type)));
@@ -122,6 +130,9 @@ ParseResult parse_options(int argc, char** argv) {
   app.add_option("--op", op, "sum, avg, min, max or prod")->capture_default_str();
   app.add_option("--csv", o.csv_path, "Write the table as CSV to this file");
   app.add_option("--json", o.json_path, "Write the run header and the table as JSON");
+  app.add_option("--tune", o.tune_path,
+                 "Write (or update, for this rank count) a tuning file for auto: the fastest of "
+                 "ring, rd, mpi per size; use it with RINGDP_TUNING=FILE");
   app.add_option("--seed", o.seed, "Seed of the verification data")->capture_default_str();
   // Hidden (empty group): a test hook, not a user feature.
   app.add_option("--corrupt-for-testing", corrupt)->group("");

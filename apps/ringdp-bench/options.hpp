@@ -25,6 +25,7 @@ struct Options {
   ReduceOp op = ReduceOp::Sum;
   std::string csv_path;
   std::string json_path;
+  std::string tune_path;  // update this tuning file with the measured choices (tuning_file.hpp)
   std::uint64_t seed = 1;
   // Test hook: corrupt one element of this algorithm's result on the last rank before it
   // is compared, to prove that wrong results are counted and fail the run.

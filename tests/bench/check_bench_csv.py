@@ -57,6 +57,32 @@ def close(a, b, rel, absolute):
     return abs(a - b) <= absolute + rel * abs(b)
 
 
+def check_tune(path, rows, n):
+    """Each rule of the tuning file names, at the size it starts, an algorithm within 5% of
+    the fastest of ring, rd and mpi in the CSV; the rules start at 0 and grow."""
+    if not check(os.path.exists(path), f"no tuning file written at {path}"):
+        return
+    rules = []
+    with open(path) as f:
+        for line in f:
+            fields = line.split("#")[0].split()
+            if fields:
+                check(len(fields) == 5 and fields[0] == "ranks" and fields[2] == "bytes",
+                      f"tuning file line {line!r} is not 'ranks N bytes B ALGO'")
+                rules.append((int(fields[1]), int(fields[3]), fields[4]))
+    check(rules and all(r[0] == n for r in rules), f"tuning rules {rules} not all for {n} ranks")
+    check(rules and rules[0][1] == 0, "the first tuning rule does not start at 0 bytes")
+    check([r[1] for r in rules] == sorted({r[1] for r in rules}), "tuning rules not increasing")
+    times = {(int(r["bytes"]), r["algo"]): float(r["time_us"]) for r in rows}
+    sizes = sorted({int(r["bytes"]) for r in rows})
+    for _, start, algo in rules:
+        check(algo in ("ring", "rd", "mpi"), f"tuning rule chooses {algo}")
+        size = start if start > 0 else sizes[0]
+        best = min(times[(size, a)] for a in ("ring", "rd", "mpi"))
+        check(times.get((size, algo), math.inf) <= best * 1.05 + 1e-9,
+              f"tuning rule at {start} B chooses {algo}, not within 5% of the fastest")
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--mpiexec", required=True)
@@ -64,6 +90,8 @@ def main():
     parser.add_argument("--bench", required=True)
     parser.add_argument("--workdir", required=True)
     parser.add_argument("--expect-wrong")
+    parser.add_argument("--check-tune", action="store_true",
+                        help="also pass --tune FILE and check the rules it writes")
     parser.add_argument("bench_args", nargs=argparse.REMAINDER)
     opts = parser.parse_args()
     bench_args = [a for a in opts.bench_args if a != "--"]
@@ -76,6 +104,11 @@ def main():
         if os.path.exists(path):
             os.remove(path)
     extra = ["--corrupt-for-testing", opts.expect_wrong] if opts.expect_wrong else []
+    tune_path = os.path.join(opts.workdir, f"tune-{tag}.txt")
+    if opts.check_tune:
+        if os.path.exists(tune_path):
+            os.remove(tune_path)
+        extra += ["--tune", tune_path]
     command = [opts.mpiexec, "-n", str(opts.np), "--oversubscribe", opts.bench, *bench_args,
                "--csv", csv_path, "--json", json_path, *extra]
     print(" ".join(command), flush=True)
@@ -156,6 +189,9 @@ def main():
                 expected = math.exp(sum(math.log(v) for v in large) / len(large))
                 check(close(means[algos[0]]["le_64KiB"], expected, 5e-3, 1e-3),
                       f"geomean vs_mpi <= 64 KiB of {algos[0]} is not the CSV's geometric mean")
+
+    if opts.check_tune:
+        check_tune(tune_path, rows, n)
 
     if failures:
         print("FAILED:\n  " + "\n  ".join(failures))
