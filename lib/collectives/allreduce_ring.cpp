@@ -38,9 +38,21 @@
 namespace ringdp {
 namespace {
 
-// Default segment size, measured on the development machine (2-core AMD EPYC, 1 MiB L2 per
-// core, Open MPI 4.1.4 over shared memory, float sum at 2 ranks): see the commit that set it
-// and the collectives closing note. Overridable with RINGDP_SEGMENT_BYTES.
+// Default segment size, measured on the development machine (2-core AMD EPYC VM, 1 MiB L2
+// per core, Open MPI 4.1.4 over shared memory, float sum at 2 ranks, scripts/env.sh
+// sourced): a driver timing ring at segment sizes 32..512 KiB and MPI_Allreduce
+// interleaved in one run (`mpirun -np 2 driver 9 ring:32768,ring:65536,ring:131072,
+// ring:262144,ring:524288,mpi 1048576 4194304 16777216 67108864`, median of 9). The
+// machine was loaded by other jobs (load average 7-13), so only the ordering counts.
+// busbw GB/s for 32K / 64K / 128K / 256K / 512K segments (mpi):
+//     1 MiB  0.084 / 0.111 / 0.107 / 0.093 / 0.102  (0.093)
+//     4 MiB  0.083 / 0.084 / 0.121 / 0.109 / 0.085  (0.075)
+//    16 MiB  0.103 / 0.125 / 0.117 / 0.127 / 0.116  (0.076)
+//    64 MiB  0.099 / 0.108 / 0.122 / 0.135 / 0.123  (0.042)
+// and in an earlier, less loaded run (7 repetitions) 128 KiB was best at 1 and 64 MiB.
+// 128 KiB is best or within noise of it everywhere; with 3 receive slots the scratch
+// (384 KiB) and the segment being reduced stay in the 1 MiB L2. Overridable with
+// RINGDP_SEGMENT_BYTES.
 constexpr std::size_t kDefaultSegmentBytes = 128 * 1024;
 
 std::size_t segment_bytes_from_environment() {
@@ -73,6 +85,7 @@ namespace {
 constexpr int kRingTag = 0x5249;  // "RI"
 // Receive slots in flight per step: while one segment is reduced, the next ones arrive.
 constexpr std::size_t kSlots = 3;
+constexpr std::size_t kMaxSegmentsPerStep = std::size_t{1} << 20;
 
 struct Chunk {
   std::size_t begin;
@@ -105,9 +118,13 @@ void allreduce_ring(const Communicator& comm, std::span<T> data, ReduceOp op) {
   const MPI_Comm mcomm = comm.native();
   const MPI_Datatype type = mpi_type<T>();
   T* const base = data.data();
-  // Scratch holds kSlots segments; a segment never exceeds INT_MAX elements at any sane
-  // segment size, but the clamp keeps every MPI count an int regardless.
-  const std::size_t seg = std::min(segment, max_mpi_count());
+  // Segments are never so small that one step needs more than kMaxSegmentsPerStep
+  // requests (a tiny segment setting with a huge buffer), nor above an MPI int count.
+  const std::size_t largest_chunk = chunk_of(count, n, 0).size;
+  const std::size_t seg =
+      std::min(std::max(segment, (largest_chunk + kMaxSegmentsPerStep - 1) / kMaxSegmentsPerStep),
+               max_mpi_count());
+  // Received segments land in kSlots scratch slots kept by the communicator.
   T* const slots = reinterpret_cast<T*>(comm.scratch(kSlots * seg * sizeof(T)).data());
 
   // Sends of the current step, and those of the next step, which are posted during this
