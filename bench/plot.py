@@ -6,8 +6,8 @@ usage: bench/plot.py RESULTS_DIR [--sizes 4K,16M]
 For every allreduce-npN*.csv with N > 1: busbw-npN.png, bus bandwidth against message size
 (log-log, one line per algorithm) above vs_mpi against size. Over all rank counts:
 time-vs-ranks-<size>.png, the median time of each algorithm against the rank count at a
-fixed message size (oversubscribed rank counts shaded). At 1 rank busbw is 0 by
-definition, so that run appears only in the time-vs-ranks plot.
+fixed message size (oversubscribed rank counts shaded). A 1-rank run moves no data (busbw
+is 0 by definition), so it is in neither plot; its table is still in the CSV.
 """
 import argparse
 import csv
@@ -155,7 +155,9 @@ def main():
         runs.append((ranks, over, rows, meta))
         if ranks > 1:
             print(plot_busbw(path, ranks, over, rows, meta))
-    runs.sort(key=lambda run: run[0])
+    # At 1 rank an allreduce moves nothing (a no-op or a copy): it would only stretch the
+    # time axis by orders of magnitude, so the rank-count plots start at 2.
+    runs = sorted((run for run in runs if run[0] > 1), key=lambda run: run[0])
     for size in args.sizes.split(","):
         out = plot_time_vs_ranks(args.directory, runs, parse_size(size))
         if out:
