@@ -13,10 +13,13 @@
 set -eu
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-build=${BUILD:-$root/build}
+# Run from the repository root with relative paths: the command line is recorded in each
+# JSON header, and it should not carry this machine's directories.
+cd "$root"
+build=${BUILD:-build}
 ranks=${RANKS:-"1 2 3 4"}
 host=$(hostname -s 2>/dev/null || hostname)
-out=${OUT:-$root/bench/results/$host-$(date -u +%Y-%m-%d)}
+out=${OUT:-bench/results/$host-$(date -u +%Y-%m-%d)}
 mpirun=${MPIRUN:-mpirun}
 python=${PYTHON:-/usr/bin/python3}
 bench=$build/apps/ringdp-bench/ringdp-bench
@@ -26,7 +29,7 @@ if [ ! -x "$bench" ]; then
   echo "allreduce_sweep.sh: $bench not found; build first (scripts/build.sh)" >&2
   exit 1
 fi
-. "$root/scripts/env.sh"
+. scripts/env.sh
 mkdir -p "$out"
 cpus=$(nproc)
 status=0
@@ -50,6 +53,6 @@ for n in $ranks; do
   [ "$(cat "$out/.rc")" = 0 ] || status=1
   rm -f "$out/.rc"
 done
-"$python" "$root/bench/plot.py" "$out"
+"$python" bench/plot.py "$out"
 echo "results in $out"
 exit $status
