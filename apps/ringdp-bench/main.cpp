@@ -1,0 +1,114 @@
+// ringdp-bench: the allreduce table people judge a collective library by. For each message
+// size, every algorithm is checked against PMPI_Allreduce and timed, interleaved with the
+// others; rank 0 prints the table, a summary, and optionally CSV and JSON files.
+// The exit status is the same on every rank: 0 when every result was right, 1 when any
+// element differed (or the run failed), 2 for bad flags.
+
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <exception>
+#include <ringdp/ringdp.hpp>
+#include <string>
+
+#include "atomic_file.hpp"
+#include "measure.hpp"
+#include "options.hpp"
+#include "report.hpp"
+#include "run_info.hpp"
+#include "tuning_file.hpp"
+
+namespace {
+
+std::string command_line(int argc, char** argv) {
+  std::string text;
+  for (int i = 0; i < argc; ++i) {
+    if (i > 0) text += ' ';
+    text += argv[i];
+  }
+  return text;
+}
+
+int run(const ringdp::Communicator& comm, const ringdp::bench::Options& options,
+        const std::string& command) {
+  using namespace ringdp::bench;
+  const bool root = comm.rank() == 0;
+
+  // Checks that can fail on one rank only are agreed, so every rank stops together.
+  const RunInfo info = collect_run_info(comm);
+  ringdp::agree_on(comm, [&] {
+    (void)ringdp::algorithm_from_environment();  // a bad RINGDP_ALGORITHM fails here, cleanly
+    const std::size_t needed = bytes_needed_per_rank(options) * info.ranks_on_my_host;
+    if (info.mem_available > 0 && needed > info.mem_available) {
+      throw ringdp::InvalidArgument(fmt::format(
+          "--max-bytes {} needs about {:.1f} GiB on this host ({} ranks x 4 buffers), but only "
+          "{:.1f} GiB are available: lower --max-bytes",
+          options.max_bytes, static_cast<double>(needed) / (1 << 30), info.ranks_on_my_host,
+          static_cast<double>(info.mem_available) / (1 << 30)));
+    }
+    if (root && !options.csv_path.empty()) check_writable(options.csv_path);
+    if (root && !options.json_path.empty()) check_writable(options.json_path);
+    if (root && !options.tune_path.empty()) check_writable(options.tune_path);
+  });
+
+  if (root) {
+    std::fputs(table_header(info, options).c_str(), stdout);
+    std::fflush(stdout);
+  }
+  const std::vector<Row> rows = run_benchmark(comm, options, [&](std::span<const Row> size_rows) {
+    if (!root) return;
+    std::fputs(table_rows(size_rows, options, comm.size()).c_str(), stdout);
+    std::fflush(stdout);
+  });
+  const Summary summary = summarize(rows, options, comm.size());
+  if (root) {
+    std::fputs(summary_text(summary).c_str(), stdout);
+    std::fflush(stdout);
+  }
+  ringdp::agree_on(comm, [&] {
+    if (!root) return;
+    if (!options.csv_path.empty()) {
+      write_file_atomically(options.csv_path, to_csv(rows, options, comm.size()));
+    }
+    if (!options.json_path.empty()) {
+      write_file_atomically(options.json_path, to_json(info, options, rows, summary, command));
+    }
+    if (!options.tune_path.empty()) {
+      const std::string measured_with = fmt::format(
+          "{} {}, {} .. {}", ringdp::to_string(options.type), ringdp::to_string(options.op),
+          format_bytes(options.min_bytes), format_bytes(options.max_bytes));
+      write_file_atomically(options.tune_path, tuning_file(read_file_if_exists(options.tune_path),
+                                                           rows, comm.size(), info, measured_with));
+    }
+  });
+  // The rows are reduced over ranks, so wrong_total, and the exit code, agree everywhere.
+  return summary.wrong_total == 0 ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  ringdp::Environment env(argc, argv, ringdp::ThreadLevel::Single);
+  ringdp::Communicator comm(MPI_COMM_WORLD);
+
+  const ringdp::bench::ParseResult parsed = ringdp::bench::parse_options(argc, argv);
+  if (!parsed.options) {
+    if (comm.rank() == 0)
+      std::fputs((parsed.message + "\n").c_str(), parsed.exit_code ? stderr : stdout);
+    return parsed.exit_code;
+  }
+  try {
+    return run(comm, *parsed.options, command_line(argc, argv));
+  } catch (const ringdp::Error& e) {
+    if (e.collective()) {
+      // Every rank has thrown the same agreed error: report once and end normally.
+      if (comm.rank() == 0) std::fprintf(stderr, "%s\n", e.what());
+      return 1;
+    }
+    ringdp::abort_job(comm.native(), e.cause());
+  } catch (const std::exception& e) {
+    // A failure on this rank alone while the others may wait in a collective: end the job
+    // with the cause rather than leave it hanging.
+    ringdp::abort_job(comm.native(), e.what());
+  }
+}

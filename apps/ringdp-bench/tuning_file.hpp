@@ -1,0 +1,30 @@
+#pragma once
+// The tuning file ringdp-bench --tune writes: which algorithm Auto should run from which
+// message size on, per rank count, learnt from a measurement on the machine at hand.
+//
+// Format (text; '#' starts a comment): one rule per line,
+//     ranks <n> bytes <min-bytes> <algorithm>
+// meaning: at exactly <n> ranks, messages of at least <min-bytes> bytes use <algorithm>
+// (ring, rd or mpi), until the next rule of the same <n>. The rules of one <n> are sorted
+// by size and the first starts at 0. The file is meant to be read through the environment
+// variable RINGDP_TUNING by the collectives' Auto selection.
+
+#include <span>
+#include <string>
+
+#include "measure.hpp"
+#include "run_info.hpp"
+
+namespace ringdp::bench {
+
+/// Relative margin by which another algorithm must beat the one already chosen for the
+/// previous size before the rules switch: measured noise must not make Auto flip-flop.
+inline constexpr double kSwitchMargin = 0.05;
+
+/// The text of the tuning file: the rules of `existing` (the current file's text, or
+/// empty) for other rank counts, kept as they are, and new rules for `ranks` from `rows`
+/// (the fastest of ring, rd and mpi at each size, with the margin above).
+std::string tuning_file(const std::string& existing, std::span<const Row> rows, int ranks,
+                        const RunInfo& info, const std::string& measured_with);
+
+}  // namespace ringdp::bench
