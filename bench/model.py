@@ -102,16 +102,18 @@ def fit_pingpong(path):
         raise SystemExit(f"model.py: {path} needs ping-pong rows <= 1 KiB and >= 2 sizes >= 1 MiB")
     beta, _ = least_squares([m for m, _ in large], [t for _, t in large])
     alpha = statistics.median(t - m * beta for m, t in small)
+    alpha_min = min(float(r["time_us_min"]) * 1e-6 for r in rows
+                    if r["mode"] == "pingpong" and int(r["bytes"]) <= 1024)
     red = [t / m for m, t in by_mode.get("reduce", []) if (64 << 10) <= m <= (2 << 20)]
     gamma = statistics.median(red) if red else 0.0
     hosts = (rows[0].get("host0", "?"), rows[0].get("host1", "?")) if rows else ("?", "?")
-    return {"alpha": alpha, "beta": beta, "gamma": gamma, "hosts": hosts, "large": large,
+    return {"alpha": alpha, "alpha_min": alpha_min, "beta": beta, "gamma": gamma, "hosts": hosts, "large": large,
             "small": small}
 
 
 def read_bench(paths):
     """Rows (n, algo, bytes, time_s) from ringdp-bench CSVs; n from a ranks column or -n<N>."""
-    out = []
+    out, seen = [], set()
     for path in paths:
         with open(path) as f:
             rows = list(csv.DictReader(f))
@@ -123,7 +125,11 @@ def read_bench(paths):
             n = r.get("ranks") or r.get("nranks") or r.get("n") or n_file
             if n is None:
                 raise SystemExit(f"model.py: {path}: no rank count (column 'ranks' or -n<N> in the name)")
-            out.append((int(n), r["algo"], int(r["bytes"]), float(r["time_us"]) * 1e-6))
+            key = (int(n), r["algo"], int(r["bytes"]))
+            if key in seen:  # the same point in two files (e.g. a reference ring): keep the first
+                continue
+            seen.add(key)
+            out.append((*key, float(r["time_us"]) * 1e-6))
     return out
 
 
@@ -198,6 +204,83 @@ def print_projection(name, alpha, beta, gamma, writer):
           " neighbour-only traffic on real, oversubscribed networks)")
 
 
+def summarize_measured(measured, alpha, beta, gamma, link_rate):
+    """The issue's questions, answered from the measurements."""
+    t = {(n, a, m): tt for n, a, m, tt in measured}
+    ns = sorted({n for n, _, _, _ in measured})
+    sizes = sorted({m for _, _, m, _ in measured})
+    print("\n## Ring against the bandwidth bound 2(n-1)/n S/B (B = link payload rate "
+          f"{link_rate / 1e6:.2f} MB/s)")
+    for m in sizes:
+        if m < (1 << 20):
+            continue
+        parts = []
+        for n in ns:
+            if (n, "ring", m) in t:
+                bound = 2 * (n - 1) / n * m / link_rate
+                parts.append(f"N={n}: {fmt_time(t[(n, 'ring', m)])} = {t[(n, 'ring', m)] / bound:.2f}x bound")
+        if parts:
+            print(f"  {fmt_bytes(m):>8}: " + "; ".join(parts))
+    for m in sizes:
+        if (4, "ring", m) in t and (8, "ring", m) in t and m >= (1 << 20):
+            print(f"  ring {fmt_bytes(m)}: time(N=8)/time(N=4) = {t[(8, 'ring', m)] / t[(4, 'ring', m)]:.2f}")
+    print("\n## Parameter server against ring (measured time ratio ps/ring; the model says ~n for large S)")
+    for m in sizes:
+        parts = [f"N={n}: {t[(n, 'ps', m)] / t[(n, 'ring', m)]:.2f}" for n in ns
+                 if (n, "ps", m) in t and (n, "ring", m) in t]
+        if parts:
+            print(f"  {fmt_bytes(m):>8}: " + "; ".join(parts))
+    print("\n## auto against the best measured algorithm (ratio > 1.10 misses the 10% target)")
+    worst = (0, None)
+    for n in ns:
+        for m in sizes:
+            cand = {a: t[(n, a, m)] for a in ("ring", "rd", "mpi", "ps") if (n, a, m) in t}
+            if (n, "auto", m) not in t or not cand:
+                continue
+            best = min(cand, key=cand.get)
+            ratio = t[(n, "auto", m)] / cand[best]
+            worst = max(worst, (ratio, (n, m)))
+            print(f"  N={n} {fmt_bytes(m):>8}: best {best:>4} {fmt_time(cand[best]):>10}, "
+                  f"auto {fmt_time(t[(n, 'auto', m)]):>10} = {ratio:.2f}x")
+    if worst[1]:
+        print(f"  worst: {worst[0]:.2f}x at N={worst[1][0]}, {fmt_bytes(worst[1][1])}")
+
+
+def plot_scaling(out_dir, measured, alpha, beta, gamma):
+    """Measured time vs N at fixed sizes, next to the model's lines."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    have = sorted({m for _, _, m, _ in measured})
+    sizes = [m for m in (1 << 20, 16 << 20, 64 << 20) if m in have] or have[-3:]
+    ns = sorted({n for n, _, _, _ in measured})
+    colours = {"ring": "C0", "rd": "C1", "rabenseifner": "C2", "ps": "C3", "mpi": "C4", "auto": "C5"}
+    fig, axes = plt.subplots(1, len(sizes), figsize=(5 * len(sizes), 4.2), squeeze=False)
+    for ax, m in zip(axes[0], sizes):
+        grid = [n / 4 for n in range(4 * min(ns), 4 * max(ns) + 1)]
+        for a in ("ring", "rd", "ps"):
+            ax.plot(grid, [model_time(a, n, m, alpha, beta, gamma) for n in grid], "-",
+                    color=colours[a], alpha=0.6, label=f"{a} model")
+        for a in ("ring", "rd", "ps", "mpi", "auto"):
+            pts = sorted((n, t) for n, al, mm, t in measured if al == a and mm == m)
+            if pts:
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], "o--" if a in ("mpi", "auto") else "o",
+                        color=colours[a], label=f"{a} measured")
+        ax.set_xticks(ns)
+        ax.set_xlabel("hosts (one rank each)")
+        ax.set_ylabel("allreduce time (s)")
+        ax.set_yscale("log")
+        ax.set_title(f"{fmt_bytes(m)} allreduce, emulated links")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    path = os.path.join(out_dir, "scaling-vs-model.png")
+    fig.savefig(path + ".tmp.png", dpi=110)
+    os.replace(path + ".tmp.png", path)
+    print(f"wrote {os.path.basename(path)}")
+
+
 def plot(out_dir, nets, measured):
     import matplotlib
     matplotlib.use("Agg")
@@ -230,7 +313,7 @@ def plot(out_dir, nets, measured):
     path = os.path.join(out_dir, "model-projection.png")
     fig.savefig(path + ".tmp.png", dpi=110)
     os.replace(path + ".tmp.png", path)
-    print(f"\nwrote {path}")
+    print(f"wrote {os.path.basename(path)}")
 
 
 def main():
@@ -250,8 +333,10 @@ def main():
     alpha, beta, gamma = fit["alpha"], fit["beta"], fit["gamma"]
     rate = parse_rate(args.rate)
     payload = rate / 8 * PAYLOAD_FRACTION
-    print(f"# ping-pong fit ({fit['hosts'][0]} <-> {fit['hosts'][1]}, {args.pingpong})")
-    print(f"alpha = {alpha * 1e6:.2f} us (one-way, messages <= 1 KiB)")
+    print(f"# ping-pong fit ({fit['hosts'][0]} <-> {fit['hosts'][1]}, {os.path.basename(args.pingpong)})")
+    print(f"alpha = {alpha * 1e6:.2f} us (one-way, median over messages <= 1 KiB; the fastest "
+          f"iteration took {fit['alpha_min'] * 1e6:.2f} us: a gap means the shared CPU, not the "
+          "network, set the median)")
     print(f"beta  = {beta * 1e9:.3f} ns/B = {1 / beta / 1e6:.2f} MB/s (messages >= 1 MiB); "
           f"the {args.rate} link's TCP payload rate is {payload / 1e6:.2f} MB/s: "
           f"measured/expected = {1 / beta / payload:.3f}")
@@ -272,6 +357,7 @@ def main():
                 continue
             mt = model_time(ma, n, m, alpha, beta, gamma)
             print(f"{n:>3} {a:>6} {fmt_bytes(m):>8} {fmt_time(t):>11} {fmt_time(mt):>11} {t / mt:>10.2f}")
+        summarize_measured(measured, alpha, beta, gamma, payload)
 
     beta_100g = 1 / (100e9 / 8 * PAYLOAD_FRACTION)
     nets = [(f"emulated {args.rate}", alpha, beta, gamma),
@@ -283,8 +369,10 @@ def main():
         for name, a_, b_, g_ in nets:
             print_projection(name, a_, b_, g_, w)
     os.replace(path + ".tmp", path)
-    print(f"\nwrote {path}")
+    print(f"\nwrote {os.path.basename(path)}")
     plot(out_dir, nets, measured)
+    if measured:
+        plot_scaling(out_dir, measured, alpha, beta, gamma)
     return 0
 
 

@@ -3,7 +3,7 @@
  * from this program's CSV).
  *
  *   mpirun -np 2 ringdp-pingpong [--min-bytes 1] [--max-bytes 16M] [--seconds 0.3]
- *                                [--csv FILE]
+ *                                [--modes pingpong,exchange,ring,reduce] [--csv FILE]
  *
  * Modes, for each message size m (doubling):
  *   pingpong  rank 0 sends m bytes, rank 1 sends them back; one-way time = round trip / 2.
@@ -12,6 +12,12 @@
  *   exchange  both ranks MPI_Sendrecv m bytes at once. On a full-duplex link this takes the
  *             same time as one direction; a ring allreduce depends on that (every rank sends
  *             to its right neighbour while receiving from its left one).
+ *   ring      (any rank count) 2(n-1) consecutive steps in which every rank MPI_Sendrecv's
+ *             m bytes to its right neighbour while receiving m bytes from its left one: the
+ *             communication of an unpipelined ring allreduce of n*m bytes, without the
+ *             reduction. Reported per step. On n emulated hosts every link carries m bytes
+ *             each way per step, so the step time should stay m / B as n grows if the
+ *             links, not the shared CPU, are the bottleneck.
  *   reduce    rank 0 adds two float arrays of m bytes (y += x), the work of one reduction
  *             step; time / m is gamma. Measured while the other rank idles, as in a ring
  *             step where the reduction follows the transfer.
@@ -46,6 +52,7 @@ typedef struct {
   size_t min_bytes, max_bytes;
   double seconds; /* target time per point */
   const char* csv;
+  const char* modes; /* comma-separated subset of the mode names */
 } Options;
 
 static int parse_options(int argc, char** argv, Options* o, char* err, size_t errlen) {
@@ -53,6 +60,7 @@ static int parse_options(int argc, char** argv, Options* o, char* err, size_t er
   o->max_bytes = 16u << 20;
   o->seconds = 0.3;
   o->csv = NULL;
+  o->modes = "pingpong,exchange,ring,reduce";
   for (int i = 1; i < argc; ++i) {
     const char* a = argv[i];
     if (i + 1 >= argc) {
@@ -66,6 +74,8 @@ static int parse_options(int argc, char** argv, Options* o, char* err, size_t er
       o->max_bytes = parse_bytes(v);
     } else if (strcmp(a, "--seconds") == 0) {
       o->seconds = atof(v);
+    } else if (strcmp(a, "--modes") == 0) {
+      o->modes = v;
     } else if (strcmp(a, "--csv") == 0) {
       o->csv = v;
     } else {
@@ -84,11 +94,23 @@ static int parse_options(int argc, char** argv, Options* o, char* err, size_t er
   return 1;
 }
 
-enum Mode { kPingpong, kExchange, kReduce };
-static const char* const kModeName[] = {"pingpong", "exchange", "reduce"};
+enum Mode { kPingpong, kExchange, kRing, kReduce };
+static const char* const kModeName[] = {"pingpong", "exchange", "ring", "reduce"};
 
-/* One timed iteration of a mode; returns rank 0's elapsed seconds. */
-static double run_once(enum Mode mode, int rank, char* sbuf, char* rbuf, size_t m) {
+/* Is `name` one of the comma-separated words of `list`? */
+static int in_list(const char* list, const char* name) {
+  const size_t len = strlen(name);
+  for (const char* p = list; (p = strstr(p, name)) != NULL; p += len) {
+    const int starts = p == list || p[-1] == ',';
+    const int ends = p[len] == '\0' || p[len] == ',';
+    if (starts && ends) return 1;
+  }
+  return 0;
+}
+
+/* One timed iteration of a mode; returns rank 0's elapsed seconds. Ranks beyond 1 take part
+ * only in the ring. */
+static double run_once(enum Mode mode, int rank, int size, char* sbuf, char* rbuf, size_t m) {
   const int count = (int)m; /* sizes are capped at 1 GiB, so this fits */
   double t0 = MPI_Wtime();
   if (mode == kPingpong) {
@@ -109,6 +131,15 @@ static double run_once(enum Mode mode, int rank, char* sbuf, char* rbuf, size_t 
     }
     return MPI_Wtime() - t0;
   }
+  if (mode == kRing) {
+    const int steps = 2 * (size - 1);
+    for (int s = 0; s < steps; ++s)
+      MPI_Sendrecv(sbuf, count, MPI_BYTE, (rank + 1) % size, 2, rbuf, count, MPI_BYTE,
+                   (rank + size - 1) % size, 2, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+    /* Done when the slowest rank is; the barrier's cost is spread over the steps. */
+    MPI_Barrier(MPI_COMM_WORLD);
+    return (MPI_Wtime() - t0) / steps;
+  }
   if (rank == 0) {
     float* y = (float*)rbuf;
     const float* x = (const float*)sbuf;
@@ -127,10 +158,10 @@ int main(int argc, char** argv) {
   Options opt;
   char err[256] = "";
   /* Every rank parses the same arguments, so every rank reaches the same verdict. */
-  if (!parse_options(argc, argv, &opt, err, sizeof err) || size != 2) {
+  if (!parse_options(argc, argv, &opt, err, sizeof err) || size < 2) {
     if (rank == 0)
       fprintf(stderr, "ringdp-pingpong: error: %s\n",
-              err[0] ? err : "needs exactly 2 ranks (mpirun -np 2)");
+              err[0] ? err : "needs at least 2 ranks (mpirun -np 2)");
     MPI_Finalize();
     return 2;
   }
@@ -138,8 +169,9 @@ int main(int argc, char** argv) {
   char host[MPI_MAX_PROCESSOR_NAME], peer_host[MPI_MAX_PROCESSOR_NAME];
   int len = 0;
   MPI_Get_processor_name(host, &len);
-  MPI_Sendrecv(host, MPI_MAX_PROCESSOR_NAME, MPI_CHAR, 1 - rank, 9, peer_host,
-               MPI_MAX_PROCESSOR_NAME, MPI_CHAR, 1 - rank, 9, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+  if (rank == 1) MPI_Send(host, MPI_MAX_PROCESSOR_NAME, MPI_CHAR, 0, 9, MPI_COMM_WORLD);
+  if (rank == 0)
+    MPI_Recv(peer_host, MPI_MAX_PROCESSOR_NAME, MPI_CHAR, 1, 9, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
 
   char* sbuf = malloc(opt.max_bytes);
   char* rbuf = malloc(opt.max_bytes);
@@ -163,34 +195,36 @@ int main(int argc, char** argv) {
   FILE* csv = NULL;
   char csv_tmp[4096] = "";
   if (rank == 0) {
-    printf("# ringdp-pingpong: rank 0 on %s, rank 1 on %s\n", host, peer_host);
+    printf("# ringdp-pingpong: %d ranks; rank 0 on %s, rank 1 on %s\n", size, host, peer_host);
     printf("%-9s %12s %7s %14s %14s %12s\n", "mode", "bytes", "iters", "time_us_med", "time_us_min",
            "MB/s_med");
     if (opt.csv) {
       snprintf(csv_tmp, sizeof csv_tmp, "%s.tmp", opt.csv);
       csv = fopen(csv_tmp, "w");
       if (!csv) fprintf(stderr, "ringdp-pingpong: warning: cannot write %s\n", opt.csv);
-      else fprintf(csv, "mode,bytes,iters,time_us_median,time_us_min,mbytes_per_s,host0,host1\n");
+      else fprintf(csv, "mode,ranks,bytes,iters,time_us_median,time_us_min,mbytes_per_s,host0,host1\n");
     }
   }
 
   enum { kMaxIters = 1000 };
   double* times = malloc(sizeof(double) * kMaxIters);
   for (int mode = kPingpong; mode <= kReduce; ++mode) {
+    if (!in_list(opt.modes, kModeName[mode])) continue;
     for (size_t m = opt.min_bytes; m <= opt.max_bytes; m *= 2) {
       if (mode == kReduce && m < sizeof(float)) continue;
       /* Warm-up once (connection set-up, caches), and use its time to choose how many
        * iterations fill the target time; rank 0 decides for both. */
       MPI_Barrier(MPI_COMM_WORLD);
-      double first = run_once((enum Mode)mode, rank, sbuf, rbuf, m);
-      int iters = first > 0 ? (int)(opt.seconds / (mode == kPingpong ? 2 * first : first)) : kMaxIters;
+      double first = run_once((enum Mode)mode, rank, size, sbuf, rbuf, m);
+      const double per_iter = mode == kPingpong ? 2 * first : mode == kRing ? 2 * (size - 1) * first : first;
+      int iters = per_iter > 0 ? (int)(opt.seconds / per_iter) : kMaxIters;
       if (iters < 3) iters = 3;
       if (iters > kMaxIters) iters = kMaxIters;
       MPI_Bcast(&iters, 1, MPI_INT, 0, MPI_COMM_WORLD);
       for (int it = 0; it < iters; ++it) {
         /* A barrier before each timed exchange so that both ranks start together. */
         if (mode == kExchange) MPI_Barrier(MPI_COMM_WORLD);
-        times[it] = run_once((enum Mode)mode, rank, sbuf, rbuf, m);
+        times[it] = run_once((enum Mode)mode, rank, size, sbuf, rbuf, m);
       }
       if (rank == 0) {
         qsort(times, (size_t)iters, sizeof(double), cmp_double);
@@ -200,7 +234,7 @@ int main(int argc, char** argv) {
                times[0] * 1e6, mbps);
         fflush(stdout);
         if (csv)
-          fprintf(csv, "%s,%zu,%d,%.3f,%.3f,%.4f,%s,%s\n", kModeName[mode], m, iters, med * 1e6,
+          fprintf(csv, "%s,%d,%zu,%d,%.3f,%.3f,%.4f,%s,%s\n", kModeName[mode], size, m, iters, med * 1e6,
                   times[0] * 1e6, mbps, host, peer_host);
       }
       if (m > opt.max_bytes / 2) break; /* no overflow on the doubling */
