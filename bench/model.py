@@ -197,6 +197,14 @@ def print_projection(name, alpha, beta, gamma, writer):
     print("ring beats recursive doubling from:",
           ", ".join(f"n={n}: {fmt_bytes(int(c)) if c is not None else 'never'}"
                     for n in PROJECT_N for c in [crossover_ring_vs_rd(n, alpha, beta, gamma)]))
+    def within_10pct(n):
+        # ring and rabenseifner share the bandwidth term B m; ring <= 1.1 rabenseifner from
+        # m = (A_ring - 1.1 A_rab) / (0.1 B), with A the latency terms.
+        a_ring, a_rab = 2 * (n - 1) * alpha, 2 * math.log2(n) * alpha
+        b = 2 * (n - 1) / n * beta + (n - 1) / n * gamma
+        return max(0.0, (a_ring - 1.1 * a_rab) / (0.1 * b))
+    print("ring within 10% of rabenseifner from:",
+          ", ".join(f"n={n}: {fmt_bytes(int(within_10pct(n)))}" for n in PROJECT_N))
     gap = [(n, 2 * (n - 1) * alpha - 2 * math.log2(n) * alpha) for n in PROJECT_N]
     print("rabenseifner vs ring: same bandwidth term; rabenseifner saves "
           + ", ".join(f"{fmt_time(g)} at n={n}" for n, g in gap)

@@ -21,6 +21,14 @@ pingpong=$build/bench/cluster/ringdp-pingpong
 [ "$(id -u)" -eq 0 ] || { echo "calibrate.sh: error: must run as root" >&2; exit 1; }
 [ -x "$pingpong" ] || { echo "calibrate.sh: error: $pingpong not built" >&2; exit 1; }
 mkdir -p "$OUT"
+# The machine's load matters: every emulated host shares its cores (and other work may too).
+{
+  echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  echo "host: $(hostname -s), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
+  echo "kernel: $(uname -r); mpi: $(mpirun --version 2>&1 | head -1)"
+  echo "rate per link and direction: $RATE (tbf); no emulated delay"
+  echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+} >"$OUT/calibration-info.txt"
 trap '"$here/emulate.sh" down >/dev/null 2>&1 || true' EXIT
 
 for n in $NS; do
@@ -34,5 +42,6 @@ for n in $NS; do
     --seconds 0.3 --csv "$OUT/ring-n$n.csv" | tee "$OUT/ring-n$n.txt"
 done
 "$here/emulate.sh" down
+echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$OUT/calibration-info.txt"
 /usr/bin/python3 "$root/bench/model.py" --pingpong "$OUT/pingpong.csv" --rate "$RATE" --out "$OUT" \
   | tee "$OUT/model.txt"
