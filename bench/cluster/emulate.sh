@@ -218,8 +218,12 @@ cmd_status() {
 
 cmd_down() {
   require_root
-  local ns removed=0
+  local ns removed=0 pids
   for ns in $(our_namespaces | sort -r); do   # hosts and head first, the switch last
+    # A process still inside keeps the namespace alive (unnamed) after its name is removed;
+    # its links go anyway, because deleting the switch namespace deletes every peer port.
+    pids=$(ip netns pids "$ns" 2>/dev/null | tr '\n' ' ')
+    [ -z "$pids" ] || log "down: warning: processes still running in $ns (pids: $pids); they lose their network"
     ip netns del "$ns"
     removed=$((removed + 1))
   done

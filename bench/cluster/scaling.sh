@@ -144,7 +144,7 @@ say "model fit and plots"
 shopt -s nullglob
 step "model" "$PY" "$root/bench/model.py" --pingpong "$OUT/pingpong.csv" --rate "$RATE" \
   --bench "$OUT"/bench-n*.csv "$OUT"/bench-ps-n*.csv --out "$OUT" > >(tee "$OUT/model.txt") 2>&1
-step "training plot" "$PY" "$here/plot_training.py" "$OUT" > >(tee "$OUT/training.txt") 2>&1
+[ "$with_train" = 0 ] || step "training plot" "$PY" "$here/plot_training.py" "$OUT" > >(tee "$OUT/training.txt") 2>&1
 if [ -f "$root/bench/plot.py" ]; then
   "$PY" "$root/bench/plot.py" "$OUT" || echo "scaling.sh: warning: bench/plot.py failed"
 fi

@@ -57,6 +57,11 @@ if [ -n "$pingpong" ]; then
   rm -f "$csv"
 fi
 
+# Resizing: 'up 2' removes the third host and keeps the others.
+"$dir/emulate.sh" up 2 ${rate_mbit}mbit >/dev/null || fail "emulate.sh up 2"
+ip netns list | grep -q '^rdpt-n3\b' && fail "rdpt-n3 still exists after up 2"
+ip netns list | grep -q '^rdpt-n2\b' || fail "rdpt-n2 missing after up 2"
+
 "$dir/emulate.sh" down || fail "emulate.sh down"
 after=$("$dir/emulate.sh" status)
 echo "$after"
