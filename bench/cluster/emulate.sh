@@ -196,7 +196,7 @@ cmd_status() {
     log "status: nothing exists (no namespace with prefix '${PREFIX}-')"
   else
     local hosts; hosts=$(existing_hosts)
-    log "status: $(echo "$hosts" | grep -c . || true) hosts, namespaces: $(echo $nss)"
+    log "status: $(echo "$hosts" | grep -c . || true) hosts, namespaces: $(echo "$nss" | tr "\n" " ")"
     local i ns
     for i in $hosts; do
       ns=$(host_ns "$i")
