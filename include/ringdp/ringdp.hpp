@@ -2,11 +2,19 @@
 /// \file
 /// The umbrella header: everything of ringdp's public C++ API.
 
+#include "ringdp/collectives/collectives.hpp"
+#include "ringdp/collectives/tuning.hpp"
+#include "ringdp/collectives/types.hpp"
 #include "ringdp/comm/abort.hpp"
 #include "ringdp/comm/agreement.hpp"
 #include "ringdp/comm/communicator.hpp"
 #include "ringdp/comm/environment.hpp"
 #include "ringdp/comm/error.hpp"
+#include "ringdp/data/h5_dataset.hpp"
+#include "ringdp/data/hdf5_lock.hpp"
+#include "ringdp/data/loader.hpp"
+#include "ringdp/data/sampler.hpp"
+#include "ringdp/data/synth.hpp"
 #include "ringdp/nn/activations.hpp"
 #include "ringdp/nn/adam.hpp"
 #include "ringdp/nn/dense.hpp"
