@@ -1,0 +1,116 @@
+#pragma once
+/// \file
+/// A feed-forward stack of layers over one flat parameter arena and one flat gradient arena.
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "ringdp/nn/layer.hpp"
+#include "ringdp/nn/types.hpp"
+
+namespace ringdp::nn {
+
+/// Called by Sequential::backward() as soon as layer `layer`'s parameter gradients are
+/// final, with that layer's range in the gradient arena (empty for layers without
+/// parameters). Calls come last layer first; because the arena stores the last layer first
+/// (see Sequential), the ranges arrive in increasing offset order and tile the arena from
+/// 0: after the call for `layer`, the prefix [0, range.end()) is complete.
+using BackwardHook = std::function<void(std::size_t layer, ArenaRange range)>;
+
+/// A model: layers applied in order, parameters in one flat arena.
+///
+/// Arena layout: the LAST layer's parameters come FIRST. Backward runs from the last layer
+/// to the first, so with this order the finished part of the gradient arena is always a
+/// prefix [0, k) that grows as backward proceeds. A gradient reducer can then cut the arena
+/// into buckets from offset 0 and start reducing bucket j as soon as the prefix reaches its
+/// end, with no bookkeeping of holes. Within a layer, tensors follow parameter_shapes()
+/// (Dense: weight, then bias). The parameter arena uses the same offsets as the gradient
+/// arena, so optimizers work element-wise on both, and broadcast/allreduce/checkpoints see
+/// one contiguous buffer each.
+///
+/// The arenas are allocated once in the constructor and never move (also not when the
+/// model is moved), so spans from parameters()/gradients() stay valid for the model's life.
+/// Not thread-safe; every rank holds its own replica and calls the methods locally (no MPI).
+template <class T>
+class Sequential {
+ public:
+  /// Takes the layers in forward order. Throws InvalidArgument when `layers` is empty,
+  /// holds a null pointer, or a layer's input size differs from the previous output size.
+  /// Parameters are zero until initialize().
+  explicit Sequential(std::vector<std::unique_ptr<Layer<T>>> layers);
+
+  /// An MLP from a spec such as "784-512-256-10" (see parse_model_spec()): Dense layers
+  /// with ReLU between them, He initialisation for the hidden Dense layers and Xavier for
+  /// the output layer (which feeds the softmax). Throws InvalidArgument on a bad spec.
+  [[nodiscard]] static Sequential from_spec(std::string_view spec);
+
+  Sequential(Sequential&&) noexcept = default;
+  Sequential& operator=(Sequential&&) noexcept = default;
+  Sequential(const Sequential&) = delete;
+  Sequential& operator=(const Sequential&) = delete;
+
+  /// Deterministic initialisation: one NormalGenerator(seed) walks the layers in forward
+  /// order. The same seed gives the same bits on every rank and run; a float and a double
+  /// model with the same seed differ only by rounding. Gradients are zeroed.
+  void initialize(std::uint64_t seed);
+
+  /// Runs the model on `x` (input_size() x batch, one sample per column) and returns the
+  /// logits (output_size() x batch), valid until the next forward(). `x` is copied into a
+  /// buffer kept for backward() (a few hundred kB for an MNIST batch, far below one GEMM's
+  /// cost), so the caller may reuse its batch memory at once. Throws InvalidArgument on a
+  /// wrong row count or an empty batch.
+  const Matrix<T>& forward(const ConstMatrixRef<T>& x);
+
+  /// Back-propagates dL/dlogits (same shape as the last forward()'s logits), overwriting
+  /// the gradient arena (no zeroing needed between steps). `hook`, if set, is called for
+  /// every layer right after its gradients are final (see BackwardHook); it runs on the
+  /// calling thread and should only hand the range on (e.g. to a reducer). Throws
+  /// InvalidArgument when called without a matching forward().
+  void backward(const ConstMatrixRef<T>& dlogits, const BackwardHook& hook = {});
+
+  /// The flat parameter arena (all parameters, last layer first).
+  [[nodiscard]] std::span<T> parameters() noexcept { return parameters_; }
+  [[nodiscard]] std::span<const T> parameters() const noexcept { return parameters_; }
+  /// The flat gradient arena, same layout as parameters().
+  [[nodiscard]] std::span<T> gradients() noexcept { return gradients_; }
+  [[nodiscard]] std::span<const T> gradients() const noexcept { return gradients_; }
+  /// Number of parameters (= arena elements).
+  [[nodiscard]] std::size_t parameter_count() const noexcept { return parameters_.size(); }
+
+  [[nodiscard]] std::size_t input_size() const noexcept;
+  [[nodiscard]] std::size_t output_size() const noexcept;
+  [[nodiscard]] std::size_t layer_count() const noexcept { return layers_.size(); }
+  [[nodiscard]] Layer<T>& layer(std::size_t i) { return *layers_.at(i); }
+  [[nodiscard]] const Layer<T>& layer(std::size_t i) const { return *layers_.at(i); }
+  /// Layer `i`'s slice of the arenas (empty for layers without parameters).
+  [[nodiscard]] ArenaRange layer_range(std::size_t i) const { return ranges_.at(i); }
+  /// Every parameter tensor with its name, shape and offset, in arena order.
+  [[nodiscard]] const std::vector<TensorInfo>& tensors() const noexcept { return tensors_; }
+
+ private:
+  std::vector<std::unique_ptr<Layer<T>>> layers_;
+  std::vector<ArenaRange> ranges_;   // per layer, in layer order
+  std::vector<TensorInfo> tensors_;  // in arena order
+  // unique_ptr<T[]> rather than std::vector: the buffers must never reallocate, since the
+  // layers' maps point into them.
+  std::unique_ptr<T[]> parameter_storage_;
+  std::unique_ptr<T[]> gradient_storage_;
+  std::span<T> parameters_;
+  std::span<T> gradients_;
+  // Per-batch buffers, kept between steps so a steady batch size allocates nothing:
+  // outputs_[i] is layer i's output, deltas_[i] is dL/d(input of layer i) for i >= 1.
+  std::vector<Matrix<T>> outputs_;
+  std::vector<Matrix<T>> deltas_;
+  Matrix<T> input_;  // the last forward()'s x, needed by the first layer's backward
+  bool forward_done_ = false;
+};
+
+extern template class Sequential<float>;
+extern template class Sequential<double>;
+
+}  // namespace ringdp::nn
