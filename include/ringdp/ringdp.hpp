@@ -3,6 +3,7 @@
 /// The umbrella header: everything of ringdp's public C++ API.
 
 #include "ringdp/collectives/collectives.hpp"
+#include "ringdp/collectives/gradient_reducer.hpp"
 #include "ringdp/collectives/tuning.hpp"
 #include "ringdp/collectives/types.hpp"
 #include "ringdp/comm/abort.hpp"
