@@ -29,6 +29,7 @@
 #include "ringdp/nn/types.hpp"
 #include "ringdp/train/batch_source.hpp"
 #include "ringdp/train/in_memory_source.hpp"
+#include "ringdp/train/loader_source.hpp"
 #include "ringdp/train/lr_schedule.hpp"
 #include "ringdp/train/time_stats.hpp"
 #include "ringdp/train/timeline.hpp"
