@@ -28,6 +28,7 @@
 #include "ringdp/nn/sgd.hpp"
 #include "ringdp/nn/types.hpp"
 #include "ringdp/train/batch_source.hpp"
+#include "ringdp/train/checkpoint.hpp"
 #include "ringdp/train/in_memory_source.hpp"
 #include "ringdp/train/loader_source.hpp"
 #include "ringdp/train/lr_schedule.hpp"
