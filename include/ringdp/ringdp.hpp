@@ -27,4 +27,6 @@
 #include "ringdp/nn/sequential.hpp"
 #include "ringdp/nn/sgd.hpp"
 #include "ringdp/nn/types.hpp"
+#include "ringdp/train/checkpoint.hpp"
+#include "ringdp/train/metrics_csv.hpp"
 #include "ringdp/version.hpp"
