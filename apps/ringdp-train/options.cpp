@@ -122,9 +122,8 @@ ParseResult parse(int argc, char** argv, Options& o, std::string& message) {
       ->check(CLI::Range(1, 1000000));
   app.add_option("--resume", o.resume,
                  "continue from a checkpoint: a file, or with no value the latest in "
-                 "--checkpoint-dir")
-      ->expected(0, 1)
-      ->default_str("off");
+                 "--checkpoint-dir (default: off, start afresh)")
+      ->expected(0, 1);
   app.add_option("--metrics", o.metrics, "write a metrics CSV (one row per epoch)");
   app.add_flag("--metrics-steps", o.metrics_steps, "also one metrics row per step");
   app.add_option("--timeline", o.timeline,
