@@ -1,8 +1,7 @@
 // The trainer from C++: an MLP trained data-parallel on an HDF5 dataset, in about 20 lines.
 // Run: mpirun -np 2 build/apps/examples/ringdp-train-mlp data/mnist10k.h5
-#include <ringdp/ringdp.hpp>
-
 #include <cstdio>
+#include <ringdp/ringdp.hpp>
 
 int main(int argc, char** argv) {
   ringdp::Environment env(argc, argv, ringdp::ThreadLevel::Serialized);
@@ -22,6 +21,7 @@ int main(int argc, char** argv) {
   for (int epoch = 0; epoch < 3; ++epoch) {
     trainer.train_epoch(train_batches);
     const auto result = trainer.evaluate(test_batches);
-    if (comm.rank() == 0) std::printf("epoch %d: test accuracy %.2f%%\n", epoch + 1, 100 * result.accuracy);
+    if (comm.rank() == 0)
+      std::printf("epoch %d: test accuracy %.2f%%\n", epoch + 1, 100 * result.accuracy);
   }
 }

@@ -10,11 +10,11 @@ namespace ringdp_train {
 
 /// Progress of the running epoch, for the live line.
 struct Progress {
-  std::int64_t epoch = 0;   // 1-based
+  std::int64_t epoch = 0;  // 1-based
   std::int64_t epochs = 0;
-  std::int64_t step = 0;    // steps done in this epoch
-  std::int64_t steps = 0;   // steps per epoch
-  double loss = 0.0;        // running mean over the epoch so far
+  std::int64_t step = 0;   // steps done in this epoch
+  std::int64_t steps = 0;  // steps per epoch
+  double loss = 0.0;       // running mean over the epoch so far
   double accuracy = 0.0;
   double samples_per_second = 0.0;
   double eta_seconds = 0.0;  // of the whole run

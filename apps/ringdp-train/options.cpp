@@ -1,10 +1,10 @@
 #include "options.hpp"
 
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <filesystem>
 #include <system_error>
 
@@ -16,9 +16,9 @@ namespace {
 
 // Defaults of the bundled run (`mpirun -np 2 ringdp-train`), chosen by experiment on the
 // bundled 8,000/2,000 MNIST subset with the 784-512-256-10 MLP: see README "Main job".
-constexpr int kDefaultEpochs = 8;
+constexpr int kDefaultEpochs = 10;
 constexpr std::size_t kDefaultBatch = 32;
-constexpr double kDefaultLr = 0.05;
+constexpr double kDefaultLr = 0.1;
 constexpr double kDefaultMomentum = 0.9;
 constexpr const char* kDefaultSchedule = "cosine";
 
@@ -69,9 +69,10 @@ ParseResult parse(int argc, char** argv, Options& o, std::string& message) {
   o.schedule = kDefaultSchedule;
   o.argv.assign(argv, argv + argc);
 
-  CLI::App app("ringdp-train: data-parallel training of an MLP over MPI, on an HDF5 dataset.\n"
-               "Run it under mpirun, e.g. mpirun -np 2 ringdp-train",
-               "ringdp-train");
+  CLI::App app(
+      "ringdp-train: data-parallel training of an MLP over MPI, on an HDF5 dataset.\n"
+      "Run it under mpirun, e.g. mpirun -np 2 ringdp-train",
+      "ringdp-train");
   app.option_defaults()->always_capture_default();
   app.get_formatter()->column_width(34);
 
@@ -84,11 +85,12 @@ ParseResult parse(int argc, char** argv, Options& o, std::string& message) {
       ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 20));
   app.add_option("--lr", o.lr, "learning rate (of one rank's batch; see --scale-lr)")
       ->check(CLI::PositiveNumber);
-  app.add_option("--momentum", o.momentum, "SGD momentum, in [0, 1)")->check(CLI::Range(0.0, 0.999999));
+  app.add_option("--momentum", o.momentum, "SGD momentum, in [0, 1)")
+      ->check(CLI::Range(0.0, 0.999999));
   app.add_flag("--nesterov", o.nesterov, "Nesterov momentum (SGD)");
-  app.add_option("--weight-decay", o.weight_decay, "L2 weight decay")->check(CLI::NonNegativeNumber);
-  app.add_option("--optimizer", o.optimizer, "sgd or adam")
-      ->check(CLI::IsMember({"sgd", "adam"}));
+  app.add_option("--weight-decay", o.weight_decay, "L2 weight decay")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--optimizer", o.optimizer, "sgd or adam")->check(CLI::IsMember({"sgd", "adam"}));
   app.add_option("--schedule", o.schedule, "learning-rate schedule: constant, step or cosine")
       ->check(CLI::IsMember({"constant", "step", "cosine"}));
   app.add_option("--schedule-epochs", o.schedule_epochs,
@@ -96,16 +98,19 @@ ParseResult parse(int argc, char** argv, Options& o, std::string& message) {
       ->check(CLI::NonNegativeNumber);
   app.add_option("--gamma", o.gamma, "step schedule: factor applied every period")
       ->check(CLI::PositiveNumber);
-  app.add_flag("--scale-lr", o.scale_lr, "linear scaling rule: peak rate = lr x ranks (Goyal et al.)");
-  app.add_option("--warmup", o.warmup_epochs, "gradual warm-up, in epochs")->check(CLI::NonNegativeNumber);
+  app.add_flag("--scale-lr", o.scale_lr,
+               "linear scaling rule: peak rate = lr x ranks (Goyal et al.)");
+  app.add_option("--warmup", o.warmup_epochs, "gradual warm-up, in epochs")
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--algo", o.algo, "gradient allreduce: auto, ring, rd, mpi or ps")
       ->check(CLI::IsMember({"auto", "ring", "rd", "mpi", "ps"}));
   app.add_option("--shuffle", o.shuffle,
                  "sampling: global (permutation over all ranks), shard (each rank its own "
                  "chunks) or auto (global when the data fits --cache-bytes)")
       ->check(CLI::IsMember({"auto", "global", "shard"}));
-  app.add_option("--virtual-ranks", o.virtual_ranks,
-                 "play the sample streams of this many ranks (a multiple of the rank count; 0 = off)")
+  app.add_option(
+         "--virtual-ranks", o.virtual_ranks,
+         "play the sample streams of this many ranks (a multiple of the rank count; 0 = off)")
       ->check(CLI::Range(0, 1 << 20));
   app.add_option("--cache-bytes", o.cache_bytes, "bytes of data each rank may keep in memory")
       ->transform(CLI::AsSizeValue(false));
@@ -155,12 +160,14 @@ ParseResult parse(int argc, char** argv, Options& o, std::string& message) {
   }
   o.resume_given = app.count("--resume") > 0;
   if (!parse_every(o.checkpoint_every, o)) {
-    message = fmt::format("--checkpoint-every: '{}' is not N, Ne (epochs) or Ns (steps) with N >= 1",
-                          o.checkpoint_every);
+    message =
+        fmt::format("--checkpoint-every: '{}' is not N, Ne (epochs) or Ns (steps) with N >= 1",
+                    o.checkpoint_every);
     return ParseResult::Error;
   }
   if (o.resume_given && o.resume.empty() && o.checkpoint_dir.empty()) {
-    message = "--resume without a file needs --checkpoint-dir (where to find the latest checkpoint)";
+    message =
+        "--resume without a file needs --checkpoint-dir (where to find the latest checkpoint)";
     return ParseResult::Error;
   }
   if (o.nesterov && o.momentum <= 0.0) {

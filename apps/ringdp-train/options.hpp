@@ -12,8 +12,8 @@ namespace ringdp_train {
 struct Options {
   std::string data;  // empty until resolved: the bundled mnist10k.h5
   std::string model = "784-512-256-10";
-  int epochs = 0;            // set in options.cpp (kDefaultEpochs)
-  std::size_t batch = 0;     // per rank
+  int epochs = 0;         // set in options.cpp (kDefaultEpochs)
+  std::size_t batch = 0;  // per rank
   double lr = 0.0;
   double momentum = 0.0;
   bool nesterov = false;

@@ -3,10 +3,10 @@
 
 #include "run.hpp"
 
-#include <Eigen/Core>
 #include <fmt/format.h>
 #include <mpi.h>
 
+#include <Eigen/Core>
 #include <algorithm>
 #include <array>
 #include <chrono>
@@ -45,7 +45,8 @@ std::unique_ptr<nn::Optimizer<float>> make_optimizer(const Options& o, std::size
     return std::make_unique<nn::Adam<float>>(size, nn::AdamOptions{.weight_decay = o.weight_decay});
   }
   return std::make_unique<nn::Sgd<float>>(
-      size, nn::SgdOptions{.momentum = o.momentum, .nesterov = o.nesterov, .weight_decay = o.weight_decay});
+      size, nn::SgdOptions{
+                .momentum = o.momentum, .nesterov = o.nesterov, .weight_decay = o.weight_decay});
 }
 
 train::LrSchedule make_schedule(const Options& o) {
@@ -97,7 +98,9 @@ struct Tally {
     correct += r.accuracy * static_cast<double>(r.samples);
     samples += r.samples;
   }
-  [[nodiscard]] double loss() const { return samples > 0 ? loss_sum / static_cast<double>(samples) : 0.0; }
+  [[nodiscard]] double loss() const {
+    return samples > 0 ? loss_sum / static_cast<double>(samples) : 0.0;
+  }
   [[nodiscard]] double accuracy() const {
     return samples > 0 ? correct / static_cast<double>(samples) : 0.0;
   }
@@ -178,9 +181,10 @@ void run(const Options& o) {
   // built with it; otherwise it stays single-threaded whatever is asked.
   Eigen::setNbThreads(o.threads);
   if (o.threads > 1 && Eigen::nbThreads() < o.threads) {
-    out.line(fmt::format("note: --threads {}: this build runs Eigen single-threaded (no OpenMP); "
-                         "using 1 thread per rank",
-                         o.threads));
+    out.line(
+        fmt::format("note: --threads {}: this build runs Eigen single-threaded (no OpenMP); "
+                    "using 1 thread per rank",
+                    o.threads));
   }
 
   // --- data: every rank opens and validates the file; errors are agreed --------------
@@ -196,8 +200,8 @@ void run(const Options& o) {
   std::unique_ptr<data::ShardedLoader> test_loader;
   std::string no_test;
   try {
-    data::H5Dataset test_set(comm, o.data,
-                             {.names = data::DatasetNames::test(), .classes = train_loader.classes()});
+    data::H5Dataset test_set(
+        comm, o.data, {.names = data::DatasetNames::test(), .classes = train_loader.classes()});
     test_loader = std::make_unique<data::ShardedLoader>(
         comm, std::move(test_set),
         data::SamplerOptions{.mode = mode,
@@ -216,10 +220,10 @@ void run(const Options& o) {
   {
     std::string why;
     if (model.input_size() != train_loader.features()) {
-      why = fmt::format("model {} takes {} inputs but '{}' has {} features per sample (use "
-                        "--model {}-...)",
-                        o.model, model.input_size(), o.data, train_loader.features(),
-                        train_loader.features());
+      why = fmt::format(
+          "model {} takes {} inputs but '{}' has {} features per sample (use "
+          "--model {}-...)",
+          o.model, model.input_size(), o.data, train_loader.features(), train_loader.features());
     } else if (model.output_size() < static_cast<std::size_t>(train_loader.classes())) {
       why = fmt::format("model {} has {} outputs but '{}' has {} classes", o.model,
                         model.output_size(), o.data, train_loader.classes());
@@ -247,9 +251,9 @@ void run(const Options& o) {
     std::string path = o.resume;
     if (path.empty()) {
       path = train::latest_checkpoint(comm, o.checkpoint_dir);
-      ringdp::agree(comm, path.empty() ? fmt::format("--resume: no checkpoint in '{}'",
-                                                     o.checkpoint_dir)
-                                       : std::string());
+      ringdp::agree(comm, path.empty()
+                              ? fmt::format("--resume: no checkpoint in '{}'", o.checkpoint_dir)
+                              : std::string());
     }
     train::CheckpointExpectation expect;
     expect.model_spec = o.model;
@@ -270,7 +274,8 @@ void run(const Options& o) {
                 state[i].data.begin());
     }
     optimizer->set_step_count(c.optimizer_steps);
-    trainer.set_position({.epoch = c.epoch, .step_in_epoch = c.step_in_epoch, .global_step = c.step});
+    trainer.set_position(
+        {.epoch = c.epoch, .step_in_epoch = c.step_in_epoch, .global_step = c.step});
     resumed_from = path;
     // These do not make the checkpoint unusable, but the run will no longer continue the
     // one that wrote it bit for bit: say so.
@@ -278,7 +283,8 @@ void run(const Options& o) {
     if (c.batch_size != static_cast<std::int64_t>(o.batch)) {
       resume_warnings.push_back(fmt::format("batch {} (checkpoint: {})", o.batch, c.batch_size));
     }
-    if (c.seed != o.seed) resume_warnings.push_back(fmt::format("seed {} (checkpoint: {})", o.seed, c.seed));
+    if (c.seed != o.seed)
+      resume_warnings.push_back(fmt::format("seed {} (checkpoint: {})", o.seed, c.seed));
     if (c.sampling != sampling) {
       resume_warnings.push_back(fmt::format("sampling {} (checkpoint: {})", sampling, c.sampling));
     }
@@ -297,9 +303,10 @@ void run(const Options& o) {
     out.line(fmt::format("resumed    from {} (epoch {}, step {} of the epoch, global step {})",
                          resumed_from, p.epoch, p.step_in_epoch, p.global_step));
     for (const std::string& w : resume_warnings) {
-      out.line(fmt::format("warning    {} differs: the run will not continue the checkpoint's run "
-                           "bit for bit",
-                           w));
+      out.line(
+          fmt::format("warning    {} differs: the run will not continue the checkpoint's run "
+                      "bit for bit",
+                      w));
     }
   }
 
@@ -331,7 +338,8 @@ void run(const Options& o) {
     c.parameters.assign(model.parameters().begin(), model.parameters().end());
     c.optimizer = optimizer->kind();
     c.optimizer_steps = optimizer->step_count();
-    for (const auto& s : optimizer->state()) c.optimizer_state.push_back({s.name, {s.data.begin(), s.data.end()}});
+    for (const auto& s : optimizer->state())
+      c.optimizer_state.push_back({s.name, {s.data.begin(), s.data.end()}});
     c.sampling = data::to_string(train_loader.sampler().mode());
     c.batch_size = static_cast<std::int64_t>(o.batch);
     c.virtual_ranks = o.virtual_ranks;
@@ -361,8 +369,8 @@ void run(const Options& o) {
     for (std::int64_t s = first; s < steps; ++s) {
       const auto t0 = ringdp::ReducerClock::now();
       if (!source.next(batch)) {
-        throw ringdp::Error(fmt::format("the data ended after {} of {} steps of epoch {}", s,
-                                        steps, epoch + 1));
+        throw ringdp::Error(
+            fmt::format("the data ended after {} of {} steps of epoch {}", s, steps, epoch + 1));
       }
       const auto t1 = ringdp::ReducerClock::now();
       const train::StepResult r = trainer.step(batch, steps);
@@ -390,10 +398,10 @@ void run(const Options& o) {
       }
       const double elapsed = seconds_since(epoch_start);
       const double rate = elapsed > 0 ? static_cast<double>(tally.samples) / elapsed : 0.0;
-      const double per_step = train_seconds + elapsed > 0
-                                  ? (train_seconds + elapsed) /
-                                        static_cast<double>(p.global_step - first_step)
-                                  : 0.0;
+      const double per_step =
+          train_seconds + elapsed > 0
+              ? (train_seconds + elapsed) / static_cast<double>(p.global_step - first_step)
+              : 0.0;
       out.progress({.epoch = epoch + 1,
                     .epochs = o.epochs,
                     .step = s + 1,
@@ -436,14 +444,15 @@ void run(const Options& o) {
       test_text = fmt::format("  test loss {:.4f} acc {:6.2f}%", last_test.loss,
                               100.0 * last_test.accuracy);
     }
-    out.line(fmt::format("epoch {:>{}}/{}  train loss {:.4f} acc {:6.2f}%{}  {:.2f} s  {:>8.0f} "
-                         "samples/s",
-                         epoch + 1, std::to_string(o.epochs).size(), o.epochs, tally.loss(),
-                         100.0 * tally.accuracy(), test_text, epoch_train_seconds,
-                         row.samples_per_second));
+    out.line(fmt::format(
+        "epoch {:>{}}/{}  train loss {:.4f} acc {:6.2f}%{}  {:.2f} s  {:>8.0f} "
+        "samples/s",
+        epoch + 1, std::to_string(o.epochs).size(), o.epochs, tally.loss(),
+        100.0 * tally.accuracy(), test_text, epoch_train_seconds, row.samples_per_second));
     metrics.write(row);
     metrics.agree();
-    const bool epoch_due = o.checkpoint_every_epochs > 0 && (epoch + 1) % o.checkpoint_every_epochs == 0;
+    const bool epoch_due =
+        o.checkpoint_every_epochs > 0 && (epoch + 1) % o.checkpoint_every_epochs == 0;
     if (!o.checkpoint_dir.empty() && (epoch_due || epoch + 1 == o.epochs) &&
         last_checkpoint_step != p.global_step) {
       save();
@@ -468,8 +477,8 @@ void run(const Options& o) {
   summary.test = last_test;
   summary.checkpoint = last_checkpoint;
   // Mean over ranks of each part of the step time: one small allreduce.
-  std::array<double, 6> parts = {run_breakdown.data,    run_breakdown.forward,
-                                 run_breakdown.backward, run_breakdown.exposed,
+  std::array<double, 6> parts = {run_breakdown.data,      run_breakdown.forward,
+                                 run_breakdown.backward,  run_breakdown.exposed,
                                  run_breakdown.optimizer, train_seconds};
   ringdp::allreduce<double>(comm, parts, ringdp::ReduceOp::Average, ringdp::Algorithm::Mpi);
   summary.data = parts[0];

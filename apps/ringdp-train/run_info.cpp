@@ -39,11 +39,13 @@ std::string percent(double part, double whole) {
 RunInfo describe_run(const ringdp::Communicator& comm, const Options& o,
                      const ringdp::data::ShardedLoader& train_loader,
                      const ringdp::data::ShardedLoader* test_loader,
-                     const ringdp::nn::Sequential<float>& model, const ringdp::train::Trainer& trainer) {
+                     const ringdp::nn::Sequential<float>& model,
+                     const ringdp::train::Trainer& trainer) {
   RunInfo info;
   info.ranks = comm.size();
   info.hosts = gather_hosts(comm);
-  for (const std::string& h : info.hosts) info.hosts_text += (info.hosts_text.empty() ? "" : ",") + h;
+  for (const std::string& h : info.hosts)
+    info.hosts_text += (info.hosts_text.empty() ? "" : ",") + h;
   const auto& ds = train_loader.dataset();
   info.train_samples = ds.size();
   info.test_samples = test_loader != nullptr ? test_loader->dataset().size() : 0;
@@ -61,7 +63,8 @@ RunInfo describe_run(const ringdp::Communicator& comm, const Options& o,
     mine += static_cast<std::int64_t>(train_loader.sampler().epoch(r, 0).real);
   }
   info.shard_samples.resize(static_cast<std::size_t>(comm.size()));
-  ringdp::allgather<std::int64_t>(comm, std::span<const std::int64_t>(&mine, 1), info.shard_samples);
+  ringdp::allgather<std::int64_t>(comm, std::span<const std::int64_t>(&mine, 1),
+                                  info.shard_samples);
 
   // What each reduction of a step will run (Auto resolves per size, like the reducer).
   std::map<std::string, std::pair<int, std::size_t>> by_algorithm;
@@ -80,10 +83,10 @@ RunInfo describe_run(const ringdp::Communicator& comm, const Options& o,
   for (const auto& [name, entry] : by_algorithm) {
     text += fmt::format("{}{} x{}", text.empty() ? "" : ", ", name, entry.first);
   }
-  info.algorithm_text = fmt::format(
-      "{} -> {} ({} reductions per step, {} to {}; {} buckets)", o.algo, text,
-      trainer.reducer().units().size(), format_bytes(static_cast<double>(smallest)),
-      format_bytes(static_cast<double>(largest)), trainer.reducer().size());
+  info.algorithm_text =
+      fmt::format("{} -> {} ({} reductions per step, {} to {}; {} buckets)", o.algo, text,
+                  trainer.reducer().units().size(), format_bytes(static_cast<double>(smallest)),
+                  format_bytes(static_cast<double>(largest)), trainer.reducer().size());
   return info;
 }
 
@@ -93,10 +96,11 @@ std::vector<std::string> header_lines(const RunInfo& info, const Options& o) {
   lines.push_back(fmt::format("  ranks       {} on {} host{} ({})", info.ranks, info.hosts.size(),
                               info.hosts.size() == 1 ? "" : "s", info.hosts_text));
   lines.push_back(fmt::format("  data        {}", o.data));
-  lines.push_back(fmt::format("              {} train / {} test samples, {} features ({}), {} classes",
-                              format_count(static_cast<std::int64_t>(info.train_samples)),
-                              format_count(static_cast<std::int64_t>(info.test_samples)),
-                              info.features, info.element_type, info.classes));
+  lines.push_back(
+      fmt::format("              {} train / {} test samples, {} features ({}), {} classes",
+                  format_count(static_cast<std::int64_t>(info.train_samples)),
+                  format_count(static_cast<std::int64_t>(info.test_samples)), info.features,
+                  info.element_type, info.classes));
   std::string shards;
   const std::size_t shown = std::min<std::size_t>(info.shard_samples.size(), 8);
   for (std::size_t r = 0; r < shown; ++r) {
@@ -110,16 +114,18 @@ std::vector<std::string> header_lines(const RunInfo& info, const Options& o) {
                               format_bytes(4.0 * static_cast<double>(info.parameters))));
   lines.push_back(fmt::format("  batch       {} per rank, {} global; {} steps per epoch, {} epochs",
                               o.batch, info.global_batch, info.steps_per_epoch, o.epochs));
-  std::string optimizer =
-      o.optimizer == "sgd"
-          ? fmt::format("sgd lr {} momentum {}{}", o.lr, o.momentum, o.nesterov ? " (nesterov)" : "")
-          : fmt::format("adam lr {}", o.lr);
+  std::string optimizer = o.optimizer == "sgd"
+                              ? fmt::format("sgd lr {} momentum {}{}", o.lr, o.momentum,
+                                            o.nesterov ? " (nesterov)" : "")
+                              : fmt::format("adam lr {}", o.lr);
   if (o.weight_decay > 0) optimizer += fmt::format(" weight decay {}", o.weight_decay);
   std::string schedule = o.schedule;
   if (o.schedule == "cosine") {
-    schedule += fmt::format(" over {} epochs", o.schedule_epochs > 0 ? o.schedule_epochs : o.epochs);
+    schedule +=
+        fmt::format(" over {} epochs", o.schedule_epochs > 0 ? o.schedule_epochs : o.epochs);
   } else if (o.schedule == "step") {
-    schedule += fmt::format(" x{} every {} epochs", o.gamma, o.schedule_epochs > 0 ? o.schedule_epochs : 30.0);
+    schedule += fmt::format(" x{} every {} epochs", o.gamma,
+                            o.schedule_epochs > 0 ? o.schedule_epochs : 30.0);
   }
   if (o.scale_lr) schedule += fmt::format(", scaled x{} ranks", info.ranks);
   if (o.warmup_epochs > 0) schedule += fmt::format(", warm-up {} epochs", o.warmup_epochs);
@@ -139,13 +145,15 @@ std::vector<std::string> header_lines(const RunInfo& info, const Options& o) {
 std::vector<std::string> summary_lines(const Summary& s, const RunInfo& info, const Options& o) {
   std::vector<std::string> lines;
   const double sps = s.train_seconds > 0 ? static_cast<double>(s.samples) / s.train_seconds : 0.0;
-  lines.push_back(fmt::format("done: {} steps, {} samples in {} of training ({:.0f} samples/s); "
-                              "wall time {}",
-                              format_count(s.steps), format_count(s.samples),
-                              format_seconds(s.train_seconds), sps, format_seconds(s.wall_seconds)));
+  lines.push_back(
+      fmt::format("done: {} steps, {} samples in {} of training ({:.0f} samples/s); "
+                  "wall time {}",
+                  format_count(s.steps), format_count(s.samples), format_seconds(s.train_seconds),
+                  sps, format_seconds(s.wall_seconds)));
   if (s.tested) {
     lines.push_back(fmt::format("  test        accuracy {:.2f}%, loss {:.4f} ({} samples)",
-                                100.0 * s.test.accuracy, s.test.loss, format_count(s.test.samples)));
+                                100.0 * s.test.accuracy, s.test.loss,
+                                format_count(s.test.samples)));
   }
   const double compute = s.forward + s.backward;
   const double whole = s.data + compute + s.exposed + s.optimizer;
@@ -155,17 +163,20 @@ std::vector<std::string> summary_lines(const Summary& s, const RunInfo& info, co
       s.data, percent(s.data, whole), compute, percent(compute, whole), s.forward, s.backward,
       s.exposed, percent(s.exposed, whole), s.optimizer, percent(s.optimizer, whole)));
   if (info.ranks == 1) {
-    lines.push_back(fmt::format("  scaling     single rank: pass --single-rank-sps {:.0f} to runs "
-                                "of this job on more ranks for their parallel efficiency",
-                                sps));
+    lines.push_back(
+        fmt::format("  scaling     single rank: pass --single-rank-sps {:.0f} to runs "
+                    "of this job on more ranks for their parallel efficiency",
+                    sps));
   } else if (o.single_rank_sps > 0) {
-    lines.push_back(fmt::format("  scaling     {:.1f}x the single-rank {:.0f} samples/s on {} "
-                                "ranks: parallel efficiency {:.0f}%",
-                                sps / o.single_rank_sps, o.single_rank_sps, info.ranks,
-                                100.0 * sps / (o.single_rank_sps * info.ranks)));
+    lines.push_back(
+        fmt::format("  scaling     {:.1f}x the single-rank {:.0f} samples/s on {} "
+                    "ranks: parallel efficiency {:.0f}%",
+                    sps / o.single_rank_sps, o.single_rank_sps, info.ranks,
+                    100.0 * sps / (o.single_rank_sps * info.ranks)));
   } else {
-    lines.push_back("  scaling     parallel efficiency unknown: run once with -np 1 and pass its "
-                    "samples/s as --single-rank-sps");
+    lines.push_back(
+        "  scaling     parallel efficiency unknown: run once with -np 1 and pass its "
+        "samples/s as --single-rank-sps");
   }
   if (!s.checkpoint.empty()) lines.push_back(fmt::format("  checkpoint  {}", s.checkpoint));
   if (!o.metrics.empty()) lines.push_back(fmt::format("  metrics     {}", o.metrics));

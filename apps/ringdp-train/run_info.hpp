@@ -35,7 +35,8 @@ struct RunInfo {
 RunInfo describe_run(const ringdp::Communicator& comm, const Options& o,
                      const ringdp::data::ShardedLoader& train_loader,
                      const ringdp::data::ShardedLoader* test_loader,
-                     const ringdp::nn::Sequential<float>& model, const ringdp::train::Trainer& trainer);
+                     const ringdp::nn::Sequential<float>& model,
+                     const ringdp::train::Trainer& trainer);
 
 std::vector<std::string> header_lines(const RunInfo& info, const Options& o);
 

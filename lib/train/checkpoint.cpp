@@ -47,7 +47,8 @@ std::vector<std::pair<std::int64_t, fs::path>> list_checkpoints(const fs::path& 
   std::vector<std::pair<std::int64_t, fs::path>> found;
   std::error_code ec;
   for (fs::directory_iterator it(directory, ec), end; !ec && it != end; it.increment(ec)) {
-    if (const auto step = step_of(it->path().filename().string()); step && it->is_regular_file(ec)) {
+    if (const auto step = step_of(it->path().filename().string());
+        step && it->is_regular_file(ec)) {
       found.emplace_back(*step, it->path());
     }
   }
@@ -220,9 +221,10 @@ std::string check_compatible(const Checkpoint& c, const CheckpointExpectation& e
   std::vector<std::string> names;
   for (const NamedArray& a : c.optimizer_state) names.push_back(a.name);
   if (names != e.optimizer_state_names) {
-    return fmt::format("optimizer state mismatch: the checkpoint holds {} state arrays, this run "
-                       "needs {} (different momentum setting?)",
-                       names.size(), e.optimizer_state_names.size());
+    return fmt::format(
+        "optimizer state mismatch: the checkpoint holds {} state arrays, this run "
+        "needs {} (different momentum setting?)",
+        names.size(), e.optimizer_state_names.size());
   }
   return {};
 }
@@ -238,12 +240,13 @@ std::string save_checkpoint(const Communicator& comm, const std::string& directo
   std::string error;
   if (comm.rank() == 0) {
     try {
-      if (keep < 1) throw InvalidArgument(fmt::format("checkpoints to keep must be >= 1, not {}", keep));
+      if (keep < 1)
+        throw InvalidArgument(fmt::format("checkpoints to keep must be >= 1, not {}", keep));
       std::error_code ec;
       fs::create_directories(dir, ec);
       if (ec) {
-        throw IoError(fmt::format("cannot create checkpoint directory '{}': {}", dir.string(),
-                                  ec.message()));
+        throw IoError(
+            fmt::format("cannot create checkpoint directory '{}': {}", dir.string(), ec.message()));
       }
       const std::string temporary = detail::temporary_path_for(path);
       try {

@@ -51,8 +51,8 @@ class Writer {
     check(H5Tset_size(type.get(), H5T_VARIABLE), "string type");
     check(H5Tset_cset(type.get(), H5T_CSET_UTF8), "string type");
     SpaceHandle space(check(H5Screate(H5S_SCALAR), "dataspace"));
-    AttributeHandle attribute(check(
-        H5Acreate2(object, name, type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT), name));
+    AttributeHandle attribute(
+        check(H5Acreate2(object, name, type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT), name));
     const char* text = value.c_str();
     check(H5Awrite(attribute.get(), type.get(), &text), name);
   }
@@ -77,8 +77,7 @@ class Writer {
                                            H5P_DEFAULT, dcpl.get(), H5P_DEFAULT),
                                 name));
     if (n > 0) {
-      check(H5Dwrite(dataset.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT,
-                     values.data()),
+      check(H5Dwrite(dataset.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()),
             name);
     }
   }
@@ -94,8 +93,8 @@ class Writer {
 void check_name(const std::string& path, const std::string& name, std::string_view what) {
   if (name.empty() || name.find_first_of("/,") != std::string::npos || name == "." ||
       name == "..") {
-    throw InvalidArgument(fmt::format("cannot write checkpoint '{}': bad {} name '{}'", path,
-                                      what, name));
+    throw InvalidArgument(
+        fmt::format("cannot write checkpoint '{}': bad {} name '{}'", path, what, name));
   }
 }
 
@@ -110,8 +109,8 @@ class Reader {
     if (detail.empty()) {
       throw IoError(fmt::format("checkpoint '{}' is not valid: {}", path_, what));
     }
-    throw IoError(fmt::format("checkpoint '{}' is corrupt or truncated: {} ({})", path_, what,
-                              detail));
+    throw IoError(
+        fmt::format("checkpoint '{}' is corrupt or truncated: {} ({})", path_, what, detail));
   }
   template <class T>
   T check(T status, std::string_view what) const {
@@ -192,7 +191,8 @@ class Reader {
     if (exists <= 0) corrupt(fmt::format("{} is missing", where));
     DatasetHandle dataset(check(H5Dopen2(location, name.c_str(), H5P_DEFAULT), where));
     TypeHandle type(check(H5Dget_type(dataset.get()), where));
-    if (H5Tget_class(type.get()) != H5T_FLOAT) corrupt(fmt::format("{} is not floating-point", where));
+    if (H5Tget_class(type.get()) != H5T_FLOAT)
+      corrupt(fmt::format("{} is not floating-point", where));
     SpaceHandle space(check(H5Dget_space(dataset.get()), where));
     if (H5Sget_simple_extent_ndims(space.get()) != 1) corrupt(fmt::format("{} is not 1-D", where));
     hsize_t n = 0;
@@ -343,8 +343,8 @@ Checkpoint read_checkpoint_file(const std::string& path) {
   if (is_hdf5 <= 0) {
     throw IoError(fmt::format("checkpoint '{}' is not an HDF5 file (or is truncated)", path));
   }
-  FileHandle file(r.check(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT),
-                          "cannot open the file"));
+  FileHandle file(
+      r.check(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), "cannot open the file"));
   const hid_t root = file.get();
 
   Checkpoint c;

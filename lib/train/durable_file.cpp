@@ -15,7 +15,9 @@
 namespace ringdp::train::detail {
 namespace {
 
-std::string errno_text(int code) { return std::error_code(code, std::generic_category()).message(); }
+std::string errno_text(int code) {
+  return std::error_code(code, std::generic_category()).message();
+}
 
 // fsync on a descriptor opened read-only is enough on Linux and macOS: it flushes the
 // file's (or directory's) dirty pages and metadata whatever the descriptor's mode.
@@ -61,8 +63,8 @@ void publish_file(const std::string& temporary, const std::string& path) {
   if (dir.empty()) dir = ".";
   if (const int code = sync_path(dir.string(), O_RDONLY | O_DIRECTORY);
       code != 0 && code != EINVAL && code != EROFS) {
-    throw IoError(fmt::format("cannot flush directory '{}' to disk: {}", dir.string(),
-                              errno_text(code)));
+    throw IoError(
+        fmt::format("cannot flush directory '{}' to disk: {}", dir.string(), errno_text(code)));
   }
 }
 

@@ -31,10 +31,10 @@ std::string cell(double v) { return std::isnan(v) ? std::string() : fmt::format(
 
 const std::vector<std::string>& metrics_columns() {
   static const std::vector<std::string> columns = {
-      "kind",          "epoch",      "step",          "lr",
-      "train_loss",    "train_accuracy", "test_loss", "test_accuracy",
-      "samples",       "seconds",    "samples_per_s", "data_s",
-      "forward_s",     "backward_s", "exposed_comm_s", "optimizer_s"};
+      "kind",       "epoch",          "step",           "lr",
+      "train_loss", "train_accuracy", "test_loss",      "test_accuracy",
+      "samples",    "seconds",        "samples_per_s",  "data_s",
+      "forward_s",  "backward_s",     "exposed_comm_s", "optimizer_s"};
   return columns;
 }
 

@@ -1,11 +1,11 @@
 // Checkpoints and the metrics CSV on real files: round trip through HDF5 (and an
 // independent read with the HDF5 C API), pruning to the last K, and every way a file can
 // be bad giving the same Error on every rank. Run at 1, 2 and 3 ranks.
-#include <catch2/catch.hpp>
 #include <hdf5.h>
 #include <mpi.h>
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -64,7 +64,8 @@ Checkpoint sample_checkpoint(std::size_t n, std::int64_t step) {
   c.step_in_epoch = 3;
   c.step = step;
   c.parameters.resize(n);
-  for (std::size_t i = 0; i < n; ++i) c.parameters[i] = std::sin(0.37f * static_cast<float>(i)) * 3.0f;
+  for (std::size_t i = 0; i < n; ++i)
+    c.parameters[i] = std::sin(0.37f * static_cast<float>(i)) * 3.0f;
   if (n > 3) {
     c.parameters[0] = -0.0f;
     c.parameters[1] = 1e-42f;
@@ -90,8 +91,8 @@ bool equal(const Checkpoint& a, const Checkpoint& b) {
             a.step_in_epoch == b.step_in_epoch && a.step == b.step &&
             same_bits(a.parameters, b.parameters) && a.optimizer == b.optimizer &&
             a.optimizer_steps == b.optimizer_steps && a.sampling == b.sampling &&
-            a.batch_size == b.batch_size && a.virtual_ranks == b.virtual_ranks && a.seed == b.seed &&
-            a.optimizer_state.size() == b.optimizer_state.size();
+            a.batch_size == b.batch_size && a.virtual_ranks == b.virtual_ranks &&
+            a.seed == b.seed && a.optimizer_state.size() == b.optimizer_state.size();
   for (std::size_t i = 0; ok && i < a.optimizer_state.size(); ++i) {
     ok = a.optimizer_state[i].name == b.optimizer_state[i].name &&
          same_bits(a.optimizer_state[i].values, b.optimizer_state[i].values);
@@ -129,8 +130,8 @@ Failure try_load(const ringdp::Communicator& comm, const std::string& path,
 bool all_failed_with(const Failure& f, const std::string& part) {
   const bool ok = f.threw && f.collective && f.message.find(part) != std::string::npos;
   if (!ok) UNSCOPED_INFO("message: " << f.message);
-  return all_ranks(ok) &&
-         ringdp::test::same_on_all_ranks(ringdp::test::hash_bytes(f.message.data(), f.message.size()));
+  return all_ranks(ok) && ringdp::test::same_on_all_ranks(
+                              ringdp::test::hash_bytes(f.message.data(), f.message.size()));
 }
 
 // Reads /parameters with the plain HDF5 C API (the reference for what the file holds).
@@ -166,7 +167,8 @@ haddr_t parameter_data_offset(const std::string& path) {
 
 std::vector<std::string> checkpoint_names(const std::string& dir) {
   std::vector<std::string> names;
-  for (const auto& entry : fs::directory_iterator(dir)) names.push_back(entry.path().filename().string());
+  for (const auto& entry : fs::directory_iterator(dir))
+    names.push_back(entry.path().filename().string());
   std::sort(names.begin(), names.end());
   return names;
 }
@@ -190,7 +192,8 @@ TEST_CASE("checkpoint round trip: every rank gets the bits rank 0 wrote", "[chec
   CHECK(all_ranks(direct));
   // No temporary file is left beside it.
   bool clean = true;
-  if (comm.rank() == 0) clean = checkpoint_names(dir.path()) == std::vector<std::string>{"checkpoint-s00000077.h5"};
+  if (comm.rank() == 0)
+    clean = checkpoint_names(dir.path()) == std::vector<std::string>{"checkpoint-s00000077.h5"};
   CHECK(all_ranks(clean));
 }
 
@@ -200,7 +203,8 @@ TEST_CASE("checkpoints: the last K are kept and latest_checkpoint finds the newe
   SharedDir dir;
   CHECK(all_ranks(ringdp::train::latest_checkpoint(comm, dir.path()).empty()));
   for (std::int64_t step : {5, 10, 100, 15, 1000}) {
-    static_cast<void>(ringdp::train::save_checkpoint(comm, dir.path(), sample_checkpoint(10, step), 2));
+    static_cast<void>(
+        ringdp::train::save_checkpoint(comm, dir.path(), sample_checkpoint(10, step), 2));
   }
   bool kept = true;
   if (comm.rank() == 0) {
@@ -251,7 +255,8 @@ TEST_CASE("bad checkpoints: the same clear Error on every rank", "[checkpoint]")
   }
   SECTION("an HDF5 file that is not a checkpoint") {
     if (comm.rank() == 0) {
-      const hid_t file = H5Fcreate(dir.file("other.h5").c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+      const hid_t file =
+          H5Fcreate(dir.file("other.h5").c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
       H5Fclose(file);
     }
     CHECK(all_failed_with(try_load(comm, dir.file("other.h5")), "not a ringdp checkpoint"));
@@ -267,8 +272,8 @@ TEST_CASE("bad checkpoints: the same clear Error on every rank", "[checkpoint]")
       const hid_t space = H5Screate_simple(1, &n, nullptr);
       const hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
       H5Pset_chunk(dcpl, 1, &chunk);
-      const hid_t dataset = H5Dcreate2(file, "/parameters", H5T_IEEE_F32LE, space, H5P_DEFAULT,
-                                       dcpl, H5P_DEFAULT);
+      const hid_t dataset =
+          H5Dcreate2(file, "/parameters", H5T_IEEE_F32LE, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
       H5Dclose(dataset);
       H5Pclose(dcpl);
       H5Sclose(space);
@@ -292,13 +297,10 @@ TEST_CASE("bad checkpoints: the same clear Error on every rank", "[checkpoint]")
     other.optimizer_state_names = {"momentum"};
     CHECK(all_failed_with(try_load(comm, good, &other), "optimizer mismatch"));
   }
-  SECTION("the good file still loads") {
-    CHECK(all_ranks(!try_load(comm, good, &expect).threw));
-  }
+  SECTION("the good file still loads") { CHECK(all_ranks(!try_load(comm, good, &expect).threw)); }
 }
 
-TEST_CASE("metrics CSV: rows flushed to a partial file, published complete at close",
-          "[metrics]") {
+TEST_CASE("metrics CSV: rows flushed to a partial file, published complete at close", "[metrics]") {
   SharedDir dir;
   bool ok = true;
   if (ringdp::test::world_rank() == 0) {
@@ -327,7 +329,8 @@ TEST_CASE("metrics CSV: rows flushed to a partial file, published complete at cl
     std::ifstream in(path);
     std::string header;
     std::getline(in, header);
-    ok = ok && header.starts_with("kind,epoch,step,lr,train_loss,train_accuracy,test_loss,test_accuracy");
+    ok = ok &&
+         header.starts_with("kind,epoch,step,lr,train_loss,train_accuracy,test_loss,test_accuracy");
     std::string line;
     std::getline(in, line);
     // Epoch 1: loss 1, test loss NaN written as an empty cell, accuracy 0.5.

@@ -40,19 +40,19 @@ struct NamedArray {
 /// per-epoch sample orders) are pure functions of (seed, epoch), so the seed together with
 /// the position (epoch, step_in_epoch) IS the random state: nothing else is drawn.
 struct Checkpoint {
-  std::string model_spec;          ///< e.g. "784-512-256-10"
-  int ranks = 0;                   ///< MPI ranks of the run that wrote it
-  std::int64_t epoch = 0;          ///< epoch in progress (= completed epochs at a boundary)
-  std::int64_t step_in_epoch = 0;  ///< steps of `epoch` already done (0 at a boundary)
-  std::int64_t step = 0;           ///< global steps done since the start of training
-  std::vector<float> parameters;   ///< the parameter arena
-  std::string optimizer;           ///< "sgd" or "adam"
-  std::int64_t optimizer_steps = 0;             ///< Optimizer::step_count()
-  std::vector<NamedArray> optimizer_state;      ///< Optimizer::state(), in its order
-  std::string sampling;            ///< resolved sampling mode: "global" or "shard"
-  std::int64_t batch_size = 0;     ///< per (logical) rank
-  std::int64_t virtual_ranks = 0;  ///< SamplerOptions::virtual_ranks
-  std::uint64_t seed = 0;          ///< seed of initialisation and sampling
+  std::string model_spec;            ///< e.g. "784-512-256-10"
+  int ranks = 0;                     ///< MPI ranks of the run that wrote it
+  std::int64_t epoch = 0;            ///< epoch in progress (= completed epochs at a boundary)
+  std::int64_t step_in_epoch = 0;    ///< steps of `epoch` already done (0 at a boundary)
+  std::int64_t step = 0;             ///< global steps done since the start of training
+  std::vector<float> parameters;     ///< the parameter arena
+  std::string optimizer;             ///< "sgd" or "adam"
+  std::int64_t optimizer_steps = 0;  ///< Optimizer::step_count()
+  std::vector<NamedArray> optimizer_state;  ///< Optimizer::state(), in its order
+  std::string sampling;                     ///< resolved sampling mode: "global" or "shard"
+  std::int64_t batch_size = 0;              ///< per (logical) rank
+  std::int64_t virtual_ranks = 0;           ///< SamplerOptions::virtual_ranks
+  std::uint64_t seed = 0;                   ///< seed of initialisation and sampling
   /// Free-form run metadata written as string attributes of /metadata (ringdp version,
   /// git hash, date, flags...). Names must be non-empty and unique.
   std::vector<std::pair<std::string, std::string>> metadata;
