@@ -38,9 +38,21 @@
 namespace ringdp {
 namespace {
 
-// Default segment size, measured on the development machine (2-core AMD EPYC, 1 MiB L2 per
-// core, Open MPI 4.1.4 over shared memory, float sum at 2 ranks): see the commit that set it
-// and the collectives closing note. Overridable with RINGDP_SEGMENT_BYTES.
+// Default segment size, measured on the development machine (2-core AMD EPYC VM, 1 MiB L2
+// per core, Open MPI 4.1.4 over shared memory, float sum at 2 ranks, scripts/env.sh
+// sourced): a driver timing ring at segment sizes 32..512 KiB and MPI_Allreduce
+// interleaved in one run (`mpirun -np 2 driver 9 ring:32768,ring:65536,ring:131072,
+// ring:262144,ring:524288,mpi 1048576 4194304 16777216 67108864`, median of 9). The
+// machine was loaded by other jobs (load average 7-13), so only the ordering counts.
+// busbw GB/s for 32K / 64K / 128K / 256K / 512K segments (mpi):
+//     1 MiB  0.084 / 0.111 / 0.107 / 0.093 / 0.102  (0.093)
+//     4 MiB  0.083 / 0.084 / 0.121 / 0.109 / 0.085  (0.075)
+//    16 MiB  0.103 / 0.125 / 0.117 / 0.127 / 0.116  (0.076)
+//    64 MiB  0.099 / 0.108 / 0.122 / 0.135 / 0.123  (0.042)
+// and in an earlier, less loaded run (7 repetitions) 128 KiB was best at 1 and 64 MiB.
+// 128 KiB is best or within noise of it everywhere; with 3 receive slots the scratch
+// (384 KiB) and the segment being reduced stay in the 1 MiB L2. Overridable with
+// RINGDP_SEGMENT_BYTES.
 constexpr std::size_t kDefaultSegmentBytes = 128 * 1024;
 
 std::size_t segment_bytes_from_environment() {
@@ -73,6 +85,7 @@ namespace {
 constexpr int kRingTag = 0x5249;  // "RI"
 // Receive slots in flight per step: while one segment is reduced, the next ones arrive.
 constexpr std::size_t kSlots = 3;
+constexpr std::size_t kMaxSegmentsPerStep = std::size_t{1} << 20;
 
 struct Chunk {
   std::size_t begin;
@@ -105,36 +118,48 @@ void allreduce_ring(const Communicator& comm, std::span<T> data, ReduceOp op) {
   const MPI_Comm mcomm = comm.native();
   const MPI_Datatype type = mpi_type<T>();
   T* const base = data.data();
-  // Scratch holds kSlots segments; a segment never exceeds INT_MAX elements at any sane
-  // segment size, but the clamp keeps every MPI count an int regardless.
-  const std::size_t seg = std::min(segment, max_mpi_count());
+  // Segments are never so small that one step needs more than kMaxSegmentsPerStep
+  // requests (a tiny segment setting with a huge buffer), nor above an MPI int count.
+  const std::size_t largest_chunk = chunk_of(count, n, 0).size;
+  const std::size_t seg =
+      std::min(std::max(segment, (largest_chunk + kMaxSegmentsPerStep - 1) / kMaxSegmentsPerStep),
+               max_mpi_count());
+  // Received segments land in kSlots scratch slots kept by the communicator.
   T* const slots = reinterpret_cast<T*>(comm.scratch(kSlots * seg * sizeof(T)).data());
 
+  // Sends of the current step, and those of the next step, which are posted during this
+  // one: a segment is forwarded to the right as soon as it is final here (reduced, or
+  // received in the allgather), while it is still in cache, instead of being read back
+  // from memory at the start of the next step.
   std::vector<MPI_Request> sends;
+  std::vector<MPI_Request> next_sends;
   std::vector<MPI_Request> recvs;
-  for (int step = 0; step < 2 * (n - 1); ++step) {
+  auto isend = [&](std::vector<MPI_Request>& into, const T* from, std::size_t elements) {
+    into.push_back(MPI_REQUEST_NULL);
+    RINGDP_MPI_CHECK(
+        MPI_Isend(from, static_cast<int>(elements), type, right, kRingTag, mcomm, &into.back()));
+  };
+
+  // Step 0 sends this rank's own chunk as it is; every later send is a forward.
+  const Chunk own = chunk_of(count, n, rank);
+  for (std::size_t offset = 0; offset < own.size; offset += seg) {
+    isend(sends, base + own.begin + offset, std::min(seg, own.size - offset));
+  }
+
+  const int last_step = 2 * (n - 1) - 1;
+  for (int step = 0; step <= last_step; ++step) {
     const bool reducing = step < n - 1;
-    const Chunk out = chunk_of(count, n, ((rank - step) % n + n) % n);
     const Chunk in = chunk_of(count, n, ((rank - step - 1) % n + n) % n);
-    const std::size_t out_segments = segments_in(out.size, seg);
     const std::size_t in_segments = segments_in(in.size, seg);
+    // What arrives in this step is what this rank sends in the next one.
+    auto forward = [&](const T* segment, std::size_t elements) {
+      if (step < last_step) isend(next_sends, segment, elements);
+    };
 
-    // All sends of the step go out at once: the chunk being sent is not written during
-    // this step (it differs from the one received), and posting them up front means the
-    // receive loop below only ever waits for messages whose sends are already posted,
-    // so no rank can block another.
-    sends.assign(out_segments, MPI_REQUEST_NULL);
-    for (std::size_t k = 0; k < out_segments; ++k) {
-      const std::size_t offset = k * seg;
-      const int piece = static_cast<int>(std::min(seg, out.size - offset));
-      RINGDP_MPI_CHECK(
-          MPI_Isend(base + out.begin + offset, piece, type, right, kRingTag, mcomm, &sends[k]));
-    }
-
+    recvs.assign(in_segments, MPI_REQUEST_NULL);
     if (reducing) {
       // Segment k arrives in slot k % kSlots. A slot is reposted only after its segment
       // was reduced, so up to kSlots - 1 segments transfer while one is reduced.
-      recvs.assign(in_segments, MPI_REQUEST_NULL);
       auto post = [&](std::size_t k) {
         const std::size_t offset = k * seg;
         const int piece = static_cast<int>(std::min(seg, in.size - offset));
@@ -151,25 +176,36 @@ void allreduce_ring(const Communicator& comm, std::span<T> data, ReduceOp op) {
         // The last reduce-scatter step completes this rank's chunk: divide for Average
         // here, once, by the only rank that owns it, while the segment is still in cache.
         if (op == ReduceOp::Average && step == n - 2) finish_average(target, piece, n);
+        forward(target, piece);
         if (k + kSlots < in_segments) post(k + kSlots);
       }
     } else {
-      // Allgather: complete segments go straight to their place in the caller's buffer.
-      recvs.assign(in_segments, MPI_REQUEST_NULL);
+      // Allgather: final segments go straight to their place in the caller's buffer.
       for (std::size_t k = 0; k < in_segments; ++k) {
         const std::size_t offset = k * seg;
         const int piece = static_cast<int>(std::min(seg, in.size - offset));
         RINGDP_MPI_CHECK(
             MPI_Irecv(base + in.begin + offset, piece, type, left, kRingTag, mcomm, &recvs[k]));
       }
-      RINGDP_MPI_CHECK(
-          MPI_Waitall(static_cast<int>(recvs.size()), recvs.data(), MPI_STATUSES_IGNORE));
+      for (std::size_t k = 0; k < in_segments; ++k) {
+        RINGDP_MPI_CHECK(MPI_Wait(&recvs[k], MPI_STATUS_IGNORE));
+        const std::size_t offset = k * seg;
+        forward(base + in.begin + offset, std::min(seg, in.size - offset));
+      }
     }
-    // A later step overwrites the chunk sent now (with 2 ranks, the very next one:
-    // allgather receives into the chunk sent in step 0), and MPI forbids touching a
-    // buffer under a pending send: finish the step's sends before going on.
+    // Why waiting here is enough and safe:
+    //  - The chunk sent in step g is next written in step g + n - 1 (with 2 ranks, the
+    //    very next step: the allgather receives into the chunk sent in step 0); MPI
+    //    forbids writing under a pending send, so step g's sends finish before step g+1.
+    //  - The forwards posted during this step read segments that are final until the
+    //    chunk comes round again, n >= 2 steps later; they are waited for next step.
+    //  - Deadlock-free: every wait is for a receive whose matching send was posted
+    //    before its sender could block, or for sends whose receives the right neighbour
+    //    posts without waiting on this rank.
     RINGDP_MPI_CHECK(
         MPI_Waitall(static_cast<int>(sends.size()), sends.data(), MPI_STATUSES_IGNORE));
+    sends.swap(next_sends);
+    next_sends.clear();
   }
 }
 

@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "mpi_test.hpp"
@@ -145,4 +146,15 @@ TEST_CASE("allreduce works on a communicator that is a subset of the world", "[a
   bool ok = true;
   for (auto v : data) ok = ok && v == expected;
   CHECK(all_ranks(ok));
+}
+
+TEST_CASE("a moved Communicator keeps working, scratch and all", "[allreduce]") {
+  ringdp::Communicator first(MPI_COMM_WORLD);
+  bool ok = run_case<float>(first, 5000, ReduceOp::Sum, Algorithm::Ring);  // scratch allocated
+  ringdp::Communicator second(std::move(first));
+  ok = run_case<float>(second, 7000, ReduceOp::Sum, Algorithm::Ring) && ok;
+  ringdp::Communicator third(MPI_COMM_WORLD);
+  third = std::move(second);
+  ok = run_case<float>(third, 3000, ReduceOp::Max, Algorithm::RecursiveDoubling) && ok;
+  CHECK(ok);
 }
