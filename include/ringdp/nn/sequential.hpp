@@ -36,6 +36,20 @@ using BackwardHook = std::function<void(std::size_t layer, ArenaRange range)>;
 /// The arenas are allocated once in the constructor and never move (also not when the
 /// model is moved), so spans from parameters()/gradients() stay valid for the model's life.
 /// Not thread-safe; every rank holds its own replica and calls the methods locally (no MPI).
+///
+/// One data-parallel step, in outline (the reducer and schedule belong to the trainer):
+/// \code
+///   auto model = Sequential<float>::from_spec("784-512-256-10");
+///   model.initialize(seed);                              // same bits on every rank
+///   Sgd<float> sgd(model.parameter_count(), {.momentum = 0.9});
+///   const Matrix<float>& logits = model.forward(x);      // x: 784 x batch
+///   LossResult r = softmax_cross_entropy<float>(logits, labels, dlogits, real);
+///   model.backward(dlogits, [&](std::size_t, ArenaRange done) {
+///     reducer.gradients_ready_up_to(done.end());         // prefix [0, end) is final
+///   });
+///   reducer.wait_all();                                  // averaged gradients
+///   sgd.step(model.parameters(), model.gradients(), lr);
+/// \endcode
 template <class T>
 class Sequential {
  public:
