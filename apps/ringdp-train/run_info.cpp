@@ -129,7 +129,7 @@ std::vector<std::string> header_lines(const RunInfo& info, const Options& o) {
   }
   if (o.scale_lr) schedule += fmt::format(", scaled x{} ranks", info.ranks);
   if (o.warmup_epochs > 0) schedule += fmt::format(", warm-up {} epochs", o.warmup_epochs);
-  lines.push_back(fmt::format("  optimizer   {}, {} schedule", optimizer, schedule));
+  lines.push_back(fmt::format("  optimizer   {}; schedule {}", optimizer, schedule));
   lines.push_back(fmt::format("  allreduce   {}", info.algorithm_text));
   if (!o.checkpoint_dir.empty()) {
     lines.push_back(fmt::format("  checkpoints {} every {}, keep {}", o.checkpoint_dir,
