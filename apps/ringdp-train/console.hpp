@@ -43,7 +43,9 @@ class Console {
   bool enabled_ = true;
   double interval_;
   bool live_ = false;  // a line drawn in place is on screen
-  Clock::time_point last_ = Clock::time_point::min();
+  // Time of the last line; starts at construction, so the first line comes one interval
+  // into the run (subtracting from time_point::min() would overflow).
+  Clock::time_point last_ = Clock::now();
 };
 
 /// "1.23 s", "2 min 05 s".
