@@ -32,6 +32,7 @@
 #include "ringdp/train/in_memory_source.hpp"
 #include "ringdp/train/loader_source.hpp"
 #include "ringdp/train/lr_schedule.hpp"
+#include "ringdp/train/metrics_csv.hpp"
 #include "ringdp/train/time_stats.hpp"
 #include "ringdp/train/timeline.hpp"
 #include "ringdp/train/trainer.hpp"

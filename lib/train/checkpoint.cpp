@@ -1,213 +1,316 @@
-// HDF5 checkpoints.
-
 #include "ringdp/train/checkpoint.hpp"
 
 #include <fmt/format.h>
-#include <hdf5.h>
+#include <mpi.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <mutex>
-#include <vector>
+#include <optional>
+#include <system_error>
 
 #include "ringdp/comm/agreement.hpp"
 #include "ringdp/comm/error.hpp"
 #include "ringdp/data/hdf5_lock.hpp"
+#include "ringdp/detail/mpi_check.hpp"
+#include "train/checkpoint_file.hpp"
+#include "train/durable_file.hpp"
 
 namespace ringdp::train {
 namespace {
 
-constexpr std::int64_t kFormat = 1;
+namespace fs = std::filesystem;
 
-// RAII for an hid_t with its close function; HDF5 ids are not reused while open.
-class Id {
- public:
-  Id(hid_t id, herr_t (*close)(hid_t)) : id_(id), close_(close) {}
-  ~Id() {
-    if (id_ >= 0) close_(id_);
+constexpr std::string_view kPrefix = "checkpoint-s";
+constexpr std::string_view kSuffix = ".h5";
+
+// The step of a checkpoint file name "checkpoint-s<digits>.h5", or nullopt for any other
+// name (temporary files start with '.', so they never match).
+std::optional<std::int64_t> step_of(const std::string& name) {
+  if (name.size() <= kPrefix.size() + kSuffix.size() || !name.starts_with(kPrefix) ||
+      !name.ends_with(kSuffix)) {
+    return std::nullopt;
   }
-  Id(const Id&) = delete;
-  Id& operator=(const Id&) = delete;
-  [[nodiscard]] hid_t get() const noexcept { return id_; }
-  [[nodiscard]] bool ok() const noexcept { return id_ >= 0; }
+  const std::string digits =
+      name.substr(kPrefix.size(), name.size() - kPrefix.size() - kSuffix.size());
+  if (digits.empty() || digits.size() > 18 ||
+      !std::all_of(digits.begin(), digits.end(), [](char ch) { return ch >= '0' && ch <= '9'; })) {
+    return std::nullopt;
+  }
+  return std::stoll(digits);
+}
+
+// Checkpoints of `directory`, sorted by increasing step.
+std::vector<std::pair<std::int64_t, fs::path>> list_checkpoints(const fs::path& directory) {
+  std::vector<std::pair<std::int64_t, fs::path>> found;
+  std::error_code ec;
+  for (fs::directory_iterator it(directory, ec), end; !ec && it != end; it.increment(ec)) {
+    if (const auto step = step_of(it->path().filename().string());
+        step && it->is_regular_file(ec)) {
+      found.emplace_back(*step, it->path());
+    }
+  }
+  std::sort(found.begin(), found.end());
+  return found;
+}
+
+// --- broadcasting a Checkpoint as bytes ---------------------------------------------------
+// Rank 0 has read the file; the others receive its content as one flat byte string. The
+// encoding is private to one job (all ranks run the same binary), so host byte order is fine.
+
+class Encoder {
+ public:
+  void u64(std::uint64_t v) { raw(&v, sizeof v); }
+  void i64(std::int64_t v) { raw(&v, sizeof v); }
+  void str(const std::string& s) {
+    u64(s.size());
+    raw(s.data(), s.size());
+  }
+  void floats(const std::vector<float>& v) {
+    u64(v.size());
+    raw(v.data(), v.size() * sizeof(float));
+  }
+  std::vector<char>& bytes() { return bytes_; }
 
  private:
-  hid_t id_;
-  herr_t (*close_)(hid_t);
+  void raw(const void* p, std::size_t n) {
+    const auto* c = static_cast<const char*>(p);
+    bytes_.insert(bytes_.end(), c, c + n);
+  }
+  std::vector<char> bytes_;
 };
 
-void check(bool ok, const std::string& what) {
-  if (!ok) throw IoError(what);
+class Decoder {
+ public:
+  explicit Decoder(const std::vector<char>& bytes) : bytes_(bytes) {}
+  std::uint64_t u64() {
+    std::uint64_t v = 0;
+    raw(&v, sizeof v);
+    return v;
+  }
+  std::int64_t i64() {
+    std::int64_t v = 0;
+    raw(&v, sizeof v);
+    return v;
+  }
+  std::string str() {
+    std::string s(length(1), '\0');
+    raw(s.data(), s.size());
+    return s;
+  }
+  std::vector<float> floats() {
+    std::vector<float> v(length(sizeof(float)));
+    raw(v.data(), v.size() * sizeof(float));
+    return v;
+  }
+
+ private:
+  std::size_t length(std::size_t element) {
+    const std::uint64_t n = u64();
+    if (n > (bytes_.size() - at_) / element) throw Error("checkpoint broadcast: bad length");
+    return n;
+  }
+  void raw(void* p, std::size_t n) {
+    if (n > bytes_.size() - at_) throw Error("checkpoint broadcast: short message");
+    std::memcpy(p, bytes_.data() + at_, n);
+    at_ += n;
+  }
+  const std::vector<char>& bytes_;
+  std::size_t at_ = 0;
+};
+
+std::vector<char> encode(const Checkpoint& c) {
+  Encoder e;
+  e.str(c.model_spec);
+  e.i64(c.ranks);
+  e.i64(c.epoch);
+  e.i64(c.step_in_epoch);
+  e.i64(c.step);
+  e.floats(c.parameters);
+  e.str(c.optimizer);
+  e.i64(c.optimizer_steps);
+  e.u64(c.optimizer_state.size());
+  for (const NamedArray& a : c.optimizer_state) {
+    e.str(a.name);
+    e.floats(a.values);
+  }
+  e.str(c.sampling);
+  e.i64(c.batch_size);
+  e.i64(c.virtual_ranks);
+  e.u64(c.seed);
+  e.u64(c.metadata.size());
+  for (const auto& [k, v] : c.metadata) {
+    e.str(k);
+    e.str(v);
+  }
+  return std::move(e.bytes());
 }
 
-void write_array(hid_t where, const std::string& name, std::span<const float> data) {
-  const hsize_t dims[1] = {data.size()};
-  Id space(H5Screate_simple(1, dims, nullptr), H5Sclose);
-  check(space.ok(), "cannot create a dataspace");
-  Id set(H5Dcreate2(where, name.c_str(), H5T_IEEE_F32LE, space.get(), H5P_DEFAULT, H5P_DEFAULT,
-                    H5P_DEFAULT),
-         H5Dclose);
-  check(set.ok(), fmt::format("cannot create dataset '{}'", name));
-  check(H5Dwrite(set.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, data.data()) >= 0,
-        fmt::format("cannot write dataset '{}'", name));
+Checkpoint decode(const std::vector<char>& bytes) {
+  Decoder d(bytes);
+  Checkpoint c;
+  c.model_spec = d.str();
+  c.ranks = static_cast<int>(d.i64());
+  c.epoch = d.i64();
+  c.step_in_epoch = d.i64();
+  c.step = d.i64();
+  c.parameters = d.floats();
+  c.optimizer = d.str();
+  c.optimizer_steps = d.i64();
+  const std::uint64_t states = d.u64();
+  for (std::uint64_t i = 0; i < states; ++i) {
+    NamedArray a;
+    a.name = d.str();
+    a.values = d.floats();
+    c.optimizer_state.push_back(std::move(a));
+  }
+  c.sampling = d.str();
+  c.batch_size = d.i64();
+  c.virtual_ranks = d.i64();
+  c.seed = d.u64();
+  const std::uint64_t entries = d.u64();
+  for (std::uint64_t i = 0; i < entries; ++i) {
+    std::string k = d.str();
+    c.metadata.emplace_back(std::move(k), d.str());
+  }
+  return c;
 }
 
-void read_array(hid_t where, const std::string& name, std::span<float> out) {
-  check(H5Lexists(where, name.c_str(), H5P_DEFAULT) > 0,
-        fmt::format("dataset '{}' is missing", name));
-  Id set(H5Dopen2(where, name.c_str(), H5P_DEFAULT), H5Dclose);
-  check(set.ok(), fmt::format("cannot open dataset '{}'", name));
-  Id space(H5Dget_space(set.get()), H5Sclose);
-  hsize_t dims[1] = {0};
-  check(H5Sget_simple_extent_ndims(space.get()) == 1 &&
-            H5Sget_simple_extent_dims(space.get(), dims, nullptr) == 1,
-        fmt::format("dataset '{}' is not one-dimensional", name));
-  check(dims[0] == out.size(),
-        fmt::format("dataset '{}' holds {} values, the model needs {}", name, dims[0], out.size()));
-  check(H5Dread(set.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()) >= 0,
-        fmt::format("cannot read dataset '{}'", name));
+// Broadcasts `bytes` from rank 0, in pieces that fit MPI's int counts.
+void broadcast_bytes(const Communicator& comm, std::vector<char>& bytes) {
+  std::uint64_t size = bytes.size();
+  RINGDP_MPI_CHECK(MPI_Bcast(&size, 1, MPI_UINT64_T, 0, comm.native()));
+  bytes.resize(size);
+  constexpr std::size_t kPiece = std::size_t{1} << 30;
+  for (std::size_t at = 0; at < size; at += kPiece) {
+    const std::size_t n = std::min<std::size_t>(kPiece, size - at);
+    RINGDP_MPI_CHECK(MPI_Bcast(bytes.data() + at, ringdp::detail::checked_mpi_count(n), MPI_BYTE, 0,
+                               comm.native()));
+  }
 }
 
-void write_int(hid_t where, const char* name, std::int64_t value) {
-  Id space(H5Screate(H5S_SCALAR), H5Sclose);
-  Id attr(H5Acreate2(where, name, H5T_STD_I64LE, space.get(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
-  check(attr.ok() && H5Awrite(attr.get(), H5T_NATIVE_INT64, &value) >= 0,
-        fmt::format("cannot write attribute '{}'", name));
-}
-
-void write_string(hid_t where, const char* name, const std::string& value) {
-  Id type(H5Tcopy(H5T_C_S1), H5Tclose);
-  H5Tset_size(type.get(), std::max<std::size_t>(1, value.size()));
-  Id space(H5Screate(H5S_SCALAR), H5Sclose);
-  Id attr(H5Acreate2(where, name, type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
-  std::string padded = value.empty() ? std::string(1, '\0') : value;
-  check(attr.ok() && H5Awrite(attr.get(), type.get(), padded.data()) >= 0,
-        fmt::format("cannot write attribute '{}'", name));
-}
-
-std::int64_t read_int(hid_t where, const char* name) {
-  check(H5Aexists(where, name) > 0, fmt::format("attribute '{}' is missing", name));
-  Id attr(H5Aopen(where, name, H5P_DEFAULT), H5Aclose);
-  std::int64_t value = 0;
-  check(attr.ok() && H5Aread(attr.get(), H5T_NATIVE_INT64, &value) >= 0,
-        fmt::format("cannot read attribute '{}'", name));
-  return value;
-}
-
-std::string read_string(hid_t where, const char* name) {
-  check(H5Aexists(where, name) > 0, fmt::format("attribute '{}' is missing", name));
-  Id attr(H5Aopen(where, name, H5P_DEFAULT), H5Aclose);
-  Id type(H5Aget_type(attr.get()), H5Tclose);
-  check(attr.ok() && type.ok() && H5Tget_class(type.get()) == H5T_STRING &&
-            H5Tis_variable_str(type.get()) == 0,
-        fmt::format("attribute '{}' is not a fixed-length string", name));
-  std::string value(H5Tget_size(type.get()), '\0');
-  check(H5Aread(attr.get(), type.get(), value.data()) >= 0,
-        fmt::format("cannot read attribute '{}'", name));
-  value.resize(value.find('\0') == std::string::npos ? value.size() : value.find('\0'));
-  return value;
+std::string broadcast_string(const Communicator& comm, std::string text) {
+  std::vector<char> bytes(text.begin(), text.end());
+  broadcast_bytes(comm, bytes);
+  return {bytes.begin(), bytes.end()};
 }
 
 }  // namespace
 
-void save_checkpoint(const Communicator& comm, const std::string& path,
-                     const nn::Sequential<float>& model, nn::Optimizer<float>& optimizer,
-                     const CheckpointInfo& info) {
-  std::string error;
-  if (comm.rank() == 0) {
-    const std::string temporary = path + ".tmp";
-    try {
-      std::lock_guard lock(data::hdf5_mutex());
-      {
-        Id file(H5Fcreate(temporary.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose);
-        check(file.ok(), fmt::format("cannot create '{}'", temporary));
-        write_array(file.get(), "parameters", model.parameters());
-        Id group(H5Gcreate2(file.get(), "optimizer", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
-                 H5Gclose);
-        check(group.ok(), "cannot create group 'optimizer'");
-        for (const auto& state : optimizer.state())
-          write_array(group.get(), state.name, state.data);
-        write_int(file.get(), "format", kFormat);
-        write_string(file.get(), "model_spec", info.model_spec);
-        write_string(file.get(), "optimizer", optimizer.kind());
-        write_int(file.get(), "ranks", info.ranks);
-        write_int(file.get(), "epoch", info.position.epoch);
-        write_int(file.get(), "step_in_epoch", info.position.step_in_epoch);
-        write_int(file.get(), "global_step", info.position.global_step);
-        write_int(file.get(), "optimizer_steps", optimizer.step_count());
-        check(H5Fflush(file.get(), H5F_SCOPE_GLOBAL) >= 0,
-              fmt::format("cannot flush '{}'", temporary));
-      }
-      std::error_code ec;
-      std::filesystem::rename(temporary, path, ec);
-      check(!ec, fmt::format("cannot rename '{}' to '{}': {}", temporary, path, ec.message()));
-    } catch (const Error& e) {
-      error = fmt::format("checkpoint '{}': {}", path, e.cause());
-      std::remove(temporary.c_str());
-    }
+std::string check_compatible(const Checkpoint& c, const CheckpointExpectation& e) {
+  if (c.model_spec != e.model_spec) {
+    return fmt::format("model spec mismatch: the checkpoint holds model {}, this run builds {}",
+                       c.model_spec, e.model_spec);
   }
-  try {
-    agree(comm, error);
-  } catch (const Error& e) {
-    throw IoError(e.rank(), e.cause(), true);
+  if (c.parameters.size() != e.parameter_count) {
+    return fmt::format("parameter count mismatch: the checkpoint holds {}, the model has {}",
+                       c.parameters.size(), e.parameter_count);
   }
+  if (c.ranks != e.ranks) {
+    return fmt::format(
+        "rank count mismatch: the checkpoint was written by a {}-rank run, this run has {} "
+        "(resume with mpirun -np {})",
+        c.ranks, e.ranks, c.ranks);
+  }
+  if (c.optimizer != e.optimizer) {
+    return fmt::format("optimizer mismatch: the checkpoint holds {} state, this run uses {}",
+                       c.optimizer, e.optimizer);
+  }
+  std::vector<std::string> names;
+  for (const NamedArray& a : c.optimizer_state) names.push_back(a.name);
+  if (names != e.optimizer_state_names) {
+    return fmt::format(
+        "optimizer state mismatch: the checkpoint holds {} state arrays, this run "
+        "needs {} (different momentum setting?)",
+        names.size(), e.optimizer_state_names.size());
+  }
+  return {};
 }
 
-CheckpointInfo load_checkpoint(const Communicator& comm, const std::string& path,
-                               nn::Sequential<float>& model, nn::Optimizer<float>& optimizer,
-                               std::string_view expected_spec) {
-  // Read into copies first: the model and optimizer change only once every rank succeeded.
-  std::vector<float> parameters(model.parameter_count());
-  auto states = optimizer.state();
-  std::vector<std::vector<float>> state_values(states.size());
-  CheckpointInfo info;
+std::string checkpoint_file_name(std::int64_t step) {
+  return fmt::format("{}{:08}{}", kPrefix, step, kSuffix);
+}
+
+std::string save_checkpoint(const Communicator& comm, const std::string& directory,
+                            const Checkpoint& checkpoint, int keep) {
+  const fs::path dir = directory.empty() ? fs::path(".") : fs::path(directory);
+  const std::string path = (dir / checkpoint_file_name(checkpoint.step)).string();
   std::string error;
-  try {
-    std::lock_guard lock(data::hdf5_mutex());
-    check(std::filesystem::exists(path), "no such file");
-    // Probing a bad file is expected to fail: keep HDF5's error stack off stderr.
-    htri_t is_hdf5 = -1;
-    hid_t opened = -1;
-    H5E_BEGIN_TRY {
-      is_hdf5 = H5Fis_hdf5(path.c_str());
-      if (is_hdf5 > 0) opened = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (comm.rank() == 0) {
+    try {
+      if (keep < 1)
+        throw InvalidArgument(fmt::format("checkpoints to keep must be >= 1, not {}", keep));
+      std::error_code ec;
+      fs::create_directories(dir, ec);
+      if (ec) {
+        throw IoError(
+            fmt::format("cannot create checkpoint directory '{}': {}", dir.string(), ec.message()));
+      }
+      const std::string temporary = detail::temporary_path_for(path);
+      try {
+        std::lock_guard lock(data::hdf5_mutex());
+        detail::write_checkpoint_file(temporary, checkpoint);
+      } catch (...) {
+        std::remove(temporary.c_str());
+        throw;
+      }
+      detail::publish_file(temporary, path);
+      // Only now that the new checkpoint is durable may old ones go: pruning first could
+      // leave no checkpoint at all after a crash.
+      auto all = list_checkpoints(dir);
+      const std::size_t limit = static_cast<std::size_t>(keep);
+      for (std::size_t i = 0; i + limit < all.size(); ++i) fs::remove(all[i].second, ec);
+    } catch (const Error& e) {
+      error = e.cause();
+    } catch (const std::exception& e) {
+      error = fmt::format("cannot write checkpoint '{}': {}", path, e.what());
     }
-    H5E_END_TRY;
-    check(is_hdf5 > 0, "not an HDF5 file (or truncated)");
-    Id file(opened, H5Fclose);
-    check(file.ok(), "cannot open it as HDF5");
-    const std::int64_t format = read_int(file.get(), "format");
-    check(format == kFormat, fmt::format("format {} is not the supported {}", format, kFormat));
-    info.model_spec = read_string(file.get(), "model_spec");
-    check(expected_spec.empty() || info.model_spec == expected_spec,
-          fmt::format("it holds model '{}', the run uses '{}'", info.model_spec, expected_spec));
-    info.optimizer = read_string(file.get(), "optimizer");
-    check(info.optimizer == optimizer.kind(),
-          fmt::format("it holds optimizer '{}' state, the run uses '{}'", info.optimizer,
-                      optimizer.kind()));
-    info.ranks = read_int(file.get(), "ranks");
-    info.position.epoch = read_int(file.get(), "epoch");
-    info.position.step_in_epoch = read_int(file.get(), "step_in_epoch");
-    info.position.global_step = read_int(file.get(), "global_step");
-    info.optimizer_steps = read_int(file.get(), "optimizer_steps");
-    check(info.position.epoch >= 0 && info.position.step_in_epoch >= 0 &&
-              info.position.global_step >= 0 && info.optimizer_steps >= 0,
-          "negative position");
-    read_array(file.get(), "parameters", parameters);
-    for (std::size_t i = 0; i < states.size(); ++i) {
-      state_values[i].resize(states[i].data.size());
-      read_array(file.get(), "optimizer/" + states[i].name, state_values[i]);
-    }
-  } catch (const Error& e) {
-    error = fmt::format("checkpoint '{}': {}", path, e.cause());
   }
   agree(comm, error);
-  std::copy(parameters.begin(), parameters.end(), model.parameters().begin());
-  for (std::size_t i = 0; i < states.size(); ++i) {
-    std::copy(state_values[i].begin(), state_values[i].end(), states[i].data.begin());
+  return path;
+}
+
+std::string latest_checkpoint(const Communicator& comm, const std::string& directory) {
+  std::string latest;
+  if (comm.rank() == 0) {
+    const auto all = list_checkpoints(directory.empty() ? fs::path(".") : fs::path(directory));
+    if (!all.empty()) latest = all.back().second.string();
   }
-  optimizer.set_step_count(info.optimizer_steps);
-  return info;
+  return broadcast_string(comm, std::move(latest));
+}
+
+Checkpoint load_checkpoint(const Communicator& comm, const std::string& path,
+                           const CheckpointExpectation* expected) {
+  Checkpoint checkpoint;
+  std::string error;
+  if (comm.rank() == 0) {
+    try {
+      {
+        std::lock_guard lock(data::hdf5_mutex());
+        checkpoint = detail::read_checkpoint_file(path);
+      }
+      if (expected != nullptr) {
+        if (std::string why = check_compatible(checkpoint, *expected); !why.empty()) {
+          error = fmt::format("cannot resume from '{}': {}", path, why);
+        }
+      }
+    } catch (const Error& e) {
+      error = e.cause();
+    } catch (const std::bad_alloc&) {
+      error = fmt::format("checkpoint '{}': out of memory while reading it", path);
+    } catch (const std::exception& e) {
+      error = fmt::format("checkpoint '{}': {}", path, e.what());
+    }
+  }
+  agree(comm, error);
+  if (comm.size() == 1) return checkpoint;
+  std::vector<char> bytes;
+  if (comm.rank() == 0) bytes = encode(checkpoint);
+  broadcast_bytes(comm, bytes);
+  if (comm.rank() == 0) return checkpoint;
+  return decode(bytes);
 }
 
 }  // namespace ringdp::train
