@@ -7,6 +7,8 @@
 #include <cstring>
 #include <limits>
 #include <memory>
+#include <cstdint>
+#include <type_traits>
 
 #include "ringdp/collectives/collectives.hpp"
 #include "ringdp/collectives/tuning.hpp"
@@ -19,6 +21,41 @@ namespace ringdp::bench {
 namespace {
 
 constexpr int kMinIterations = 5;
+
+template <Reducible T>
+MPI_Datatype mpi_datatype() {
+  if constexpr (std::is_same_v<T, float>) return MPI_FLOAT;
+  if constexpr (std::is_same_v<T, double>) return MPI_DOUBLE;
+  if constexpr (std::is_same_v<T, std::int32_t>) return MPI_INT32_T;
+  if constexpr (std::is_same_v<T, std::int64_t>) return MPI_INT64_T;
+}
+
+MPI_Op mpi_op(ReduceOp op) {
+  switch (op) {
+    case ReduceOp::Sum: return MPI_SUM;
+    case ReduceOp::Min: return MPI_MIN;
+    case ReduceOp::Max: return MPI_MAX;
+    case ReduceOp::Product: return MPI_PROD;
+    case ReduceOp::Average: break;
+  }
+  throw InvalidArgument("MPI has no average operation");
+}
+
+// One allreduce of the algorithm under test. The `mpi` algorithm calls the MPI library's
+// public MPI_Allreduce symbol here (ringdp's own Mpi algorithm calls PMPI_Allreduce), so
+// that a run under LD_PRELOAD=libringdp_mpi.so measures the interposed path, and a run
+// without it measures plain MPI. Average has no MPI operation: ringdp's Mpi path (sum,
+// then divide) serves it.
+template <Reducible T>
+void run_allreduce(const Communicator& comm, std::span<T> data, ReduceOp op, Algorithm algorithm) {
+  if (algorithm == Algorithm::Mpi && op != ReduceOp::Average) {
+    RINGDP_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, data.data(),
+                                   detail::checked_mpi_count(data.size()), mpi_datatype<T>(),
+                                   mpi_op(op), comm.native()));
+    return;
+  }
+  allreduce(comm, data, op, algorithm);
+}
 // Bounds the per-iteration time log (8 bytes each) for messages of a microsecond or less.
 constexpr int kMaxIterations = 200000;
 
@@ -49,7 +86,7 @@ class Runner {
     std::vector<std::uint64_t> wrong(n_algorithms, 0);
     for (std::size_t a = 0; a < n_algorithms; ++a) {
       std::copy(input.begin(), input.end(), work.begin());
-      allreduce(comm_, work, options_.op, algorithms[a]);
+      run_allreduce(comm_, work, options_.op, algorithms[a]);
       if (options_.corrupt_for_testing == algorithms[a] && comm_.rank() == comm_.size() - 1 &&
           count > 0) {
         work[count / 2] = static_cast<T>(work[count / 2] + T(1));
@@ -68,7 +105,7 @@ class Runner {
       reset(work, input);
       if (options_.iters > 0) {
         for (int w = 0; w < options_.warmup; ++w)
-          allreduce(comm_, work, options_.op, algorithms[a]);
+          run_allreduce(comm_, work, options_.op, algorithms[a]);
       } else {
         iterations[a] = calibrate(work, algorithms[a]);
       }
@@ -93,7 +130,7 @@ class Runner {
         comm_.barrier();
         for (int i = 0; i < block; ++i) {
           const double start = MPI_Wtime();
-          allreduce(comm_, work, options_.op, algorithms[a]);
+          run_allreduce(comm_, work, options_.op, algorithms[a]);
           seconds[a].push_back(MPI_Wtime() - start);
         }
       }
@@ -132,7 +169,7 @@ class Runner {
     for (;;) {
       comm_.barrier();
       const double start = MPI_Wtime();
-      for (int i = 0; i < calls; ++i) allreduce(comm_, work, options_.op, algorithm);
+      for (int i = 0; i < calls; ++i) run_allreduce(comm_, work, options_.op, algorithm);
       double elapsed = MPI_Wtime() - start;
       RINGDP_MPI_CHECK(
           MPI_Allreduce(MPI_IN_PLACE, &elapsed, 1, MPI_DOUBLE, MPI_MAX, comm_.native()));
