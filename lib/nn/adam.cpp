@@ -51,23 +51,22 @@ void Adam<T>::update(T* parameters, const T* gradients, std::size_t n, double le
   const T eps = static_cast<T>(options_.epsilon);
   const T l2 = options_.decoupled ? T(0) : static_cast<T>(options_.weight_decay);
   const T decay = options_.decoupled ? static_cast<T>(learning_rate * options_.weight_decay) : T(0);
-  // A plain loop would not vectorise: std::sqrt may set errno, which GCC treats as a side
-  // effect. Eigen's array expressions use its SIMD square root instead. The arena is walked
-  // in blocks small enough to stay in L1 (4 arrays x 1024 floats = 16 kB), so the three passes per
-  // block cost no extra memory traffic over one fused loop.
-  using Array = Eigen::Array<T, Eigen::Dynamic, 1>;
-  constexpr std::size_t kBlock = 1024;
-  for (std::size_t begin = 0; begin < n; begin += kBlock) {
-    const auto len = static_cast<Eigen::Index>(std::min(kBlock, n - begin));
-    Eigen::Map<Array> p(parameters + begin, len);
-    Eigen::Map<const Array> g(gradients + begin, len);
-    Eigen::Map<Array> m(m_.data() + begin, len);
-    Eigen::Map<Array> v(v_.data() + begin, len);
-    m = b1 * m + one_minus_b1 * (g + l2 * p);
-    v = b2 * v + one_minus_b2 * (g + l2 * p).square();
-    // Coefficient-wise, so reading p on the right while writing it is safe; AdamW decays the
-    // value from before this step's update.
-    p -= step_size * m / (v.sqrt() * inv_sqrt_c2 + eps) + decay * p;
+  // A plain element-wise loop, on purpose. Every rank applies this step to bit-identical
+  // averaged gradients and must end with bit-identical parameters. Eigen's vectorised
+  // expressions peel a scalar head up to the first aligned address and use fused
+  // multiply-adds in the SIMD body but not in the scalar head, so two ranks whose arenas
+  // sit at different alignments round differently. Here the compiler vectorises the loop
+  // (the library is built with -fno-math-errno, so sqrt has no side effect) without
+  // contracting multiply-adds (-ffp-contract=off), and every element gets the same IEEE
+  // operations whichever path computes it.
+  T* m = m_.data();
+  T* v = v_.data();
+  for (std::size_t i = 0; i < n; ++i) {
+    const T g = gradients[i] + l2 * parameters[i];
+    m[i] = b1 * m[i] + one_minus_b1 * g;
+    v[i] = b2 * v[i] + one_minus_b2 * (g * g);
+    // AdamW decays the value from before this step's update.
+    parameters[i] -= step_size * m[i] / (std::sqrt(v[i]) * inv_sqrt_c2 + eps) + decay * parameters[i];
   }
 }
 
