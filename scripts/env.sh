@@ -6,5 +6,3 @@ fi
 # Ranks beyond the core count: allow it, and let idle ranks yield the core.
 export OMPI_MCA_rmaps_base_oversubscribe=1
 export OMPI_MCA_mpi_yield_when_idle=1
-# Shared-memory single copy needs ptrace rights that containers often lack.
-export OMPI_MCA_btl_vader_single_copy_mechanism=none
