@@ -2,6 +2,9 @@
 /// \file
 /// The umbrella header: everything of ringdp's public C++ API.
 
+#include "ringdp/collectives/collectives.hpp"
+#include "ringdp/collectives/tuning.hpp"
+#include "ringdp/collectives/types.hpp"
 #include "ringdp/comm/abort.hpp"
 #include "ringdp/comm/agreement.hpp"
 #include "ringdp/comm/communicator.hpp"

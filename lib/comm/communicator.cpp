@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <new>
 #include <utility>
 
 #include "ringdp/comm/environment.hpp"
@@ -19,8 +20,36 @@ bool check_mode_from_environment() {
 
 }  // namespace
 
+/// One aligned block that only grows. Freed with the communicator.
+struct Communicator::Scratch {
+  std::byte* data = nullptr;
+  std::size_t capacity = 0;
+  ~Scratch() { ::operator delete (data, std::align_val_t{kAlignment}); }
+  static constexpr std::size_t kAlignment = 64;
+};
+
+void Communicator::ScratchDeleter::operator()(Scratch* scratch) const noexcept { delete scratch; }
+
+std::span<std::byte> Communicator::scratch(std::size_t bytes) const {
+  if (!scratch_) scratch_.reset(new Scratch);
+  Scratch& s = *scratch_;
+  if (bytes > s.capacity) {
+    // Grow to the request rounded up to whole pages: the old contents need not survive.
+    constexpr std::size_t kPage = 4096;
+    const std::size_t capacity = (bytes + kPage - 1) / kPage * kPage;
+    ::operator delete (s.data, std::align_val_t{Scratch::kAlignment});
+    s.data = nullptr;
+    s.capacity = 0;
+    s.data =
+        static_cast<std::byte*>(::operator new (capacity, std::align_val_t{Scratch::kAlignment}));
+    s.capacity = capacity;
+  }
+  return {s.data, bytes};
+}
+
 Communicator::Communicator(MPI_Comm comm) {
-  if (comm == MPI_COMM_NULL) throw InvalidArgument("cannot build a Communicator from MPI_COMM_NULL");
+  if (comm == MPI_COMM_NULL)
+    throw InvalidArgument("cannot build a Communicator from MPI_COMM_NULL");
   MPI_Comm dup = MPI_COMM_NULL;
   RINGDP_MPI_CHECK(MPI_Comm_dup(comm, &dup));
   *this = Communicator(Adopt{}, dup);
@@ -42,7 +71,8 @@ Communicator::Communicator(Communicator&& other) noexcept
     : comm_(std::exchange(other.comm_, MPI_COMM_NULL)),
       rank_(std::exchange(other.rank_, -1)),
       size_(std::exchange(other.size_, 0)),
-      check_mode_(other.check_mode_) {}
+      check_mode_(other.check_mode_),
+      scratch_(std::move(other.scratch_)) {}
 
 Communicator& Communicator::operator=(Communicator&& other) noexcept {
   if (this != &other) {
@@ -51,6 +81,7 @@ Communicator& Communicator::operator=(Communicator&& other) noexcept {
     rank_ = std::exchange(other.rank_, -1);
     size_ = std::exchange(other.size_, 0);
     check_mode_ = other.check_mode_;
+    scratch_ = std::move(other.scratch_);
   }
   return *this;
 }

@@ -5,6 +5,10 @@
 
 #include <mpi.h>
 
+#include <cstddef>
+#include <memory>
+#include <span>
+
 namespace ringdp {
 
 /// Owns an MPI_Comm_dup of a caller's communicator, with MPI_ERRORS_RETURN set on it so
@@ -40,7 +44,19 @@ class Communicator {
   [[nodiscard]] bool check_mode() const noexcept { return check_mode_; }
   void set_check_mode(bool on) noexcept { check_mode_ = on; }
 
+  /// Scratch memory for the collectives on this communicator: at least `bytes` bytes,
+  /// 64-byte aligned, contents unspecified, valid until the next call. Kept across calls
+  /// (it only grows), so that repeated collectives do not page-fault fresh memory each
+  /// time. Local; not thread-safe (like the collectives themselves, use a communicator
+  /// from one thread at a time). Throws std::bad_alloc when memory runs out.
+  [[nodiscard]] std::span<std::byte> scratch(std::size_t bytes) const;
+
  private:
+  struct Scratch;
+  struct ScratchDeleter {
+    void operator()(Scratch* scratch) const noexcept;
+  };
+
   struct Adopt {};
   Communicator(Adopt, MPI_Comm owned);
   void reset() noexcept;
@@ -49,6 +65,7 @@ class Communicator {
   int rank_ = -1;
   int size_ = 0;
   bool check_mode_ = false;
+  mutable std::unique_ptr<Scratch, ScratchDeleter> scratch_;
 };
 
 }  // namespace ringdp

@@ -1,0 +1,179 @@
+// The C API: thin wrappers that turn ringdp's exceptions into return codes. Every entry
+// point catches everything; a C or Fortran caller never sees a C++ exception.
+
+#include <mpi.h>
+
+#include <cstdint>
+#include <exception>
+#include <new>
+#include <span>
+#include <string>
+
+#include "ringdp/collectives/collectives.hpp"
+#include "ringdp/comm/communicator.hpp"
+#include "ringdp/comm/error.hpp"
+#include "ringdp/ringdp.h"
+
+struct ringdp_comm {
+  explicit ringdp_comm(MPI_Comm comm) : communicator(comm) {}
+  ringdp::Communicator communicator;
+};
+
+namespace {
+
+thread_local std::string last_error;
+
+int fail(int code, std::string message) {
+  last_error = std::move(message);
+  return code;
+}
+
+// Runs fn, mapping each exception class to its code. The order matters: MpiError and
+// InvalidArgument derive from Error.
+template <class Fn>
+int guarded(Fn&& fn) noexcept {
+  try {
+    last_error.clear();
+    fn();
+    return RINGDP_SUCCESS;
+  } catch (const ringdp::MpiError& e) {
+    return fail(RINGDP_ERROR_MPI, e.what());
+  } catch (const ringdp::InvalidArgument& e) {
+    return fail(RINGDP_ERROR_INVALID_ARGUMENT, e.what());
+  } catch (const ringdp::Error& e) {
+    // The library's other errors from a collective call are check-mode mismatches.
+    return fail(RINGDP_ERROR_MISMATCH, e.what());
+  } catch (const std::bad_alloc&) {
+    return fail(RINGDP_ERROR_NO_MEMORY, "out of memory");
+  } catch (const std::exception& e) {
+    return fail(RINGDP_ERROR_INTERNAL, e.what());
+  } catch (...) {
+    return fail(RINGDP_ERROR_INTERNAL, "unknown exception");
+  }
+}
+
+bool valid(ringdp_op op) { return op >= RINGDP_SUM && op <= RINGDP_PRODUCT; }
+bool valid(ringdp_algorithm a) { return a >= RINGDP_AUTO && a <= RINGDP_PARAMETER_SERVER; }
+
+ringdp::ReduceOp to_cpp(ringdp_op op) {
+  switch (op) {
+    case RINGDP_SUM:
+      return ringdp::ReduceOp::Sum;
+    case RINGDP_AVERAGE:
+      return ringdp::ReduceOp::Average;
+    case RINGDP_MIN:
+      return ringdp::ReduceOp::Min;
+    case RINGDP_MAX:
+      return ringdp::ReduceOp::Max;
+    case RINGDP_PRODUCT:
+      return ringdp::ReduceOp::Product;
+  }
+  throw ringdp::InvalidArgument("unknown ringdp_op");
+}
+
+ringdp::Algorithm to_cpp(ringdp_algorithm a) {
+  switch (a) {
+    case RINGDP_AUTO:
+      return ringdp::Algorithm::Auto;
+    case RINGDP_RING:
+      return ringdp::Algorithm::Ring;
+    case RINGDP_RECURSIVE_DOUBLING:
+      return ringdp::Algorithm::RecursiveDoubling;
+    case RINGDP_MPI:
+      return ringdp::Algorithm::Mpi;
+    case RINGDP_PARAMETER_SERVER:
+      return ringdp::Algorithm::ParameterServer;
+  }
+  throw ringdp::InvalidArgument("unknown ringdp_algorithm");
+}
+
+template <class T>
+void run_allreduce(ringdp_comm* comm, void* data, std::size_t count, ringdp_op op,
+                   ringdp_algorithm algorithm) {
+  ringdp::allreduce(comm->communicator, std::span<T>(static_cast<T*>(data), count), to_cpp(op),
+                    to_cpp(algorithm));
+}
+
+}  // namespace
+
+extern "C" {
+
+int ringdp_comm_create(MPI_Comm comm, ringdp_comm** out) {
+  if (out == nullptr) return fail(RINGDP_ERROR_NULL_ARGUMENT, "ringdp_comm_create: out is NULL");
+  *out = nullptr;
+  if (comm == MPI_COMM_NULL) {
+    return fail(RINGDP_ERROR_INVALID_ARGUMENT, "ringdp_comm_create: comm is MPI_COMM_NULL");
+  }
+  return guarded([&] { *out = new ringdp_comm(comm); });
+}
+
+int ringdp_comm_create_f(MPI_Fint comm, ringdp_comm** out) {
+  return ringdp_comm_create(MPI_Comm_f2c(comm), out);
+}
+
+int ringdp_comm_free(ringdp_comm* comm) {
+  return guarded([&] { delete comm; });
+}
+
+int ringdp_comm_set_check_mode(ringdp_comm* comm, int on) {
+  if (comm == nullptr)
+    return fail(RINGDP_ERROR_NULL_ARGUMENT, "ringdp_comm_set_check_mode: comm is NULL");
+  comm->communicator.set_check_mode(on != 0);
+  return RINGDP_SUCCESS;
+}
+
+int ringdp_allreduce(ringdp_comm* comm, void* data, size_t count, ringdp_datatype type,
+                     ringdp_op op, ringdp_algorithm algorithm) {
+  // Argument errors are found before any communication. They depend only on the
+  // arguments, so ranks that pass the same arguments all return the same code.
+  if (comm == nullptr) return fail(RINGDP_ERROR_NULL_ARGUMENT, "ringdp_allreduce: comm is NULL");
+  if (data == nullptr && count != 0) {
+    return fail(RINGDP_ERROR_NULL_ARGUMENT, "ringdp_allreduce: data is NULL with a nonzero count");
+  }
+  if (!valid(op)) return fail(RINGDP_ERROR_INVALID_ARGUMENT, "ringdp_allreduce: unknown ringdp_op");
+  if (!valid(algorithm)) {
+    return fail(RINGDP_ERROR_INVALID_ARGUMENT, "ringdp_allreduce: unknown ringdp_algorithm");
+  }
+  return guarded([&] {
+    switch (type) {
+      case RINGDP_FLOAT32:
+        run_allreduce<float>(comm, data, count, op, algorithm);
+        return;
+      case RINGDP_FLOAT64:
+        run_allreduce<double>(comm, data, count, op, algorithm);
+        return;
+      case RINGDP_INT32:
+        run_allreduce<std::int32_t>(comm, data, count, op, algorithm);
+        return;
+      case RINGDP_INT64:
+        run_allreduce<std::int64_t>(comm, data, count, op, algorithm);
+        return;
+    }
+    throw ringdp::InvalidArgument("ringdp_allreduce: unknown ringdp_datatype");
+  });
+}
+
+const char* ringdp_error_message(int code) {
+  switch (code) {
+    case RINGDP_SUCCESS:
+      return "success";
+    case RINGDP_ERROR_NULL_ARGUMENT:
+      return "a required pointer argument is NULL";
+    case RINGDP_ERROR_INVALID_ARGUMENT:
+      return "invalid argument (unknown enumerator or unsupported combination)";
+    case RINGDP_ERROR_MPI:
+      return "an MPI call failed";
+    case RINGDP_ERROR_MISMATCH:
+      return "ranks called the collective with different arguments";
+    case RINGDP_ERROR_NO_MEMORY:
+      return "out of memory";
+    case RINGDP_ERROR_INTERNAL:
+      return "internal error";
+    default:
+      return "unknown error code";
+  }
+}
+
+const char* ringdp_last_error(void) { return last_error.c_str(); }
+
+}  // extern "C"

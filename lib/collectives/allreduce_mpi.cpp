@@ -1,0 +1,32 @@
+// Allreduce by the MPI library itself: the reference the other algorithms are measured
+// against, and the fallback Auto picks where it is fastest.
+
+#include <mpi.h>
+
+#include <cstdint>
+
+#include "algorithms.hpp"
+#include "mpi_types.hpp"
+#include "reduce_kernels.hpp"
+#include "ringdp/detail/mpi_check.hpp"
+
+namespace ringdp::detail {
+
+template <Reducible T>
+void allreduce_mpi(const Communicator& comm, std::span<T> data, ReduceOp op) {
+  // PMPI_, not MPI_: when ringdp serves an interposed MPI_Allreduce, this call must reach
+  // the MPI library rather than come back into ringdp.
+  const MPI_Op mop = mpi_op(op);
+  for_each_piece(data.size(), [&](std::size_t offset, int piece) {
+    RINGDP_MPI_CHECK(PMPI_Allreduce(MPI_IN_PLACE, data.data() + offset, piece, mpi_type<T>(), mop,
+                                    comm.native()));
+  });
+  // Every rank divides the same summed bits the same way, so the results stay identical.
+  if (op == ReduceOp::Average) finish_average(data.data(), data.size(), comm.size());
+}
+
+#define RINGDP_INSTANTIATE(T) \
+  template void allreduce_mpi<T>(const Communicator&, std::span<T>, ReduceOp);
+RINGDP_INSTANTIATE_FOR_REDUCIBLE(RINGDP_INSTANTIATE)
+
+}  // namespace ringdp::detail

@@ -1,0 +1,38 @@
+// broadcast and allgather, backed by MPI (split into int-sized pieces for large messages).
+
+#include <fmt/format.h>
+#include <mpi.h>
+
+#include <cstdint>
+#include <cstring>
+
+#include "algorithms.hpp"
+#include "check.hpp"
+#include "mpi_types.hpp"
+#include "ringdp/collectives/collectives.hpp"
+#include "ringdp/comm/error.hpp"
+#include "ringdp/detail/mpi_check.hpp"
+
+namespace ringdp {
+
+template <Reducible T>
+void broadcast(const Communicator& comm, std::span<T> data, int root) {
+  if (comm.check_mode()) {
+    detail::check_same_call(comm, "broadcast",
+                            {.count = data.size(), .type = data_type_of<T>, .root = root});
+  }
+  if (root < 0 || root >= comm.size()) {
+    throw InvalidArgument(fmt::format("broadcast root {} is not a rank of a {}-rank communicator",
+                                      root, comm.size()));
+  }
+  detail::for_each_piece(data.size(), [&](std::size_t offset, int piece) {
+    RINGDP_MPI_CHECK(
+        MPI_Bcast(data.data() + offset, piece, detail::mpi_type<T>(), root, comm.native()));
+  });
+}
+
+#define RINGDP_INSTANTIATE(T) template void broadcast<T>(const Communicator&, std::span<T>, int);
+RINGDP_INSTANTIATE_FOR_REDUCIBLE(RINGDP_INSTANTIATE)
+#undef RINGDP_INSTANTIATE
+
+}  // namespace ringdp
