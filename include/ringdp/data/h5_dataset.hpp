@@ -1,0 +1,113 @@
+#pragma once
+/// \file
+/// An HDF5 classification dataset: an images dataset (N x features..., uint8 or float32)
+/// and a labels dataset (N, any integer type), opened and validated on every rank.
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "ringdp/comm/communicator.hpp"
+
+namespace ringdp::data {
+
+/// Element type of the images dataset as stored in the file.
+enum class ElementType { UInt8, Float32 };
+
+/// "uint8" or "float32".
+[[nodiscard]] const char* to_string(ElementType type) noexcept;
+
+/// Paths of the two datasets inside the file.
+struct DatasetNames {
+  std::string images = "/train/images";
+  std::string labels = "/train/labels";
+
+  /// The training split: /train/images, /train/labels (the default).
+  [[nodiscard]] static DatasetNames train() { return {}; }
+  /// The test split: /test/images, /test/labels.
+  [[nodiscard]] static DatasetNames test() { return {"/test/images", "/test/labels"}; }
+};
+
+/// How to open a dataset.
+struct DatasetOptions {
+  DatasetNames names;
+  /// Number of classes; 0 takes the integer attribute "classes" of the labels dataset, or,
+  /// when it has none, the largest label + 1.
+  int classes = 0;
+};
+
+/// A half-open range of rows [begin, begin + count).
+struct RowRange {
+  std::size_t begin = 0;
+  std::size_t count = 0;
+};
+
+/// Rows and bytes this process has read through read_rows() (images + labels); the label
+/// scan of the validation at opening is not counted.
+struct IoCounters {
+  std::uint64_t rows = 0;
+  std::uint64_t bytes = 0;
+  std::uint64_t reads = 0;  ///< number of read calls (H5Dread pairs)
+};
+
+/// An opened, validated dataset. Each rank opens the file on its own (serial HDF5 driver).
+///
+/// Construction is collective over `comm`: every rank checks the file (exists, is HDF5 and
+/// not truncated, both datasets exist, images have rank >= 2 and a non-empty feature shape,
+/// are uint8 or float32, labels are rank 1 and integer, have the same length, every label
+/// is in [0, classes), at least as many samples as ranks) and the ranks agree, so either
+/// all ranks hold a dataset or all throw the same ringdp::Error naming the file, the
+/// dataset and the problem. The labels are scanned in parallel, each rank its 1/k slice.
+///
+/// After construction the object is local: reads make no MPI call and may run on any one
+/// thread at a time (they hold hdf5_mutex()). Move-only.
+class H5Dataset {
+ public:
+  H5Dataset(const Communicator& comm, std::string path, DatasetOptions options = {});
+  ~H5Dataset();
+  H5Dataset(H5Dataset&&) noexcept;
+  H5Dataset& operator=(H5Dataset&&) noexcept;
+  H5Dataset(const H5Dataset&) = delete;
+  H5Dataset& operator=(const H5Dataset&) = delete;
+
+  [[nodiscard]] const std::string& path() const noexcept;
+  [[nodiscard]] const DatasetNames& names() const noexcept;
+  /// Number of samples N.
+  [[nodiscard]] std::size_t size() const noexcept;
+  /// Shape of one sample (the images dataset's dimensions after the first).
+  [[nodiscard]] const std::vector<std::size_t>& feature_shape() const noexcept;
+  /// Number of values per sample (product of feature_shape()).
+  [[nodiscard]] std::size_t features() const noexcept;
+  [[nodiscard]] ElementType element_type() const noexcept;
+  /// Bytes of one stored sample (features() x 1 or 4).
+  [[nodiscard]] std::size_t row_bytes() const noexcept;
+  [[nodiscard]] int classes() const noexcept;
+  /// Rows per chunk of the images dataset. For a contiguous dataset, the number of rows
+  /// in about 1 MiB: the unit the loader reads by.
+  [[nodiscard]] std::size_t chunk_rows() const noexcept;
+  /// Number of chunks (ceil(size() / chunk_rows())).
+  [[nodiscard]] std::size_t chunks() const noexcept;
+
+  /// Reads the rows of `ranges` (sorted, not overlapping) in one selection. `images`
+  /// receives the rows packed in range order (sum of counts x row_bytes() bytes), `labels`
+  /// their labels. Local; throws IoError on an HDF5 failure or InvalidArgument on a bad
+  /// range. Holds hdf5_mutex().
+  void read_rows(std::span<const RowRange> ranges, std::span<std::byte> images,
+                 std::span<std::int32_t> labels) const;
+  /// Reads rows [begin, begin + count).
+  void read_rows(std::size_t begin, std::size_t count, std::span<std::byte> images,
+                 std::span<std::int32_t> labels) const;
+
+  /// What this process has read so far (thread-safe).
+  [[nodiscard]] IoCounters counters() const noexcept;
+
+  struct Impl;  ///< implementation (HDF5 handles), defined in the library only
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace ringdp::data

@@ -1,0 +1,111 @@
+#pragma once
+/// \file
+/// ShardedLoader: this rank's batches as Eigen matrices, read ahead on a background thread.
+///
+/// The trainer's side, in full:
+/// \code
+///   ringdp::data::ShardedLoader loader(comm, ringdp::data::H5Dataset(comm, "data/mnist10k.h5"),
+///                                      {.batch_size = 64, .seed = 1});
+///   ringdp::data::Batch batch;
+///   for (std::uint64_t epoch = 0; epoch < epochs; ++epoch) {
+///     loader.start_epoch(epoch);
+///     while (loader.next(batch)) { /* batch.x: features x samples, batch.labels */ }
+///   }
+/// \endcode
+/// Every rank gets the same steps_per_epoch() batches per epoch, so per-step collectives
+/// line up across ranks.
+
+#include <Eigen/Core>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "ringdp/comm/communicator.hpp"
+#include "ringdp/data/h5_dataset.hpp"
+#include "ringdp/data/sampler.hpp"
+
+namespace ringdp::data {
+
+/// One batch of this rank.
+struct Batch {
+  /// Samples as columns (features x samples, column-major): one sample per column, the
+  /// layout Eigen's GEMM wants for W * x. uint8 data is scaled to [0, 1] (v / 255);
+  /// float32 data is copied as stored.
+  Eigen::MatrixXf x;
+  /// Label of each column, in [0, classes).
+  std::vector<std::int32_t> labels;
+  /// Row index in the file of each column.
+  std::vector<std::uint64_t> indices;
+  /// Columns that are real samples; the others (padding, see SamplerOptions::drop_last)
+  /// repeat samples already in this epoch. Weigh metrics by it; in evaluation it equals
+  /// the number of columns, which may be smaller than the batch size, even 0.
+  std::size_t real = 0;
+  std::uint64_t epoch = 0;
+  std::size_t step = 0;
+};
+
+/// Options of the loader (set them the same on every rank).
+struct LoaderOptions {
+  /// Batches the background thread prepares ahead of next(). 0: no thread, next() reads.
+  std::size_t read_ahead = 4;
+  /// Bytes of rows (stored size) this rank may keep in memory across epochs. Shard mode
+  /// keeps the chunks it reads while they fit, so a rank whose share fits reads the file
+  /// once; global mode keeps every row once the whole dataset fits, and nothing otherwise.
+  /// Also decides SamplingMode::Auto.
+  std::size_t cache_bytes = std::size_t{256} << 20;
+};
+
+/// Produces this rank's batches of an H5Dataset as planned by a DistributedSampler.
+///
+/// Construction is collective over `comm` (it agrees on the options and resolves
+/// SamplingMode::Auto identically on every rank); everything after is local and makes no
+/// MPI call, on any thread: the loader may run while another thread of the trainer
+/// communicates. Reads go by whole chunks in shard mode (each chunk decompressed once per
+/// epoch, or once per run when cached) and by one selection per batch in global mode.
+/// The methods are for one thread (the trainer's main thread); the background thread is
+/// internal. An I/O failure during an epoch is rethrown by next() on this rank only (as
+/// IoError): the caller should agree on it or abort, since other ranks cannot know.
+class ShardedLoader {
+ public:
+  ShardedLoader(const Communicator& comm, H5Dataset dataset, SamplerOptions sampling,
+                LoaderOptions options = {});
+  ~ShardedLoader();
+  ShardedLoader(const ShardedLoader&) = delete;
+  ShardedLoader& operator=(const ShardedLoader&) = delete;
+  ShardedLoader(ShardedLoader&&) = delete;
+  ShardedLoader& operator=(ShardedLoader&&) = delete;
+
+  /// Starts (or restarts) epoch `epoch`: drops what was read ahead for another epoch and
+  /// starts reading this one's first batches in the background.
+  void start_epoch(std::uint64_t epoch);
+  /// Moves the next batch of the current epoch into `batch` (reusing its storage); false
+  /// when the epoch is over. Throws InvalidArgument before the first start_epoch().
+  bool next(Batch& batch);
+
+  /// Batches per epoch, the same on every rank.
+  [[nodiscard]] std::size_t steps_per_epoch() const noexcept;
+  /// Samples per batch of this rank (batch_size x logical ranks played); the last batch
+  /// of an epoch may be shorter.
+  [[nodiscard]] std::size_t batch_size() const noexcept;
+  /// Values per sample (rows of Batch::x).
+  [[nodiscard]] std::size_t features() const noexcept;
+  [[nodiscard]] int classes() const noexcept;
+  /// The resolved sampler (never SamplingMode::Auto).
+  [[nodiscard]] const DistributedSampler& sampler() const noexcept;
+  [[nodiscard]] const H5Dataset& dataset() const noexcept;
+  /// Logical ranks this MPI rank plays (one, unless SamplerOptions::virtual_ranks).
+  [[nodiscard]] const std::vector<int>& logical_ranks() const noexcept;
+  /// Rows and bytes this rank has read from the file so far (thread-safe).
+  [[nodiscard]] IoCounters counters() const noexcept;
+  /// Bytes of rows held in the cross-epoch cache.
+  [[nodiscard]] std::size_t cached_bytes() const noexcept;
+
+  struct Impl;  ///< implementation, defined in the library only
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace ringdp::data

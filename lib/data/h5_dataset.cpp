@@ -1,0 +1,427 @@
+#include "ringdp/data/h5_dataset.hpp"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <mpi.h>
+
+#include <algorithm>
+#include <atomic>
+#include <filesystem>
+#include <limits>
+#include <mutex>
+
+#include "data/h5_handle.hpp"
+#include "ringdp/comm/agreement.hpp"
+#include "ringdp/comm/error.hpp"
+#include "ringdp/data/hdf5_lock.hpp"
+#include "ringdp/detail/mpi_check.hpp"
+
+namespace ringdp::data {
+
+using detail::h5_check;
+
+const char* to_string(ElementType type) noexcept {
+  switch (type) {
+    case ElementType::UInt8:
+      return "uint8";
+    case ElementType::Float32:
+      return "float32";
+  }
+  return "unknown";
+}
+
+struct H5Dataset::Impl {
+  std::string path;
+  DatasetNames names;
+  detail::FileHandle file;
+  detail::DatasetHandle images;
+  detail::DatasetHandle labels;
+  std::size_t n = 0;
+  std::vector<std::size_t> shape;
+  std::size_t features = 0;
+  ElementType type = ElementType::UInt8;
+  int classes = 0;
+  std::size_t chunk_rows = 1;
+  std::atomic<std::uint64_t> rows{0};
+  std::atomic<std::uint64_t> bytes{0};
+  std::atomic<std::uint64_t> reads{0};
+
+  Impl() = default;
+  Impl(const Impl&) = delete;
+  Impl& operator=(const Impl&) = delete;
+  // Closing handles is an HDF5 call: do it under the lock.
+  ~Impl() {
+    std::lock_guard lock(hdf5_mutex());
+    labels.reset();
+    images.reset();
+    file.reset();
+  }
+
+  [[nodiscard]] std::size_t row_bytes() const {
+    return features * (type == ElementType::UInt8 ? 1 : 4);
+  }
+  [[nodiscard]] std::string where(const std::string& dataset) const {
+    return fmt::format("'{}': dataset '{}'", path, dataset);
+  }
+};
+
+namespace {
+
+constexpr std::size_t kContiguousReadBytes = std::size_t{1} << 20;
+constexpr std::size_t kLabelScanPiece = std::size_t{1} << 20;
+
+std::string describe_type(hid_t type) {
+  const std::size_t size = H5Tget_size(type);
+  switch (H5Tget_class(type)) {
+    case H5T_INTEGER:
+      return fmt::format("{}-bit {} integer", size * 8,
+                         H5Tget_sign(type) == H5T_SGN_NONE ? "unsigned" : "signed");
+    case H5T_FLOAT:
+      return fmt::format("{}-bit float", size * 8);
+    case H5T_STRING:
+      return "string";
+    case H5T_COMPOUND:
+      return "compound";
+    default:
+      return fmt::format("HDF5 type class {}", static_cast<int>(H5Tget_class(type)));
+  }
+}
+
+std::vector<std::size_t> extent(hid_t dataset, const std::string& where) {
+  detail::SpaceHandle space(h5_check(H5Dget_space(dataset), where, "cannot read its dataspace"));
+  const int rank = h5_check(H5Sget_simple_extent_ndims(space.get()), where, "cannot read its rank");
+  std::vector<hsize_t> dims(static_cast<std::size_t>(rank));
+  h5_check(H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr), where,
+           "cannot read its shape");
+  return {dims.begin(), dims.end()};
+}
+
+std::string shape_text(const std::vector<std::size_t>& dims) {
+  return fmt::format("({})", fmt::join(dims, " x "));
+}
+
+// Opens `name`, first checking each group on the way, so that a missing dataset is named
+// as missing rather than reported as HDF5's generic "unable to open object".
+detail::DatasetHandle open_dataset(hid_t file, const std::string& name, const std::string& where,
+                                   hid_t access) {
+  std::size_t pos = 0;
+  while (pos != std::string::npos) {
+    pos = name.find('/', pos + 1);
+    const std::string prefix = name.substr(0, pos);
+    if (prefix.empty() || prefix == "/") continue;
+    const htri_t exists = H5Lexists(file, prefix.c_str(), H5P_DEFAULT);
+    if (exists <= 0) {
+      static_cast<void>(detail::hdf5_error_text());  // clear the stack
+      throw IoError(fmt::format("{}: not found (no object '{}' in the file)", where, prefix));
+    }
+  }
+  const hid_t id = H5Dopen2(file, name.c_str(), access);
+  if (id < 0) detail::throw_hdf5_error(where, "exists but cannot be opened as a dataset");
+  return detail::DatasetHandle(id);
+}
+
+// The local part of opening: every check that needs only this rank's view of the file.
+void open_local(H5Dataset::Impl& d, int ranks) {
+  std::lock_guard lock(hdf5_mutex());
+  detail::silence_hdf5();
+  std::error_code ec;
+  if (!std::filesystem::exists(d.path, ec)) {
+    throw IoError(fmt::format("'{}': no such file", d.path));
+  }
+  if (std::filesystem::is_directory(d.path, ec)) {
+    throw IoError(fmt::format("'{}': is a directory, not an HDF5 file", d.path));
+  }
+  const hid_t file = H5Fopen(d.path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (file < 0) {
+    detail::throw_hdf5_error(fmt::format("'{}'", d.path),
+                             "cannot be opened as HDF5 (not an HDF5 file, or truncated)");
+  }
+  d.file = detail::FileHandle(file);
+
+  const std::string images_where = d.where(d.names.images);
+  const std::string labels_where = d.where(d.names.labels);
+
+  // Images: N x features..., uint8 or float32.
+  detail::PlistHandle access(H5Pcreate(H5P_DATASET_ACCESS));
+  d.images = open_dataset(file, d.names.images, images_where, access.get());
+  const std::vector<std::size_t> dims = extent(d.images.get(), images_where);
+  if (dims.size() < 2) {
+    throw IoError(fmt::format("{}: must have rank >= 2 (samples x features), found rank {} {}",
+                              images_where, dims.size(), shape_text(dims)));
+  }
+  d.n = dims[0];
+  d.shape.assign(dims.begin() + 1, dims.end());
+  d.features = 1;
+  for (std::size_t v : d.shape) d.features *= v;
+  if (d.features == 0) {
+    throw IoError(fmt::format("{}: empty feature shape {}", images_where, shape_text(dims)));
+  }
+  {
+    detail::TypeHandle type(h5_check(H5Dget_type(d.images.get()), images_where, "no type"));
+    const H5T_class_t cls = H5Tget_class(type.get());
+    const std::size_t size = H5Tget_size(type.get());
+    if (cls == H5T_INTEGER && size == 1 && H5Tget_sign(type.get()) == H5T_SGN_NONE) {
+      d.type = ElementType::UInt8;
+    } else if (cls == H5T_FLOAT && size == 4) {
+      d.type = ElementType::Float32;
+    } else {
+      throw IoError(fmt::format("{}: element type {} is not supported (uint8 or float32)",
+                                images_where, describe_type(type.get())));
+    }
+  }
+
+  // Labels: N integers.
+  d.labels = open_dataset(file, d.names.labels, labels_where, H5P_DEFAULT);
+  const std::vector<std::size_t> label_dims = extent(d.labels.get(), labels_where);
+  if (label_dims.size() != 1) {
+    throw IoError(fmt::format("{}: must have rank 1 (one label per sample), found rank {} {}",
+                              labels_where, label_dims.size(), shape_text(label_dims)));
+  }
+  {
+    detail::TypeHandle type(h5_check(H5Dget_type(d.labels.get()), labels_where, "no type"));
+    if (H5Tget_class(type.get()) != H5T_INTEGER) {
+      throw IoError(fmt::format("{}: labels must be integers, found {}", labels_where,
+                                describe_type(type.get())));
+    }
+  }
+  if (label_dims[0] != d.n) {
+    throw IoError(fmt::format("'{}': dataset '{}' has {} labels but dataset '{}' has {} samples",
+                              d.path, d.names.labels, label_dims[0], d.names.images, d.n));
+  }
+  if (d.n < static_cast<std::size_t>(ranks)) {
+    throw IoError(fmt::format("{}: {} samples, fewer than the {} ranks", images_where, d.n, ranks));
+  }
+
+  // Chunking: the unit the loader reads by.
+  detail::PlistHandle create(h5_check(H5Dget_create_plist(d.images.get()), images_where,
+                                      "cannot read its creation properties"));
+  if (H5Pget_layout(create.get()) == H5D_CHUNKED) {
+    std::vector<hsize_t> chunk(dims.size());
+    h5_check(H5Pget_chunk(create.get(), static_cast<int>(chunk.size()), chunk.data()),
+             images_where, "cannot read its chunk shape");
+    d.chunk_rows = std::max<std::size_t>(1, chunk[0]);
+  } else {
+    d.chunk_rows = std::max<std::size_t>(1, kContiguousReadBytes / d.row_bytes());
+  }
+  d.chunk_rows = std::min(d.chunk_rows, std::max<std::size_t>(1, d.n));
+
+  // A few chunks of cache: whole-chunk reads need none, and reads of scattered rows in
+  // `global` mode then decompress a chunk once per read call rather than once per row.
+  d.images.reset();
+  const std::size_t chunk_bytes = d.chunk_rows * d.row_bytes();
+  const std::size_t cache = std::clamp<std::size_t>(4 * chunk_bytes, 1 << 20, 64 << 20);
+  h5_check(H5Pset_chunk_cache(access.get(), 12421, cache, 1.0), images_where,
+           "cannot set its chunk cache");
+  d.images = open_dataset(file, d.names.images, images_where, access.get());
+
+  // The number of classes, when the file or the caller states it.
+  if (d.classes <= 0) {
+    d.classes = 0;
+    if (H5Aexists(d.labels.get(), "classes") > 0) {
+      detail::AttributeHandle attr(h5_check(H5Aopen(d.labels.get(), "classes", H5P_DEFAULT),
+                                            labels_where, "cannot open attribute 'classes'"));
+      int value = 0;
+      h5_check(H5Aread(attr.get(), H5T_NATIVE_INT, &value), labels_where,
+               "cannot read attribute 'classes'");
+      if (value <= 0) {
+        throw IoError(fmt::format("{}: attribute 'classes' is {}, must be positive",
+                                  labels_where, value));
+      }
+      d.classes = value;
+    }
+    static_cast<void>(detail::hdf5_error_text());
+  }
+}
+
+struct LabelScan {
+  long long lowest = std::numeric_limits<long long>::max();
+  long long highest = std::numeric_limits<long long>::min();
+  std::string error;
+};
+
+// Reads labels [begin, end) in pieces; notes the range and the first label outside
+// [0, classes) when classes is known (> 0).
+LabelScan scan_labels(const H5Dataset::Impl& d, std::size_t begin, std::size_t end) {
+  LabelScan scan;
+  std::vector<std::int32_t> piece;
+  const std::string where = d.where(d.names.labels);
+  for (std::size_t first = begin; first < end; first += kLabelScanPiece) {
+    const std::size_t count = std::min(kLabelScanPiece, end - first);
+    piece.resize(count);
+    {
+      std::lock_guard lock(hdf5_mutex());
+      detail::silence_hdf5();
+      detail::SpaceHandle file_space(h5_check(H5Dget_space(d.labels.get()), where, "no space"));
+      const hsize_t start = first;
+      const hsize_t size = count;
+      h5_check(H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, &start, nullptr, &size,
+                                   nullptr),
+               where, "cannot select labels");
+      detail::SpaceHandle memory(H5Screate_simple(1, &size, nullptr));
+      h5_check(H5Dread(d.labels.get(), H5T_NATIVE_INT32, memory.get(), file_space.get(),
+                       H5P_DEFAULT, piece.data()),
+               where, fmt::format("cannot read labels {}..{}", first, first + count - 1));
+    }
+    for (std::size_t i = 0; i < count; ++i) {
+      const long long v = piece[i];
+      scan.lowest = std::min(scan.lowest, v);
+      scan.highest = std::max(scan.highest, v);
+      if (scan.error.empty() && d.classes > 0 && (v < 0 || v >= d.classes)) {
+        scan.error = fmt::format("{}: label {} of row {} is outside [0, {})", where, v, first + i,
+                                 d.classes);
+      }
+    }
+  }
+  return scan;
+}
+
+std::string cause_of(const std::exception& e) {
+  if (const auto* error = dynamic_cast<const Error*>(&e)) return error->cause();
+  return e.what();
+}
+
+}  // namespace
+
+H5Dataset::H5Dataset(const Communicator& comm, std::string path, DatasetOptions options)
+    : impl_(std::make_unique<Impl>()) {
+  Impl& d = *impl_;
+  d.path = std::move(path);
+  d.names = std::move(options.names);
+  d.classes = options.classes;
+
+  std::string error;
+  try {
+    open_local(d, comm.size());
+  } catch (const std::exception& e) {
+    error = cause_of(e);
+  }
+  agree(comm, error);
+
+  // The labels are checked in parallel: rank r scans the r-th of k contiguous slices. The
+  // slices are in row order, so the lowest failing rank (the one agree() names) holds the
+  // first bad row of the file.
+  const auto k = static_cast<std::size_t>(comm.size());
+  const auto r = static_cast<std::size_t>(comm.rank());
+  LabelScan scan;
+  try {
+    scan = scan_labels(d, d.n * r / k, d.n * (r + 1) / k);
+  } catch (const std::exception& e) {
+    scan.error = cause_of(e);
+  }
+  agree(comm, scan.error);
+
+  long long lowest = 0;
+  long long highest = 0;
+  RINGDP_MPI_CHECK(
+      PMPI_Allreduce(&scan.lowest, &lowest, 1, MPI_LONG_LONG, MPI_MIN, comm.native()));
+  RINGDP_MPI_CHECK(
+      PMPI_Allreduce(&scan.highest, &highest, 1, MPI_LONG_LONG, MPI_MAX, comm.native()));
+  if (d.classes == 0) {
+    // No stated class count: the labels define it. Every rank decides alike from the
+    // reduced values; agree() still makes the throw one collective Error.
+    std::string derived_error;
+    if (lowest < 0) {
+      derived_error = fmt::format("{}: label {} is negative (labels must be in [0, classes))",
+                                  d.where(d.names.labels), lowest);
+    } else if (highest >= std::numeric_limits<int>::max()) {
+      derived_error = fmt::format("{}: label {} is too large", d.where(d.names.labels), highest);
+    }
+    agree(comm, derived_error);
+    d.classes = static_cast<int>(highest) + 1;
+  }
+}
+
+H5Dataset::~H5Dataset() = default;
+H5Dataset::H5Dataset(H5Dataset&&) noexcept = default;
+H5Dataset& H5Dataset::operator=(H5Dataset&&) noexcept = default;
+
+const std::string& H5Dataset::path() const noexcept { return impl_->path; }
+const DatasetNames& H5Dataset::names() const noexcept { return impl_->names; }
+std::size_t H5Dataset::size() const noexcept { return impl_->n; }
+const std::vector<std::size_t>& H5Dataset::feature_shape() const noexcept { return impl_->shape; }
+std::size_t H5Dataset::features() const noexcept { return impl_->features; }
+ElementType H5Dataset::element_type() const noexcept { return impl_->type; }
+std::size_t H5Dataset::row_bytes() const noexcept { return impl_->row_bytes(); }
+int H5Dataset::classes() const noexcept { return impl_->classes; }
+std::size_t H5Dataset::chunk_rows() const noexcept { return impl_->chunk_rows; }
+std::size_t H5Dataset::chunks() const noexcept {
+  return (impl_->n + impl_->chunk_rows - 1) / impl_->chunk_rows;
+}
+
+IoCounters H5Dataset::counters() const noexcept {
+  return {impl_->rows.load(), impl_->bytes.load(), impl_->reads.load()};
+}
+
+void H5Dataset::read_rows(std::size_t begin, std::size_t count, std::span<std::byte> images,
+                          std::span<std::int32_t> labels) const {
+  const RowRange range{begin, count};
+  read_rows(std::span<const RowRange>(&range, 1), images, labels);
+}
+
+void H5Dataset::read_rows(std::span<const RowRange> ranges, std::span<std::byte> images,
+                          std::span<std::int32_t> labels) const {
+  const Impl& d = *impl_;
+  std::size_t total = 0;
+  std::size_t previous_end = 0;
+  for (const RowRange& r : ranges) {
+    if (r.begin < previous_end || r.begin + r.count > d.n) {
+      throw InvalidArgument(fmt::format(
+          "{}: read of rows [{}, {}) is out of order or beyond the {} samples",
+          d.where(d.names.images), r.begin, r.begin + r.count, d.n));
+    }
+    previous_end = r.begin + r.count;
+    total += r.count;
+  }
+  if (images.size() < total * d.row_bytes() || labels.size() < total) {
+    throw InvalidArgument(fmt::format("{}: output buffers too small for {} rows",
+                                      d.where(d.names.images), total));
+  }
+  if (total == 0) return;
+
+  std::lock_guard lock(hdf5_mutex());
+  detail::silence_hdf5();
+  const std::string images_where = d.where(d.names.images);
+  const std::string labels_where = d.where(d.names.labels);
+
+  // One selection per dataset holding every range: HDF5 then visits each chunk once per
+  // call, whatever the number of ranges in it.
+  const std::size_t rank = d.shape.size() + 1;
+  detail::SpaceHandle image_space(h5_check(H5Dget_space(d.images.get()), images_where, "no space"));
+  detail::SpaceHandle label_space(h5_check(H5Dget_space(d.labels.get()), labels_where, "no space"));
+  std::vector<hsize_t> start(rank, 0);
+  std::vector<hsize_t> count(rank);
+  for (std::size_t i = 1; i < rank; ++i) count[i] = d.shape[i - 1];
+  bool first = true;
+  for (const RowRange& r : ranges) {
+    if (r.count == 0) continue;
+    const H5S_seloper_t op = first ? H5S_SELECT_SET : H5S_SELECT_OR;
+    start[0] = r.begin;
+    count[0] = r.count;
+    h5_check(H5Sselect_hyperslab(image_space.get(), op, start.data(), nullptr, count.data(),
+                                 nullptr),
+             images_where, "cannot select rows");
+    const hsize_t label_start = r.begin;
+    const hsize_t label_count = r.count;
+    h5_check(H5Sselect_hyperslab(label_space.get(), op, &label_start, nullptr, &label_count,
+                                 nullptr),
+             labels_where, "cannot select rows");
+    first = false;
+  }
+  const hsize_t image_dims[2] = {total, d.features};
+  detail::SpaceHandle image_memory(H5Screate_simple(2, image_dims, nullptr));
+  const hsize_t label_dims = total;
+  detail::SpaceHandle label_memory(H5Screate_simple(1, &label_dims, nullptr));
+  const hid_t memory_type = d.type == ElementType::UInt8 ? H5T_NATIVE_UINT8 : H5T_NATIVE_FLOAT;
+  h5_check(H5Dread(d.images.get(), memory_type, image_memory.get(), image_space.get(),
+                   H5P_DEFAULT, images.data()),
+           images_where, fmt::format("cannot read {} rows from row {}", total, ranges[0].begin));
+  h5_check(H5Dread(d.labels.get(), H5T_NATIVE_INT32, label_memory.get(), label_space.get(),
+                   H5P_DEFAULT, labels.data()),
+           labels_where, fmt::format("cannot read {} labels from row {}", total, ranges[0].begin));
+
+  impl_->rows += total;
+  impl_->bytes += total * (d.row_bytes() + sizeof(std::int32_t));
+  impl_->reads += 1;
+}
+
+}  // namespace ringdp::data
