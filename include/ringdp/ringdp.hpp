@@ -3,6 +3,7 @@
 /// The umbrella header: everything of ringdp's public C++ API.
 
 #include "ringdp/collectives/collectives.hpp"
+#include "ringdp/collectives/gradient_reducer.hpp"
 #include "ringdp/collectives/tuning.hpp"
 #include "ringdp/collectives/types.hpp"
 #include "ringdp/comm/abort.hpp"
@@ -26,4 +27,10 @@
 #include "ringdp/nn/sequential.hpp"
 #include "ringdp/nn/sgd.hpp"
 #include "ringdp/nn/types.hpp"
+#include "ringdp/train/batch_source.hpp"
+#include "ringdp/train/in_memory_source.hpp"
+#include "ringdp/train/lr_schedule.hpp"
+#include "ringdp/train/time_stats.hpp"
+#include "ringdp/train/timeline.hpp"
+#include "ringdp/train/trainer.hpp"
 #include "ringdp/version.hpp"

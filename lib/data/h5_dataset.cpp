@@ -348,6 +348,20 @@ std::size_t H5Dataset::chunks() const noexcept {
   return (impl_->n + impl_->chunk_rows - 1) / impl_->chunk_rows;
 }
 
+void H5Dataset::set_chunk_cache(std::size_t bytes) {
+  std::lock_guard lock(hdf5_mutex());
+  detail::silence_hdf5();
+  Impl& d = *impl_;
+  const std::string where = d.where(d.names.images);
+  detail::PlistHandle access(H5Pcreate(H5P_DATASET_ACCESS));
+  h5_check(H5Pset_chunk_cache(access.get(), bytes == 0 ? 0 : 12421, bytes, 1.0), where,
+           "cannot set its chunk cache");
+  detail::DatasetHandle reopened(
+      h5_check(H5Dopen2(d.file.get(), d.names.images.c_str(), access.get()), where,
+               "cannot be reopened"));
+  d.images = std::move(reopened);
+}
+
 IoCounters H5Dataset::counters() const noexcept {
   return {impl_->rows.load(), impl_->bytes.load(), impl_->reads.load()};
 }

@@ -22,10 +22,14 @@ namespace ringdp::data {
 namespace {
 
 // One chunk (block) of rows as stored: the unit of reading and of caching in shard mode.
+// Its buffer is allocated uninitialised and recycled (see Impl::spare_buffers): a fresh
+// zero-filled buffer per chunk costs a memset and a page fault per 4 KiB, which on
+// uncompressed files takes longer than the read itself.
 struct ChunkData {
   std::size_t first_row = 0;
   std::size_t rows = 0;
-  std::vector<std::byte> images;
+  std::size_t bytes = 0;
+  std::unique_ptr<std::byte[]> images;
   std::vector<std::int32_t> labels;
 };
 using ChunkPtr = std::shared_ptr<const ChunkData>;
@@ -68,6 +72,7 @@ struct ShardedLoader::Impl {
   std::vector<StreamState> streams;
   std::unordered_map<std::size_t, ChunkPtr> held;    // chunks of the current windows
   std::unordered_map<std::size_t, ChunkPtr> cache;   // shard mode: kept across epochs
+  std::vector<std::unique_ptr<std::byte[]>> spare_buffers;  // full-chunk buffers to reuse
   std::vector<std::byte> row_cache;                  // global mode: every row, once it fits
   std::vector<std::int32_t> row_cache_labels;
   std::vector<bool> row_cached;
@@ -79,6 +84,9 @@ struct ShardedLoader::Impl {
   std::mutex mutex;
   std::condition_variable changed;
   std::deque<Batch> queue;
+  // Batches handed back by next(): the producer refills them, so that a batch's matrix is
+  // not allocated (and page-faulted in) anew at every step.
+  std::vector<Batch> spares;
   std::uint64_t generation = 0;  // bumped by each start_epoch(): older batches are stale
   std::uint64_t epoch = 0;
   std::exception_ptr error;
@@ -112,12 +120,20 @@ struct ShardedLoader::Impl {
     auto chunk = std::make_shared<ChunkData>();
     chunk->first_row = block * sampler.block_rows();
     chunk->rows = sampler.block_size(block);
-    chunk->images.resize(chunk->rows * dataset.row_bytes());
+    chunk->bytes = chunk->rows * dataset.row_bytes();
+    const std::size_t full = sampler.block_rows() * dataset.row_bytes();
+    if (!spare_buffers.empty()) {
+      chunk->images = std::move(spare_buffers.back());
+      spare_buffers.pop_back();
+    } else {
+      chunk->images = std::make_unique_for_overwrite<std::byte[]>(full);
+    }
     chunk->labels.resize(chunk->rows);
     // One hyperslab covering exactly the chunk: HDF5 decompresses it once, straight into
     // this buffer; never a row-by-row selection.
-    dataset.read_rows(chunk->first_row, chunk->rows, chunk->images, chunk->labels);
-    const std::size_t bytes = chunk->images.size() + chunk->labels.size() * sizeof(std::int32_t);
+    dataset.read_rows(chunk->first_row, chunk->rows,
+                      std::span<std::byte>(chunk->images.get(), chunk->bytes), chunk->labels);
+    const std::size_t bytes = full + chunk->labels.size() * sizeof(std::int32_t);
     if (cached_bytes.load() + bytes <= options.cache_bytes) {
       cache.emplace(block, chunk);
       cached_bytes += bytes;
@@ -134,7 +150,7 @@ struct ShardedLoader::Impl {
   Source shard_source(std::uint64_t row) const {
     const ChunkData& chunk = *held.at(static_cast<std::size_t>(row / sampler.block_rows()));
     const std::size_t offset = static_cast<std::size_t>(row) - chunk.first_row;
-    return {chunk.images.data() + offset * dataset.row_bytes(), chunk.labels[offset]};
+    return {chunk.images.get() + offset * dataset.row_bytes(), chunk.labels[offset]};
   }
 
   // Keeps only the chunks of each stream's current window.
@@ -144,6 +160,12 @@ struct ShardedLoader::Impl {
       if (s.plan.windows.empty()) continue;
       for (std::size_t block : s.plan.windows[s.window].blocks) {
         if (auto it = held.find(block); it != held.end()) keep.emplace(block, it->second);
+      }
+    }
+    // A chunk no window and no cache holds any more gives its buffer back for reuse.
+    for (auto& [block, chunk] : held) {
+      if (!keep.contains(block) && chunk.use_count() == 1 && spare_buffers.size() < 64) {
+        spare_buffers.push_back(std::move(const_cast<ChunkData&>(*chunk).images));
       }
     }
     held.swap(keep);
@@ -270,6 +292,13 @@ struct ShardedLoader::Impl {
         prepare_epoch(e);
         for (std::size_t step = 0; step < sampler.steps_per_epoch(); ++step) {
           Batch batch;
+          {
+            std::lock_guard lock(mutex);
+            if (!spares.empty()) {
+              batch = std::move(spares.back());
+              spares.pop_back();
+            }
+          }
           make_batch(e, step, batch);
           std::unique_lock lock(mutex);
           changed.wait(lock, [&] {
@@ -328,6 +357,9 @@ ShardedLoader::ShardedLoader(const Communicator& comm, H5Dataset dataset, Sample
   std::vector<int> played;
   const int per = k / p;
   for (int v = comm.rank() * per; v < (comm.rank() + 1) * per; ++v) played.push_back(v);
+  // Shard mode reads whole chunks only: without HDF5's chunk cache, HDF5 reads them
+  // straight into the loader's buffers (one copy less, no cache allocation per chunk).
+  if (sampler->mode() == SamplingMode::Shard) dataset.set_chunk_cache(0);
   impl_ = std::make_unique<Impl>(std::move(dataset), std::move(*sampler), options,
                                  std::move(played));
   if (options.read_ahead > 0) impl_->worker = std::thread([this] { impl_->run(); });
@@ -375,7 +407,8 @@ bool ShardedLoader::next(Batch& batch) {
   std::unique_lock lock(d.mutex);
   d.changed.wait(lock, [&] { return !d.queue.empty() || d.error; });
   if (d.queue.empty()) std::rethrow_exception(d.error);
-  batch = std::move(d.queue.front());
+  std::swap(batch, d.queue.front());
+  if (d.spares.size() < d.options.read_ahead) d.spares.push_back(std::move(d.queue.front()));
   d.queue.pop_front();
   ++d.consumed;
   d.changed.notify_all();

@@ -101,6 +101,12 @@ class H5Dataset {
   void read_rows(std::size_t begin, std::size_t count, std::span<std::byte> images,
                  std::span<std::int32_t> labels) const;
 
+  /// Local: re-opens the images dataset with an HDF5 chunk cache of `bytes` (the default
+  /// holds about 4 chunks). 0 suits whole-chunk reads: HDF5 then reads an uncompressed
+  /// chunk straight into the caller's buffer instead of through its cache. Holds
+  /// hdf5_mutex(); do not call while another thread reads this dataset.
+  void set_chunk_cache(std::size_t bytes);
+
   /// What this process has read so far (thread-safe).
   [[nodiscard]] IoCounters counters() const noexcept;
 

@@ -1,0 +1,151 @@
+#pragma once
+/// \file
+/// The data-parallel trainer: identical model replicas on every rank, kept identical by
+/// averaging gradients (overlapped with backward) before every optimizer step.
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "ringdp/collectives/gradient_reducer.hpp"
+#include "ringdp/collectives/types.hpp"
+#include "ringdp/comm/communicator.hpp"
+#include "ringdp/nn/loss.hpp"
+#include "ringdp/nn/optimizer.hpp"
+#include "ringdp/nn/sequential.hpp"
+#include "ringdp/train/batch_source.hpp"
+#include "ringdp/train/lr_schedule.hpp"
+#include "ringdp/train/time_stats.hpp"
+#include "ringdp/train/timeline.hpp"
+
+namespace ringdp::train {
+
+/// Options of a Trainer; pass the same values on every rank.
+struct TrainerOptions {
+  /// Gradient bucket size in bytes; 0: default_bucket_bytes() (RINGDP_BUCKET_BYTES).
+  /// Buckets also end at every layer's end, so a layer's gradients leave as soon as
+  /// backward has finished that layer.
+  std::size_t bucket_bytes = 0;
+  /// Fusion limit of the reducer; SIZE_MAX: default_fusion_bytes().
+  std::size_t fusion_bytes = static_cast<std::size_t>(-1);
+  /// Allreduce algorithm for the gradients (Auto: by size, or RINGDP_ALGORITHM).
+  Algorithm algorithm = Algorithm::Auto;
+  /// true: hand each bucket to the reducer as backward finishes it (overlap). false:
+  /// reduce everything after backward (for comparison in benchmarks).
+  bool overlap = true;
+  /// Check mode: compare a hash of the parameters across ranks after the initial
+  /// broadcast and after every epoch; a mismatch throws an Error on every rank naming a
+  /// differing rank. Also on when the communicator is in check mode (RINGDP_CHECK).
+  bool check = false;
+  /// Learning-rate schedule (constant 0.05 by default, no scaling, no warm-up).
+  LrSchedule schedule = {};
+  /// Keep a TimelineEvent record of every step (for write_chrome_trace()).
+  bool record_timeline = false;
+};
+
+/// Result of one training step, over all ranks (real samples only).
+struct StepResult {
+  double loss = 0.0;         ///< mean loss over the global batch
+  double accuracy = 0.0;     ///< fraction correct over the global batch
+  std::int64_t samples = 0;  ///< real samples in the global batch
+  double learning_rate = 0.0;
+};
+
+/// Result of an epoch or an evaluation, over all ranks.
+struct EpochResult {
+  double loss = 0.0;         ///< mean loss per real sample
+  double accuracy = 0.0;     ///< fraction correct
+  std::int64_t samples = 0;  ///< real samples counted (each exactly once in evaluation)
+  std::int64_t steps = 0;
+  double seconds = 0.0;  ///< wall time on this rank
+};
+
+/// Where a run stands, for checkpoints: together with the parameter arena and the
+/// optimizer state, enough to continue bit-identically (the batch order depends only on
+/// the source's seed and the epoch).
+struct TrainPosition {
+  std::int64_t epoch = 0;          ///< current epoch (0-based); completed epochs
+  std::int64_t step_in_epoch = 0;  ///< steps done in the current epoch
+  std::int64_t global_step = 0;    ///< steps done in the whole run (drives the schedule)
+};
+
+/// The data-parallel training loop over a model and an optimizer owned by the caller.
+///
+/// Each step: batch -> forward -> loss -> ONE small allreduce of (loss sum, correct,
+/// real count) -> backward, with each finished bucket of the gradient arena handed to a
+/// GradientReducer whose progress thread averages it while backward goes on -> wait_all
+/// -> optimizer step. The metrics allreduce sits before backward because the global count
+/// of real samples also weighs the gradient: a rank with padding in its last batch scales
+/// its gradient by (ranks x its real count / global real count), so the average over ranks
+/// is the gradient of the global mean loss, exactly as a 1-rank run with the whole batch.
+/// When every rank holds the same real count the factor is exactly 1 and nothing is
+/// scaled.
+///
+/// Every method is collective over `comm` unless it says otherwise: call them on every
+/// rank in the same order. MPI: needs MPI_THREAD_SERIALIZED (the reducer's progress thread);
+/// while a step runs, the trainer's own thread makes no MPI call once backward has begun.
+/// Not thread-safe.
+class Trainer {
+ public:
+  /// Collective: broadcasts the parameter arena from rank 0 (so every replica starts from
+  /// rank 0's initialisation), then, in check mode, verifies the ranks hold the same bits.
+  /// `model` and `optimizer` must outlive the trainer; the optimizer must be sized for the
+  /// model (InvalidArgument otherwise).
+  Trainer(const Communicator& comm, nn::Sequential<float>& model, nn::Optimizer<float>& optimizer,
+          TrainerOptions options = {});
+  ~Trainer();
+  Trainer(const Trainer&) = delete;
+  Trainer& operator=(const Trainer&) = delete;
+
+  /// Runs the rest of the current epoch (from position().step_in_epoch) over `source`,
+  /// then advances to the next epoch; in check mode compares parameter hashes at the end.
+  /// Every rank's source must have the same steps_per_epoch().
+  EpochResult train_epoch(BatchSource& source);
+
+  /// One step on `batch` (every rank calls it with its own batch; `steps_per_epoch` is
+  /// used by the schedule). Does not advance position().step_in_epoch; train_epoch() does.
+  StepResult step(const Batch& batch, std::int64_t steps_per_epoch);
+
+  /// Evaluates the model on `source` (an evaluation-mode source: no padding, every sample
+  /// on exactly one rank, shares may differ, so may steps_per_epoch()). Each rank runs its
+  /// own batches with no communication, then one allreduce sums (loss, correct, count):
+  /// no rank waits on another mid-way, and each sample counts exactly once.
+  EpochResult evaluate(BatchSource& source);
+
+  /// Local: where the run stands.
+  [[nodiscard]] const TrainPosition& position() const noexcept { return position_; }
+  /// Local: restores a position (with the arena and optimizer state set by the caller,
+  /// e.g. from a checkpoint). Throws InvalidArgument on negative values.
+  void set_position(const TrainPosition& position);
+
+  /// Collective: FNV-1a hash of the parameter arena compared across ranks; throws an Error
+  /// on every rank naming the lowest rank whose parameters differ from rank 0's.
+  void check_replicas(const char* when) const;
+
+  /// Local: step time accounting since construction (or clear_times()).
+  [[nodiscard]] const TimeStats& times() const noexcept { return times_; }
+  void clear_times() noexcept { times_.clear(); }
+  /// Local: the event record (when record_timeline), and the reducer's buckets.
+  [[nodiscard]] const std::vector<TimelineEvent>& timeline() const noexcept { return events_; }
+  [[nodiscard]] const GradientReducer& reducer() const noexcept { return *reducer_; }
+  [[nodiscard]] const TrainerOptions& options() const noexcept { return options_; }
+  [[nodiscard]] const Communicator& communicator() const noexcept { return comm_; }
+
+ private:
+  StepResult run_step(const Batch& batch, std::int64_t steps_per_epoch, double data_seconds);
+
+  Communicator comm_;
+  nn::Sequential<float>& model_;
+  nn::Optimizer<float>& optimizer_;
+  TrainerOptions options_;
+  std::unique_ptr<GradientReducer> reducer_;
+  nn::Matrix<float> dlogits_;
+  TrainPosition position_;
+  TimeStats times_;
+  std::vector<TimelineEvent> events_;
+  ReducerClock::time_point origin_;
+  Batch batch_;
+};
+
+}  // namespace ringdp::train

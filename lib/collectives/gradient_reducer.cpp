@@ -1,0 +1,402 @@
+// GradientReducer: a fixed plan of fused reductions, run on a progress thread.
+//
+// Why the plan is fixed: every rank must run the same sequence of allreduces with the same
+// counts, or the ranks deadlock (or, worse, match messages of different reductions). If
+// fusion depended on what happened to be submitted when the progress thread woke up, two
+// ranks with different timing would fuse differently. So the units (groups of consecutive
+// buckets reduced together) are computed once from the bucket sizes and the options, the
+// ranks agree on the sizes at construction, and the progress thread reduces unit 0, 1, ...
+// strictly in order, each as soon as all of its buckets are submitted. Timing decides only
+// WHEN a unit runs, never WHAT it is.
+//
+// Why the caller may not call MPI during a step: the reducer asks only for
+// MPI_THREAD_SERIALIZED (the level Open MPI grants cheaply; MULTIPLE slows every call), which
+// forbids two threads inside MPI at once. The mutex hand-off in submit()/wait_all() orders
+// the caller's MPI calls before and after the progress thread's, which is what SERIALIZED
+// requires.
+
+#include "ringdp/collectives/gradient_reducer.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <functional>
+#include <mutex>
+#include <thread>
+
+#include "ringdp/collectives/collectives.hpp"
+#include "ringdp/collectives/tuning.hpp"
+#include "ringdp/comm/environment.hpp"
+#include "ringdp/comm/error.hpp"
+
+namespace ringdp {
+namespace {
+
+// Default bucket size. Measured with bench/train_throughput (784-512-256-10 MLP, batch 64,
+// 2 ranks on the 2-core development machine): buckets are cut at layer ends as well, so
+// the size only decides how a large layer is split; see the closing note of the trainer
+// for the sweep. Overridable with RINGDP_BUCKET_BYTES.
+constexpr std::size_t kDefaultBucketBytes = std::size_t{1} << 20;
+
+// Default fusion limit: below a few tens of kB an allreduce costs its latency (a few
+// microseconds per message on shared memory), above it its bandwidth; fusing up to 64 kB
+// turns many tiny reductions into one without delaying a large bucket behind small ones.
+constexpr std::size_t kDefaultFusionBytes = std::size_t{64} << 10;
+
+std::size_t bytes_from_environment(const char* name, std::size_t fallback, bool allow_zero) {
+  const char* value = std::getenv(name);
+  if (value == nullptr || *value == '\0') return fallback;
+  char* end = nullptr;
+  const unsigned long long parsed = std::strtoull(value, &end, 10);
+  if (end == value || *end != '\0' || (parsed == 0 && !allow_zero)) return fallback;
+  return static_cast<std::size_t>(parsed);
+}
+
+// FNV-1a over 64-bit words: a summary of the bucket layout the ranks compare.
+std::uint64_t mix(std::uint64_t hash, std::uint64_t value) {
+  for (int i = 0; i < 8; ++i) {
+    hash ^= (value >> (8 * i)) & 0xffu;
+    hash *= 1099511628211ull;
+  }
+  return hash;
+}
+
+}  // namespace
+
+std::size_t default_bucket_bytes() noexcept {
+  static const std::size_t bytes =
+      bytes_from_environment("RINGDP_BUCKET_BYTES", kDefaultBucketBytes, false);
+  return bytes;
+}
+
+std::size_t default_fusion_bytes() noexcept {
+  static const std::size_t bytes =
+      bytes_from_environment("RINGDP_FUSION_BYTES", kDefaultFusionBytes, true);
+  return bytes;
+}
+
+// Everything the caller's threads and the progress thread share, under one mutex.
+struct GradientReducer::State {
+  std::mutex mutex;
+  std::condition_variable changed;   // any change: a submit, a unit done, shutdown
+  std::vector<char> submitted;       // per bucket, in this step
+  std::vector<char> reduced;         // per bucket, in this step
+  std::vector<std::size_t> missing;  // per unit: buckets not yet submitted
+  std::vector<BucketTiming> timings;
+  std::size_t next_unit = 0;    // the unit the progress thread runs next
+  std::size_t prefix_next = 0;  // submit_prefix: first bucket not yet considered
+  bool in_flight = false;
+  bool busy = false;       // the progress thread is inside a reduction
+  bool skip_rest = false;  // an MPI error: the communicator is unusable this step
+  bool shutdown = false;
+  std::exception_ptr error;
+  std::thread thread;
+};
+
+GradientReducer::GradientReducer(const Communicator& comm, std::vector<std::span<float>> buckets,
+                                 ReducerOptions options)
+    : comm_(comm.native()), buckets_(std::move(buckets)), options_(std::move(options)) {
+  // Every rank has the same thread level, so every rank throws here or none does.
+  require_thread_level(ThreadLevel::Serialized, "GradientReducer (progress thread)");
+  comm_.set_check_mode(comm.check_mode());
+  if (options_.fusion_bytes == static_cast<std::size_t>(-1)) {
+    options_.fusion_bytes = default_fusion_bytes();
+  }
+
+  // Overlapping buckets would be reduced twice (and raced on): refuse them. Local, but
+  // checked before the agreement below so that every rank learns of it.
+  std::string local_error;
+  {
+    std::vector<std::span<float>> sorted;
+    for (const auto& b : buckets_) {
+      if (!b.empty()) sorted.push_back(b);
+    }
+    std::sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) {
+      return std::less<const float*>()(a.data(), b.data());
+    });
+    for (std::size_t i = 1; i < sorted.size(); ++i) {
+      if (std::less<const float*>()(sorted[i].data(),
+                                    sorted[i - 1].data() + sorted[i - 1].size())) {
+        local_error = "GradientReducer: buckets overlap in memory";
+        break;
+      }
+    }
+  }
+
+  // The ranks must agree on the plan; the layout summary (count, elements, hash of sizes
+  // and options) is gathered so that a mismatch names the rank that differs.
+  std::uint64_t hash = 1469598103934665603ull;
+  std::uint64_t elements = 0;
+  for (const auto& b : buckets_) {
+    hash = mix(hash, b.size());
+    elements += b.size();
+  }
+  hash = mix(hash, static_cast<std::uint64_t>(options_.op));
+  hash = mix(hash, static_cast<std::uint64_t>(options_.algorithm));
+  hash = mix(hash, options_.fusion_bytes);
+  const std::int64_t mine[4] = {static_cast<std::int64_t>(buckets_.size()),
+                                static_cast<std::int64_t>(elements),
+                                static_cast<std::int64_t>(hash), local_error.empty() ? 0 : 1};
+  std::vector<std::int64_t> all(4 * static_cast<std::size_t>(comm_.size()));
+  allgather<std::int64_t>(comm_, mine, all);
+  for (int r = 0; r < comm_.size(); ++r) {
+    const std::int64_t* theirs = all.data() + 4 * r;
+    if (theirs[3] != 0) {
+      throw InvalidArgument(r, "GradientReducer: buckets overlap in memory", true);
+    }
+  }
+  for (int r = 1; r < comm_.size(); ++r) {
+    const std::int64_t* theirs = all.data() + 4 * r;
+    if (!std::equal(theirs, theirs + 3, all.data())) {
+      throw InvalidArgument(
+          r,
+          fmt::format(
+              "GradientReducer: rank {} registered {} buckets of {} floats in total, rank "
+              "0 registered {} buckets of {} floats{}; every rank must register the same "
+              "bucket sizes and options",
+              r, theirs[0], theirs[1], all[0], all[1],
+              theirs[0] == all[0] && theirs[1] == all[1] ? " (sizes or options differ)" : ""),
+          true);
+    }
+  }
+
+  // The fixed plan: greedy fusion of consecutive buckets while the unit fits fusion_bytes.
+  unit_of_.resize(buckets_.size());
+  std::size_t fusion_floats = 0;
+  for (std::size_t i = 0; i < buckets_.size();) {
+    ReductionUnit unit{
+        .first = i, .count = 1, .bytes = buckets_[i].size_bytes(), .contiguous = true};
+    const float* end = buckets_[i].data() + buckets_[i].size();
+    for (++i; i < buckets_.size() && options_.fusion_bytes > 0 &&
+              unit.bytes + buckets_[i].size_bytes() <= options_.fusion_bytes;
+         ++i) {
+      // Empty buckets never break contiguity; others must start where the last one ended.
+      if (!buckets_[i].empty()) {
+        if (unit.bytes > 0 && buckets_[i].data() != end) unit.contiguous = false;
+        end = buckets_[i].data() + buckets_[i].size();
+      }
+      unit.bytes += buckets_[i].size_bytes();
+      ++unit.count;
+    }
+    for (std::size_t b = unit.first; b < unit.first + unit.count; ++b) unit_of_[b] = units_.size();
+    if (!unit.contiguous) fusion_floats = std::max(fusion_floats, unit.bytes / sizeof(float));
+    units_.push_back(unit);
+  }
+  fusion_buffer_.resize(fusion_floats);
+
+  state_ = std::make_unique<State>();
+  state_->submitted.assign(buckets_.size(), 0);
+  state_->reduced.assign(buckets_.size(), 0);
+  state_->timings.assign(buckets_.size(), BucketTiming{});
+  state_->missing.resize(units_.size());
+  for (std::size_t u = 0; u < units_.size(); ++u) state_->missing[u] = units_[u].count;
+  state_->thread = std::thread([this] { run(); });
+}
+
+GradientReducer::~GradientReducer() {
+  {
+    std::lock_guard lock(state_->mutex);
+    state_->shutdown = true;
+  }
+  state_->changed.notify_all();
+  if (state_->thread.joinable()) state_->thread.join();
+}
+
+std::vector<std::span<float>> GradientReducer::split(std::span<float> arena,
+                                                     std::size_t bucket_bytes,
+                                                     std::span<const std::size_t> boundaries) {
+  const std::size_t per_bucket = std::max<std::size_t>(1, bucket_bytes / sizeof(float));
+  std::vector<std::span<float>> buckets;
+  std::size_t begin = 0;
+  auto next_boundary = boundaries.begin();
+  while (begin < arena.size()) {
+    while (next_boundary != boundaries.end() && *next_boundary <= begin) ++next_boundary;
+    std::size_t end = std::min(arena.size(), begin + per_bucket);
+    if (next_boundary != boundaries.end()) end = std::min(end, *next_boundary);
+    buckets.push_back(arena.subspan(begin, end - begin));
+    begin = end;
+  }
+  return buckets;
+}
+
+void GradientReducer::submit(std::size_t index) {
+  if (index >= buckets_.size()) {
+    throw InvalidArgument(fmt::format("GradientReducer::submit: bucket {} of {} does not exist",
+                                      index, buckets_.size()));
+  }
+  {
+    std::lock_guard lock(state_->mutex);
+    if (state_->submitted[index] != 0) {
+      throw InvalidArgument(fmt::format(
+          "GradientReducer::submit: bucket {} was already submitted in this step", index));
+    }
+    state_->in_flight = true;
+    state_->submitted[index] = 1;
+    state_->timings[index].submitted = ReducerClock::now();
+    --state_->missing[unit_of_[index]];
+  }
+  state_->changed.notify_all();
+}
+
+void GradientReducer::submit_prefix(std::size_t end) {
+  if (buckets_.empty()) return;
+  const float* base = buckets_.front().data();
+  std::vector<std::size_t> ready;
+  {
+    std::lock_guard lock(state_->mutex);
+    std::size_t& next = state_->prefix_next;
+    while (next < buckets_.size()) {
+      const auto& b = buckets_[next];
+      const std::ptrdiff_t offset = b.data() - base;
+      if (offset < 0) {
+        throw InvalidArgument(
+            "GradientReducer::submit_prefix: the buckets do not tile one arena in order");
+      }
+      if (static_cast<std::size_t>(offset) + b.size() > end) break;
+      if (state_->submitted[next] == 0) ready.push_back(next);
+      ++next;
+    }
+  }
+  for (const std::size_t index : ready) submit(index);
+}
+
+void GradientReducer::wait(std::size_t index) {
+  if (index >= buckets_.size()) {
+    throw InvalidArgument(fmt::format("GradientReducer::wait: bucket {} of {} does not exist",
+                                      index, buckets_.size()));
+  }
+  std::unique_lock lock(state_->mutex);
+  // Stalled: the progress thread is idle and cannot go on without another submit.
+  auto stalled = [&] {
+    return !state_->busy &&
+           (state_->next_unit == units_.size() || state_->missing[state_->next_unit] > 0);
+  };
+  state_->changed.wait(lock, [&] { return state_->reduced[index] != 0 || stalled(); });
+  if (state_->reduced[index] == 0) {
+    throw InvalidArgument(fmt::format(
+        "GradientReducer::wait: bucket {} cannot be reduced until bucket(s) of reduction {} "
+        "are submitted (reductions run in order)",
+        index, state_->next_unit));
+  }
+}
+
+void GradientReducer::wait_all() {
+  std::unique_lock lock(state_->mutex);
+  if (!state_->in_flight) return;
+  // Wait until the progress thread has run every unit it can: all of them, or it stands
+  // idle before a unit with a bucket that was never submitted.
+  state_->changed.wait(lock, [&] {
+    return state_->next_unit == units_.size() ||
+           (!state_->busy && state_->missing[state_->next_unit] > 0);
+  });
+  std::exception_ptr error = std::exchange(state_->error, nullptr);
+  if (!error && state_->next_unit < units_.size()) {
+    const auto first_missing =
+        static_cast<std::size_t>(std::find(state_->submitted.begin(), state_->submitted.end(), 0) -
+                                 state_->submitted.begin());
+    error = std::make_exception_ptr(InvalidArgument(fmt::format(
+        "GradientReducer::wait_all: bucket {} was not submitted in this step", first_missing)));
+  }
+  // End the step: the progress thread is idle (not busy), so the state can be reset.
+  last_timings_ = state_->timings;
+  std::fill(state_->submitted.begin(), state_->submitted.end(), 0);
+  std::fill(state_->reduced.begin(), state_->reduced.end(), 0);
+  for (std::size_t u = 0; u < units_.size(); ++u) state_->missing[u] = units_[u].count;
+  state_->next_unit = 0;
+  state_->prefix_next = 0;
+  state_->in_flight = false;
+  state_->skip_rest = false;
+  lock.unlock();
+  if (error) std::rethrow_exception(error);
+}
+
+void GradientReducer::run() noexcept {
+  std::unique_lock lock(state_->mutex);
+  for (;;) {
+    state_->changed.wait(lock, [&] {
+      return state_->shutdown ||
+             (state_->next_unit < units_.size() && state_->missing[state_->next_unit] == 0);
+    });
+    if (state_->shutdown) return;
+    const std::size_t u = state_->next_unit;
+    const bool skip = state_->skip_rest;
+    state_->busy = true;
+    lock.unlock();
+
+    const ReducerClock::time_point started = ReducerClock::now();
+    std::exception_ptr error;
+    bool mpi_failed = false;
+    Algorithm algorithm = Algorithm::Auto;
+    if (!skip) {
+      try {
+        algorithm = resolve_algorithm(options_.algorithm, units_[u].bytes, comm_.size());
+        reduce_unit(u, algorithm);
+      } catch (const MpiError&) {
+        // The communicator may be unusable: do not start further collectives this step.
+        error = std::current_exception();
+        mpi_failed = true;
+      } catch (...) {
+        // A failure every rank sees alike (an unknown algorithm, a check of the averaged
+        // bits in after_reduce): go on with the next units, so that ranks stay in step.
+        error = std::current_exception();
+      }
+    }
+    const ReducerClock::time_point finished = ReducerClock::now();
+
+    lock.lock();
+    for (std::size_t b = units_[u].first; b < units_[u].first + units_[u].count; ++b) {
+      BucketTiming& t = state_->timings[b];
+      t.started = started;
+      t.finished = finished;
+      t.unit = u;
+      t.unit_bytes = units_[u].bytes;
+      t.algorithm = algorithm;
+      state_->reduced[b] = 1;
+    }
+    if (error && !state_->error) state_->error = error;
+    if (mpi_failed) state_->skip_rest = true;
+    state_->busy = false;
+    ++state_->next_unit;
+    state_->changed.notify_all();
+  }
+}
+
+void GradientReducer::reduce_unit(std::size_t u, Algorithm algorithm) {
+  const ReductionUnit& unit = units_[u];
+  if (unit.bytes == 0) return;  // same on every rank: nothing to reduce
+  const std::size_t floats = unit.bytes / sizeof(float);
+  std::span<float> range;
+  if (unit.contiguous) {
+    // Adjacent buckets: one allreduce over the whole range, in place, no copy.
+    const auto first =
+        std::find_if(buckets_.begin() + static_cast<std::ptrdiff_t>(unit.first),
+                     buckets_.begin() + static_cast<std::ptrdiff_t>(unit.first + unit.count),
+                     [](const auto& b) { return !b.empty(); });
+    range = std::span<float>(first->data(), floats);
+  } else {
+    // Scattered buckets: pack them into the fusion buffer (owned by this thread only while
+    // a unit runs), reduce once, unpack.
+    std::size_t at = 0;
+    for (std::size_t b = unit.first; b < unit.first + unit.count; ++b) {
+      std::memcpy(fusion_buffer_.data() + at, buckets_[b].data(), buckets_[b].size_bytes());
+      at += buckets_[b].size();
+    }
+    range = std::span<float>(fusion_buffer_.data(), floats);
+  }
+  allreduce<float>(comm_, range, options_.op, algorithm);
+  if (!unit.contiguous) {
+    std::size_t at = 0;
+    for (std::size_t b = unit.first; b < unit.first + unit.count; ++b) {
+      std::memcpy(buckets_[b].data(), fusion_buffer_.data() + at, buckets_[b].size_bytes());
+      at += buckets_[b].size();
+    }
+  }
+  if (options_.after_reduce) options_.after_reduce(range);
+}
+
+}  // namespace ringdp

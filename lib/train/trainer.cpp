@@ -1,0 +1,297 @@
+// The data-parallel step loop.
+
+#include "ringdp/train/trainer.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <span>
+
+#include "ringdp/collectives/collectives.hpp"
+#include "ringdp/comm/error.hpp"
+
+namespace ringdp::train {
+namespace {
+
+double seconds_between(ReducerClock::time_point a, ReducerClock::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
+
+std::uint64_t fnv1a(std::span<const float> data) {
+  std::uint64_t hash = 1469598103934665603ull;
+  const auto* bytes = reinterpret_cast<const unsigned char*>(data.data());
+  for (std::size_t i = 0; i < data.size_bytes(); ++i) {
+    hash ^= bytes[i];
+    hash *= 1099511628211ull;
+  }
+  return hash;
+}
+
+// Bucket boundaries at every layer's end in the arena, in increasing order.
+std::vector<std::size_t> layer_ends(const nn::Sequential<float>& model) {
+  std::vector<std::size_t> ends;
+  for (std::size_t i = model.layer_count(); i-- > 0;) {
+    const nn::ArenaRange r = model.layer_range(i);
+    if (r.size > 0) ends.push_back(r.end());
+  }
+  std::sort(ends.begin(), ends.end());
+  return ends;
+}
+
+}  // namespace
+
+Trainer::Trainer(const Communicator& comm, nn::Sequential<float>& model,
+                 nn::Optimizer<float>& optimizer, TrainerOptions options)
+    : comm_(comm.native()), model_(model), optimizer_(optimizer), options_(std::move(options)) {
+  comm_.set_check_mode(comm.check_mode());
+  options_.check = options_.check || comm.check_mode();
+  if (optimizer_.size() != model_.parameter_count()) {
+    throw InvalidArgument(
+        fmt::format("Trainer: the optimizer is sized for {} parameters, the model has {}",
+                    optimizer_.size(), model_.parameter_count()));
+  }
+  const std::size_t bucket_bytes =
+      options_.bucket_bytes == 0 ? default_bucket_bytes() : options_.bucket_bytes;
+  const std::vector<std::size_t> ends = layer_ends(model_);
+  reducer_ = std::make_unique<GradientReducer>(
+      comm_, GradientReducer::split(model_.gradients(), bucket_bytes, ends),
+      ReducerOptions{.algorithm = options_.algorithm,
+                     .op = ReduceOp::Average,
+                     .fusion_bytes = options_.fusion_bytes});
+  // Every replica starts from rank 0's parameters, whatever each rank initialised.
+  broadcast<float>(comm_, model_.parameters(), 0);
+  if (options_.check) check_replicas("after the initial broadcast");
+  origin_ = ReducerClock::now();
+}
+
+Trainer::~Trainer() = default;
+
+void Trainer::set_position(const TrainPosition& position) {
+  if (position.epoch < 0 || position.step_in_epoch < 0 || position.global_step < 0) {
+    throw InvalidArgument(
+        fmt::format("Trainer::set_position: negative position (epoch {}, step {}, global step {})",
+                    position.epoch, position.step_in_epoch, position.global_step));
+  }
+  position_ = position;
+}
+
+void Trainer::check_replicas(const char* when) const {
+  const auto hash = static_cast<std::int64_t>(fnv1a(model_.parameters()));
+  std::vector<std::int64_t> all(static_cast<std::size_t>(comm_.size()));
+  allgather<std::int64_t>(comm_, std::span<const std::int64_t>(&hash, 1), all);
+  for (int r = 1; r < comm_.size(); ++r) {
+    if (all[static_cast<std::size_t>(r)] != all[0]) {
+      throw Error(r,
+                  fmt::format("check mode: the parameters of rank {} differ from rank 0's {} "
+                              "(hash {:016x} vs {:016x}); the replicas have diverged",
+                              r, when, static_cast<std::uint64_t>(all[static_cast<std::size_t>(r)]),
+                              static_cast<std::uint64_t>(all[0])),
+                  true);
+    }
+  }
+}
+
+StepResult Trainer::step(const Batch& batch, std::int64_t steps_per_epoch) {
+  return run_step(batch, steps_per_epoch, 0.0);
+}
+
+StepResult Trainer::run_step(const Batch& batch, std::int64_t steps_per_epoch,
+                             double data_seconds) {
+  StepTimes times;
+  times.data = data_seconds;
+  const auto t0 = ReducerClock::now();
+  const std::int64_t global_step = position_.global_step;
+  if (batch.real > static_cast<std::size_t>(batch.x.cols()) ||
+      batch.labels.size() != static_cast<std::size_t>(batch.x.cols())) {
+    throw InvalidArgument(fmt::format("Trainer::step: batch of {} columns, {} labels, {} real",
+                                      batch.x.cols(), batch.labels.size(), batch.real));
+  }
+
+  // Forward and loss; the loss gradient is that of this rank's mean (over its real
+  // samples); padded columns get zero gradient and no loss.
+  const nn::Matrix<float>& logits = model_.forward(batch.x);
+  const nn::LossResult loss =
+      nn::softmax_cross_entropy<float>(logits, batch.labels, dlogits_, batch.real,
+                                       batch.real > 0 ? static_cast<double>(batch.real) : 1.0);
+  const auto t1 = ReducerClock::now();
+
+  // The one small allreduce of the step: sums of loss, correct and real count.
+  std::array<double, 3> sums = {loss.loss_sum, static_cast<double>(loss.correct),
+                                static_cast<double>(loss.count)};
+  allreduce<double>(comm_, sums, ReduceOp::Sum, Algorithm::Mpi);
+  const auto t2 = ReducerClock::now();
+  const auto global_real = static_cast<std::int64_t>(sums[2]);
+
+  StepResult result;
+  result.samples = global_real;
+  result.loss = global_real > 0 ? sums[0] / sums[2] : 0.0;
+  result.accuracy = global_real > 0 ? sums[1] / sums[2] : 0.0;
+  result.learning_rate =
+      options_.schedule.rate(global_step, std::max<std::int64_t>(1, steps_per_epoch), comm_.size());
+  auto t3 = t2;
+  auto t4 = t2;
+  auto t5 = t2;
+  if (global_real > 0) {
+    // Weigh by real counts: after the Average over k ranks, rank r's gradient of
+    // (its loss sum / its count) scaled by k count_r / global_count contributes
+    // loss_sum_r / global_count, so the result is the gradient of the global mean.
+    // Exactly 1 when every rank holds the same count: no rescaling, no rounding.
+    const double scale = static_cast<double>(comm_.size()) * static_cast<double>(loss.count) /
+                         static_cast<double>(global_real);
+    if (scale != 1.0) dlogits_ *= static_cast<float>(scale);
+
+    // Backward; from here until wait_all() returns only the progress thread calls MPI.
+    if (options_.overlap) {
+      model_.backward(dlogits_, [this](std::size_t, nn::ArenaRange range) {
+        reducer_->submit_prefix(range.end());
+      });
+    } else {
+      model_.backward(dlogits_);
+    }
+    reducer_->submit_prefix(model_.parameter_count());
+    t3 = ReducerClock::now();
+    reducer_->wait_all();
+    t4 = ReducerClock::now();
+    optimizer_.step(model_.parameters(), model_.gradients(), result.learning_rate);
+    t5 = ReducerClock::now();
+  }
+  ++position_.global_step;
+
+  times.forward = seconds_between(t0, t1);
+  times.exposed_comm = seconds_between(t1, t2) + seconds_between(t3, t4);
+  times.backward = seconds_between(t2, t3);
+  times.optimizer = seconds_between(t4, t5);
+  times.total = data_seconds + seconds_between(t0, t5);
+  times_.add(times);
+
+  if (options_.record_timeline) {
+    auto us = [this](ReducerClock::time_point t) {
+      return std::chrono::duration<double, std::micro>(t - origin_).count();
+    };
+    auto add = [&](EventKind kind, ReducerClock::time_point a, ReducerClock::time_point b) {
+      events_.push_back(
+          {.kind = kind, .step = global_step, .start_us = us(a), .duration_us = us(b) - us(a)});
+    };
+    add(EventKind::Forward, t0, t1);
+    add(EventKind::Metrics, t1, t2);
+    if (global_real > 0) {
+      add(EventKind::Backward, t2, t3);
+      const auto& timings = reducer_->timings();
+      for (const ReductionUnit& unit : reducer_->units()) {
+        const BucketTiming& t = timings[unit.first];
+        events_.push_back({.kind = EventKind::Allreduce,
+                           .step = global_step,
+                           .start_us = us(t.started),
+                           .duration_us = us(t.finished) - us(t.started),
+                           .bytes = static_cast<std::int64_t>(unit.bytes),
+                           .buckets = static_cast<std::int64_t>(unit.count),
+                           .algorithm = t.algorithm});
+      }
+      add(EventKind::Wait, t3, t4);
+      add(EventKind::Optimizer, t4, t5);
+    }
+  }
+  return result;
+}
+
+EpochResult Trainer::train_epoch(BatchSource& source) {
+  const auto start = ReducerClock::now();
+  const auto steps = static_cast<std::int64_t>(source.steps_per_epoch());
+  // Each step is collective: ranks with different step counts would hang. One tiny
+  // gather per epoch names the rank that differs instead.
+  {
+    std::vector<std::int64_t> all(static_cast<std::size_t>(comm_.size()));
+    allgather<std::int64_t>(comm_, std::span<const std::int64_t>(&steps, 1), all);
+    for (int r = 1; r < comm_.size(); ++r) {
+      if (all[static_cast<std::size_t>(r)] != all[0]) {
+        throw InvalidArgument(
+            r,
+            fmt::format("Trainer::train_epoch: rank {}'s batch source has {} steps "
+                        "per epoch, rank 0's has {}",
+                        r, all[static_cast<std::size_t>(r)], all[0]),
+            true);
+      }
+    }
+  }
+  source.start_epoch(static_cast<std::uint64_t>(position_.epoch));
+  // A resumed run skips the batches its epoch already trained on (the order is a
+  // function of the seed and the epoch, so these are the same batches).
+  for (std::int64_t s = 0; s < position_.step_in_epoch; ++s) {
+    if (!source.next(batch_)) break;
+  }
+
+  double loss_sum = 0.0;
+  double correct = 0.0;
+  EpochResult result;
+  for (std::int64_t s = position_.step_in_epoch; s < steps; ++s) {
+    const auto t0 = ReducerClock::now();
+    if (!source.next(batch_)) {
+      throw Error(fmt::format("Trainer::train_epoch: the batch source ended after {} of {} steps",
+                              s, steps));
+    }
+    const auto t1 = ReducerClock::now();
+    const StepResult r = run_step(batch_, steps, seconds_between(t0, t1));
+    if (options_.record_timeline) {
+      const double a = std::chrono::duration<double, std::micro>(t0 - origin_).count();
+      const double b = std::chrono::duration<double, std::micro>(t1 - origin_).count();
+      events_.push_back({.kind = EventKind::Data,
+                         .step = position_.global_step - 1,
+                         .start_us = a,
+                         .duration_us = b - a});
+    }
+    loss_sum += r.loss * static_cast<double>(r.samples);
+    correct += r.accuracy * static_cast<double>(r.samples);
+    result.samples += r.samples;
+    ++result.steps;
+    ++position_.step_in_epoch;
+  }
+  ++position_.epoch;
+  position_.step_in_epoch = 0;
+  if (options_.check) {
+    check_replicas(fmt::format("after epoch {}", position_.epoch).c_str());
+  }
+  result.loss = result.samples > 0 ? loss_sum / static_cast<double>(result.samples) : 0.0;
+  result.accuracy = result.samples > 0 ? correct / static_cast<double>(result.samples) : 0.0;
+  result.seconds = seconds_between(start, ReducerClock::now());
+  return result;
+}
+
+EpochResult Trainer::evaluate(BatchSource& source) {
+  const auto start = ReducerClock::now();
+  source.start_epoch(0);
+  // Local loop, no collective inside: a rank with a smaller share simply finishes first.
+  std::array<double, 3> sums = {0.0, 0.0, 0.0};
+  nn::Matrix<float> grad;
+  EpochResult result;
+  Batch batch;
+  while (source.next(batch)) {
+    ++result.steps;
+    if (batch.real == 0) continue;
+    const auto real = static_cast<Eigen::Index>(batch.real);
+    const nn::Matrix<float>& logits = model_.forward(batch.x.leftCols(real));
+    const nn::LossResult loss = nn::softmax_cross_entropy<float>(
+        logits, std::span<const std::int32_t>(batch.labels).first(batch.real), grad);
+    sums[0] += loss.loss_sum;
+    sums[1] += static_cast<double>(loss.correct);
+    sums[2] += static_cast<double>(loss.count);
+  }
+  allreduce<double>(comm_, sums, ReduceOp::Sum, Algorithm::Mpi);
+  result.samples = static_cast<std::int64_t>(sums[2]);
+  result.loss = sums[2] > 0 ? sums[0] / sums[2] : 0.0;
+  result.accuracy = sums[2] > 0 ? sums[1] / sums[2] : 0.0;
+  const auto end = ReducerClock::now();
+  result.seconds = seconds_between(start, end);
+  if (options_.record_timeline) {
+    const double a = std::chrono::duration<double, std::micro>(start - origin_).count();
+    const double b = std::chrono::duration<double, std::micro>(end - origin_).count();
+    events_.push_back({.kind = EventKind::Evaluate,
+                       .step = position_.global_step,
+                       .start_us = a,
+                       .duration_us = b - a});
+  }
+  return result;
+}
+
+}  // namespace ringdp::train
