@@ -5,13 +5,17 @@
 //
 // For each file (gzip level 1, and uncompressed), interleaved over --repeats rounds:
 //   whole-file  each rank reads its contiguous 1/P of the rows in slabs of 8 chunks
+//   whole+float the same, each slab also scaled to floats in file order (no shuffle)
 //   shard       a fresh ShardedLoader (shard mode, --cache-mib budget) runs one shuffled
 //               epoch, batches of --batch rows, converted to floats as the trainer gets them
 //   random      batches of --batch random rows, each batch one HDF5 row selection (what
 //               global mode does without a cache), for --random-seconds, extrapolated
 // Throughput = stored bytes (images) delivered by all ranks / the slowest rank's time.
+// CPU throughput = the same bytes / the CPU seconds of all ranks (all threads): on a
+// shared, loaded machine it says what each method costs independently of the scheduler.
 // Rank 0 prints a table (median, min, max over rounds) and writes --csv.
 #include <CLI/CLI.hpp>
+#include <sys/resource.h>
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -29,6 +33,20 @@ namespace {
 using Clock = std::chrono::steady_clock;
 namespace rd = ringdp::data;
 
+// CPU seconds of this process (all its threads: the loader's reader thread included).
+double cpu_seconds() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+         static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) * 1e-6;
+}
+
+double total_over_ranks(const ringdp::Communicator& comm, double mine) {
+  double all = 0;
+  MPI_Allreduce(&mine, &all, 1, MPI_DOUBLE, MPI_SUM, comm.native());
+  return all;
+}
+
 double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
@@ -39,8 +57,11 @@ double slowest(const ringdp::Communicator& comm, double mine) {
   return all;
 }
 
-// Each rank reads its contiguous share, slab by slab; returns the bytes it read.
-std::size_t whole_file(const ringdp::Communicator& comm, const rd::H5Dataset& data) {
+// Each rank reads its contiguous share, slab by slab; returns the bytes it read. With
+// `to_float`, each slab is also scaled to floats in file order (v / 255.0f), the output the
+// loader produces, but without shuffling: the cost of the conversion alone.
+std::size_t whole_file(const ringdp::Communicator& comm, const rd::H5Dataset& data,
+                       bool to_float = false) {
   const std::size_t n = data.size();
   const auto p = static_cast<std::size_t>(comm.size());
   const auto r = static_cast<std::size_t>(comm.rank());
@@ -50,8 +71,16 @@ std::size_t whole_file(const ringdp::Communicator& comm, const rd::H5Dataset& da
   const std::size_t slab = 8 * data.chunk_rows();
   std::vector<std::byte> images(slab * data.row_bytes());
   std::vector<std::int32_t> labels(slab);
+  std::vector<float> floats(to_float ? images.size() : 0);
+  float table[256];
+  for (int v = 0; v < 256; ++v) table[v] = static_cast<float>(v) / 255.0f;
   for (std::size_t first = lo; first < hi; first += slab) {
-    data.read_rows(first, std::min(slab, hi - first), images, labels);
+    const std::size_t rows = std::min(slab, hi - first);
+    data.read_rows(first, rows, images, labels);
+    if (to_float) {
+      const auto* bytes = reinterpret_cast<const std::uint8_t*>(images.data());
+      for (std::size_t i = 0; i < rows * data.row_bytes(); ++i) floats[i] = table[bytes[i]];
+    }
   }
   return (hi - lo) * data.row_bytes();
 }
@@ -155,7 +184,8 @@ int main(int argc, char** argv) {
 
   // results[variant][method] = throughputs in MB/s, one per round
   std::vector<std::vector<std::vector<double>>> results(variants.size(),
-                                                        std::vector<std::vector<double>>(3));
+                                                        std::vector<std::vector<double>>(4));
+  auto cpu_results = results;
   for (int round = 0; round < repeats; ++round) {
     for (std::size_t v = 0; v < variants.size(); ++v) {
       rd::H5Dataset data(comm, paths[v]);
@@ -165,16 +195,28 @@ int main(int argc, char** argv) {
       }
       MPI_Barrier(comm.native());
       auto t = Clock::now();
+      double cpu = cpu_seconds();
       whole_file(comm, data);
       results[v][0].push_back(file_mb / slowest(comm, seconds_since(t)));
+      cpu_results[v][0].push_back(file_mb / total_over_ranks(comm, cpu_seconds() - cpu));
 
       MPI_Barrier(comm.native());
       t = Clock::now();
+      cpu = cpu_seconds();
+      whole_file(comm, data, true);
+      results[v][3].push_back(file_mb / slowest(comm, seconds_since(t)));
+      cpu_results[v][3].push_back(file_mb / total_over_ranks(comm, cpu_seconds() - cpu));
+
+      MPI_Barrier(comm.native());
+      t = Clock::now();
+      cpu = cpu_seconds();
       shard_epoch(comm, paths[v], batch, cache_bytes, static_cast<std::uint64_t>(round));
       results[v][1].push_back(file_mb / slowest(comm, seconds_since(t)));
+      cpu_results[v][1].push_back(file_mb / total_over_ranks(comm, cpu_seconds() - cpu));
 
       MPI_Barrier(comm.native());
       t = Clock::now();
+      cpu = cpu_seconds();
       const std::size_t bytes = random_batches(data, batch, random_seconds,
                                                static_cast<std::uint64_t>(round * 100 + comm.rank()));
       const double elapsed = slowest(comm, seconds_since(t));
@@ -182,32 +224,39 @@ int main(int argc, char** argv) {
       double all = 0;
       MPI_Allreduce(&total, &all, 1, MPI_DOUBLE, MPI_SUM, comm.native());
       results[v][2].push_back(all / 1e6 / elapsed);
+      cpu_results[v][2].push_back(all / 1e6 / total_over_ranks(comm, cpu_seconds() - cpu));
     }
   }
 
   if (comm.rank() == 0) {
-    const char* methods[3] = {"whole-file", "shard-epoch", "random-batches"};
+    const char* methods[4] = {"whole-file", "shard-epoch", "random-batches", "whole+float"};
     std::ofstream out(csv);
     out << "file,compression,ranks,samples,features,chunk_rows,batch,cache_mib,method,"
-           "mbps_median,mbps_min,mbps_max,vs_whole_file\n";
+           "mbps_median,mbps_min,mbps_max,vs_whole_file,cpu_mbps_median,cpu_vs_whole_file\n";
     std::cout << fmt::format("{} x {} uint8 ({:.0f} MB), chunks of {} rows, batch {}, cache {} MiB, "
                              "{} ranks, {} rounds\n",
                              synth.samples, synth.features,
                              static_cast<double>(synth.samples * synth.features) / 1e6,
                              synth.chunk_rows, batch, cache_mib, comm.size(), repeats);
-    std::cout << fmt::format("{:<12} {:<16} {:>10} {:>10} {:>10} {:>10}\n", "compression",
-                             "method", "MB/s", "min", "max", "vs whole");
+    std::cout << fmt::format("{:<12} {:<16} {:>10} {:>10} {:>10} {:>10} {:>12} {:>10}\n",
+                             "compression", "method", "MB/s", "min", "max", "vs whole",
+                             "MB/cpu-s", "vs whole");
     for (std::size_t v = 0; v < variants.size(); ++v) {
       const Stats whole = stats(results[v][0]);
-      for (int m = 0; m < 3; ++m) {
+      const Stats whole_cpu = stats(cpu_results[v][0]);
+      for (int m : {0, 3, 1, 2}) {
         const Stats s = stats(results[v][static_cast<std::size_t>(m)]);
+        const Stats c = stats(cpu_results[v][static_cast<std::size_t>(m)]);
         const double ratio = s.median / whole.median;
-        std::cout << fmt::format("{:<12} {:<16} {:>10.1f} {:>10.1f} {:>10.1f} {:>9.1f}%\n",
-                                 variants[v].name, methods[m], s.median, s.low, s.high, 100 * ratio);
-        out << fmt::format("{},{},{},{},{},{},{},{},{},{:.2f},{:.2f},{:.2f},{:.4f}\n", paths[v],
-                           variants[v].name, comm.size(), synth.samples, synth.features,
+        const double cpu_ratio = c.median / whole_cpu.median;
+        std::cout << fmt::format(
+            "{:<12} {:<16} {:>10.1f} {:>10.1f} {:>10.1f} {:>9.1f}% {:>12.1f} {:>9.1f}%\n",
+            variants[v].name, methods[m], s.median, s.low, s.high, 100 * ratio, c.median,
+            100 * cpu_ratio);
+        out << fmt::format("{},{},{},{},{},{},{},{},{},{:.2f},{:.2f},{:.2f},{:.4f},{:.2f},{:.4f}\n",
+                           std::filesystem::path(paths[v]).filename().string(), variants[v].name, comm.size(), synth.samples, synth.features,
                            synth.chunk_rows, batch, cache_mib, methods[m], s.median, s.low,
-                           s.high, ratio);
+                           s.high, ratio, c.median, cpu_ratio);
       }
     }
   }

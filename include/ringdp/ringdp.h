@@ -4,7 +4,23 @@
  * C++ exception through. ringdp_error_message(code) names a code; ringdp_last_error()
  * gives the full message (with the rank and the cause) of the calling thread's last
  * failure. Collective functions must be called by every rank of the communicator, in
- * the same order, with the same count, type, op and algorithm. */
+ * the same order, with the same count, type, op and algorithm.
+ *
+ * From Fortran, declare the functions with bind(C) and pass the enumerators as
+ * integer(c_int) values, the communicator through ringdp_comm_create_f:
+ *   interface
+ *     integer(c_int) function ringdp_comm_create_f(comm, out) bind(C)
+ *       import :: c_int, c_ptr
+ *       integer(c_int), value :: comm
+ *       type(c_ptr) :: out
+ *     end function
+ *     integer(c_int) function ringdp_allreduce(comm, data, count, type, op, algo) bind(C)
+ *       import :: c_int, c_ptr, c_size_t
+ *       type(c_ptr), value :: comm, data
+ *       integer(c_size_t), value :: count
+ *       integer(c_int), value :: type, op, algo
+ *     end function
+ *   end interface */
 #ifndef RINGDP_RINGDP_H
 #define RINGDP_RINGDP_H
 

@@ -38,9 +38,21 @@
 namespace ringdp {
 namespace {
 
-// Default segment size, measured on the development machine (2-core AMD EPYC, 1 MiB L2 per
-// core, Open MPI 4.1.4 over shared memory, float sum at 2 ranks): see the commit that set it
-// and the collectives closing note. Overridable with RINGDP_SEGMENT_BYTES.
+// Default segment size, measured on the development machine (2-core AMD EPYC VM, 1 MiB L2
+// per core, Open MPI 4.1.4 over shared memory, float sum at 2 ranks, scripts/env.sh
+// sourced): a driver timing ring at segment sizes 32..512 KiB and MPI_Allreduce
+// interleaved in one run (`mpirun -np 2 driver 9 ring:32768,ring:65536,ring:131072,
+// ring:262144,ring:524288,mpi 1048576 4194304 16777216 67108864`, median of 9). The
+// machine was loaded by other jobs (load average 7-13), so only the ordering counts.
+// busbw GB/s for 32K / 64K / 128K / 256K / 512K segments (mpi):
+//     1 MiB  0.084 / 0.111 / 0.107 / 0.093 / 0.102  (0.093)
+//     4 MiB  0.083 / 0.084 / 0.121 / 0.109 / 0.085  (0.075)
+//    16 MiB  0.103 / 0.125 / 0.117 / 0.127 / 0.116  (0.076)
+//    64 MiB  0.099 / 0.108 / 0.122 / 0.135 / 0.123  (0.042)
+// and in an earlier, less loaded run (7 repetitions) 128 KiB was best at 1 and 64 MiB.
+// 128 KiB is best or within noise of it everywhere; with 3 receive slots the scratch
+// (384 KiB) and the segment being reduced stay in the 1 MiB L2. Overridable with
+// RINGDP_SEGMENT_BYTES.
 constexpr std::size_t kDefaultSegmentBytes = 128 * 1024;
 
 std::size_t segment_bytes_from_environment() {

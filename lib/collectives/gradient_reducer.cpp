@@ -37,10 +37,14 @@
 namespace ringdp {
 namespace {
 
-// Default bucket size. Measured with bench/train_throughput (784-512-256-10 MLP, batch 64,
-// 2 ranks on the 2-core development machine): buckets are cut at layer ends as well, so
-// the size only decides how a large layer is split; see the closing note of the trainer
-// for the sweep. Overridable with RINGDP_BUCKET_BYTES.
+// Default bucket size. The trainer also cuts buckets at every layer's end, so for the MLPs
+// of this project the size only decides how a large layer is split, and all of a layer's
+// buckets become ready at once. A sweep with bench/train_throughput (784-512-256-10, batch
+// 64, 2 ranks; 256 KiB, 1 MiB, 4 MiB, overlap on and off, interleaved) on the development
+// machine, shared with other builds at a load average of about 17 on 2 cores, showed no
+// difference beyond the noise. 1 MiB keeps the per-reduction latency (microseconds) far
+// below its transfer time while still handing the ring several segments to pipeline.
+// Overridable with RINGDP_BUCKET_BYTES; re-measure on a quiet machine.
 constexpr std::size_t kDefaultBucketBytes = std::size_t{1} << 20;
 
 // Default fusion limit: below a few tens of kB an allreduce costs its latency (a few

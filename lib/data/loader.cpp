@@ -4,6 +4,7 @@
 #include <mpi.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <cstring>
@@ -46,6 +47,13 @@ struct Source {
   const std::byte* image = nullptr;
   std::int32_t label = 0;
 };
+
+// v / 255.0f for every byte v: uint8 samples scaled to [0, 1].
+const std::array<float, 256> kByteToUnit = [] {
+  std::array<float, 256> table{};
+  for (std::size_t v = 0; v < table.size(); ++v) table[v] = static_cast<float>(v) / 255.0f;
+  return table;
+}();
 
 std::uint64_t fingerprint(const SamplerOptions& s, const LoaderOptions& l, int logical) {
   std::uint64_t h = 0x6c6f61646572ULL;
@@ -262,11 +270,21 @@ struct ShardedLoader::Impl {
     const std::size_t d = dataset.features();
     batch.x.resize(static_cast<Eigen::Index>(d), static_cast<Eigen::Index>(sources.size()));
     batch.labels.resize(sources.size());
+    const std::size_t row_bytes = dataset.row_bytes();
     for (std::size_t c = 0; c < sources.size(); ++c) {
+      // Shuffled rows are scattered over a window of several chunks, far larger than the
+      // CPU caches: fetching the row two columns ahead hides most of the memory latency,
+      // which otherwise dominates the copy.
+      if (c + 2 < sources.size()) {
+        const std::byte* ahead = sources[c + 2].image;
+        for (std::size_t line = 0; line < row_bytes; line += 64) __builtin_prefetch(ahead + line);
+      }
       float* column = batch.x.data() + c * d;  // column-major: a column is contiguous
       if (dataset.element_type() == ElementType::UInt8) {
+        // A table of the 256 quotients v / 255.0f: the same bits as dividing, without a
+        // division and an int-to-float conversion per value (the loop's main cost).
         const auto* bytes = reinterpret_cast<const std::uint8_t*>(sources[c].image);
-        for (std::size_t i = 0; i < d; ++i) column[i] = static_cast<float>(bytes[i]) / 255.0f;
+        for (std::size_t i = 0; i < d; ++i) column[i] = kByteToUnit[bytes[i]];
       } else {
         std::memcpy(column, sources[c].image, d * sizeof(float));
       }

@@ -1,0 +1,200 @@
+// Training throughput of ringdp's Trainer on synthetic in-memory data.
+//
+//   mpirun -np 2 bench-train-throughput --model 784-512-256-10 --batch 64 --steps 200
+//
+// For every repeat, every bucket size and overlap on/off (interleaved, so that the load of
+// a shared machine affects all variants alike), it trains --steps timed steps after
+// --warmup untimed ones and reports on rank 0: global samples/s (global samples / the
+// slowest rank's wall time) and the per-step medians of rank 0's time breakdown. A CSV
+// (--csv) holds every run; the summary gives, per variant, the median over repeats.
+
+#include <fmt/format.h>
+#include <mpi.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "ringdp/detail/mpi_check.hpp"
+#include "ringdp/ringdp.hpp"
+
+namespace {
+
+using namespace ringdp;
+
+struct Result {
+  int repeat = 0;
+  std::size_t bucket_bytes = 0;
+  bool overlap = true;
+  double samples_per_s = 0.0;
+  train::StepTimes median;  // rank 0's per-step medians (seconds)
+};
+
+double median_of(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0.0
+                   : (v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Environment env(argc, argv, ThreadLevel::Serialized);
+  const Communicator world(MPI_COMM_WORLD);
+
+  CLI::App app("Training throughput of the ringdp data-parallel trainer");
+  std::string spec = "784-512-256-10";
+  std::size_t batch = 64;
+  std::size_t steps = 200;
+  std::size_t warmup = 20;
+  int repeats = 3;
+  std::vector<std::size_t> bucket_sizes;
+  std::string overlap_modes = "both";
+  std::string algorithm_name = "auto";
+  std::string csv;
+  app.add_option("--model", spec, "MLP spec")->capture_default_str();
+  app.add_option("--batch", batch, "samples per rank per step")->capture_default_str();
+  app.add_option("--steps", steps, "timed steps per run")->capture_default_str();
+  app.add_option("--warmup", warmup, "untimed steps before each run")->capture_default_str();
+  app.add_option("--repeats", repeats, "runs of every variant, interleaved")->capture_default_str();
+  app.add_option("--bucket-bytes", bucket_sizes,
+                 "bucket sizes to compare (default: the library default)");
+  app.add_option("--overlap", overlap_modes, "on, off or both")->capture_default_str();
+  app.add_option("--algo", algorithm_name, "allreduce algorithm")->capture_default_str();
+  app.add_option("--csv", csv, "write every run to this CSV file");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return world.rank() == 0 ? app.exit(e) : 1;
+  }
+  if (bucket_sizes.empty()) bucket_sizes.push_back(default_bucket_bytes());
+  std::vector<bool> overlaps;
+  if (overlap_modes != "off") overlaps.push_back(true);
+  if (overlap_modes != "on") overlaps.push_back(false);
+  const Algorithm algorithm = parse_algorithm(algorithm_name);
+
+  // Synthetic data: uniform features in [0, 1), labels from a fixed random linear teacher;
+  // one epoch = the steps of one run, so no epoch boundary falls inside the timed steps.
+  auto model = nn::Sequential<float>::from_spec(spec);
+  const auto features = static_cast<Eigen::Index>(model.input_size());
+  const auto classes = static_cast<Eigen::Index>(model.output_size());
+  const std::size_t samples = batch * static_cast<std::size_t>(world.size()) * (steps + warmup);
+  Eigen::MatrixXf x =
+      (Eigen::MatrixXf::Random(features, static_cast<Eigen::Index>(samples)).array() + 1.0f) / 2.0f;
+  const Eigen::MatrixXf teacher = Eigen::MatrixXf::Random(classes, features);
+  std::vector<std::int32_t> labels(samples);
+  for (std::size_t j = 0; j < samples; ++j) {
+    Eigen::Index best = 0;
+    (teacher * x.col(static_cast<Eigen::Index>(j))).maxCoeff(&best);
+    labels[j] = static_cast<std::int32_t>(best);
+  }
+  train::InMemorySource source(std::move(x), std::move(labels), world.rank(), world.size(),
+                               {.batch_size = batch, .seed = 1});
+
+  int threads = 1;
+#ifdef EIGEN_USE_OPENMP
+  threads = Eigen::nbThreads();
+#endif
+  double load[3] = {0, 0, 0};
+  if (world.rank() == 0) {
+    if (FILE* f = std::fopen("/proc/loadavg", "r")) {
+      if (std::fscanf(f, "%lf %lf %lf", &load[0], &load[1], &load[2]) != 3) load[0] = -1;
+      std::fclose(f);
+    }
+    fmt::print(
+        "# ringdp {} train_throughput: model {} ({} parameters, {:.2f} MB), batch {} per rank "
+        "(global {}), {} ranks, {} Eigen thread(s) per rank, algorithm {}\n",
+        RINGDP_VERSION_STRING, spec, model.parameter_count(), model.parameter_count() * 4 / 1e6,
+        batch, batch * world.size(), world.size(), threads, algorithm_name);
+    fmt::print(
+        "# {} timed steps after {} warm-up steps, {} repeats; load average at start {:.2f} {:.2f} "
+        "{:.2f}\n",
+        steps, warmup, repeats, load[0], load[1], load[2]);
+    fmt::print("{:>6} {:>8} {:>7} {:>10} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8}\n", "repeat", "bucket",
+               "overlap", "samples/s", "step_ms", "data_ms", "fwd_ms", "bwd_ms", "comm_ms",
+               "opt_ms");
+  }
+
+  std::vector<Result> results;
+  for (int repeat = 0; repeat < repeats; ++repeat) {
+    for (const std::size_t bucket : bucket_sizes) {
+      for (const bool overlap : overlaps) {
+        model.initialize(42);
+        nn::Sgd<float> sgd(model.parameter_count(), {.momentum = 0.9});
+        train::Trainer trainer(world, model, sgd,
+                               {.bucket_bytes = bucket,
+                                .algorithm = algorithm,
+                                .overlap = overlap,
+                                .schedule = {.base_lr = 0.01}});
+        source.start_epoch(static_cast<std::uint64_t>(repeat));
+        train::Batch b;
+        const auto spe = static_cast<std::int64_t>(source.steps_per_epoch());
+        for (std::size_t s = 0; s < warmup; ++s) {
+          source.next(b);
+          trainer.step(b, spe);
+        }
+        trainer.clear_times();
+        world.barrier();
+        const auto start = std::chrono::steady_clock::now();
+        for (std::size_t s = 0; s < steps; ++s) {
+          source.next(b);
+          trainer.step(b, spe);
+        }
+        double seconds =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        RINGDP_MPI_CHECK(
+            MPI_Allreduce(MPI_IN_PLACE, &seconds, 1, MPI_DOUBLE, MPI_MAX, world.native()));
+        Result r{
+            repeat, bucket, overlap,
+            static_cast<double>(steps * batch * static_cast<std::size_t>(world.size())) / seconds,
+            trainer.times().medians()};
+        results.push_back(r);
+        if (world.rank() == 0) {
+          fmt::print(
+              "{:>6} {:>8} {:>7} {:>10.0f} {:>9.3f} {:>8.3f} {:>8.3f} {:>8.3f} {:>8.3f} {:>8.3f}\n",
+              repeat, bucket, overlap ? "on" : "off", r.samples_per_s, r.median.total * 1e3,
+              r.median.data * 1e3, r.median.forward * 1e3, r.median.backward * 1e3,
+              r.median.exposed_comm * 1e3, r.median.optimizer * 1e3);
+          std::fflush(stdout);
+        }
+      }
+    }
+  }
+
+  if (world.rank() == 0) {
+    fmt::print("# summary: median over repeats\n{:>8} {:>7} {:>10} {:>9} {:>8}\n", "bucket",
+               "overlap", "samples/s", "step_ms", "comm_ms");
+    for (const std::size_t bucket : bucket_sizes) {
+      for (const bool overlap : overlaps) {
+        std::vector<double> rate, step, comm;
+        for (const auto& r : results) {
+          if (r.bucket_bytes != bucket || r.overlap != overlap) continue;
+          rate.push_back(r.samples_per_s);
+          step.push_back(r.median.total * 1e3);
+          comm.push_back(r.median.exposed_comm * 1e3);
+        }
+        fmt::print("{:>8} {:>7} {:>10.0f} {:>9.3f} {:>8.3f}\n", bucket, overlap ? "on" : "off",
+                   median_of(rate), median_of(step), median_of(comm));
+      }
+    }
+    if (!csv.empty()) {
+      std::ofstream out(csv);
+      out << "ranks,batch,model,repeat,bucket_bytes,overlap,samples_per_s,step_ms,data_ms,forward_"
+             "ms,"
+             "backward_ms,exposed_comm_ms,optimizer_ms\n";
+      for (const auto& r : results) {
+        out << fmt::format("{},{},{},{},{},{},{:.1f},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f}\n",
+                           world.size(), batch, spec, r.repeat, r.bucket_bytes, r.overlap ? 1 : 0,
+                           r.samples_per_s, r.median.total * 1e3, r.median.data * 1e3,
+                           r.median.forward * 1e3, r.median.backward * 1e3,
+                           r.median.exposed_comm * 1e3, r.median.optimizer * 1e3);
+      }
+    }
+  }
+  return 0;
+}

@@ -1,0 +1,41 @@
+#pragma once
+/// \file
+/// The HDF5 ShardedLoader as the trainer's BatchSource.
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "ringdp/data/loader.hpp"
+#include "ringdp/train/batch_source.hpp"
+
+namespace ringdp::train {
+
+/// Adapts a data::ShardedLoader (owned by the caller, outliving the source) to
+/// BatchSource. Batches are moved, not copied, except in one case: when this rank plays
+/// several logical ranks (SamplerOptions::virtual_ranks), the loader's batch is the
+/// concatenation of the logical ranks' batches, so padding of one logical rank can sit
+/// before real samples of the next; the source then moves the real columns first (in
+/// their order), as the trainer expects, using the sampler's plan of the epoch. Local: no
+/// MPI (the loader's constructor was the collective part).
+class LoaderSource final : public BatchSource {
+ public:
+  explicit LoaderSource(data::ShardedLoader& loader) : loader_(loader) {}
+
+  [[nodiscard]] std::size_t steps_per_epoch() const override { return loader_.steps_per_epoch(); }
+  void start_epoch(std::uint64_t epoch) override;
+  bool next(Batch& batch) override;
+
+  /// The last batch as the loader delivered it (row indices, epoch, step).
+  [[nodiscard]] const data::Batch& last() const noexcept { return delivered_; }
+
+ private:
+  data::ShardedLoader& loader_;
+  data::Batch delivered_;
+  // Per logical rank of this MPI rank: positions in the epoch and how many are real.
+  std::vector<std::size_t> positions_;
+  std::vector<std::size_t> real_;
+  std::size_t step_ = 0;
+};
+
+}  // namespace ringdp::train
