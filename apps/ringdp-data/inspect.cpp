@@ -19,7 +19,8 @@ struct Found {
 };
 
 herr_t visit(hid_t /*object*/, const char* name, const H5O_info_t* info, void* data) {
-  if (info->type == H5O_TYPE_DATASET) static_cast<Found*>(data)->datasets.push_back(std::string("/") + name);
+  if (info->type == H5O_TYPE_DATASET)
+    static_cast<Found*>(data)->datasets.push_back(std::string("/") + name);
   return 0;
 }
 
@@ -63,10 +64,12 @@ int check_labels(hid_t dset, const std::string& name, std::size_t n, int classes
     for (long long v : piece) ++histogram[v];
   }
   H5Sclose(space);
-  const int effective = stated > 0 ? stated
-                                   : (histogram.empty() ? 0 : static_cast<int>(histogram.rbegin()->first + 1));
-  out << fmt::format("    classes: {} ({})\n", effective,
-                     classes > 0 ? "from --classes" : (stated > 0 ? "attribute 'classes'" : "max label + 1"));
+  const int effective =
+      stated > 0 ? stated
+                 : (histogram.empty() ? 0 : static_cast<int>(histogram.rbegin()->first + 1));
+  out << fmt::format(
+      "    classes: {} ({})\n", effective,
+      classes > 0 ? "from --classes" : (stated > 0 ? "attribute 'classes'" : "max label + 1"));
   out << "    histogram:";
   for (const auto& [label, count] : histogram) out << fmt::format(" {}:{}", label, count);
   out << "\n";
@@ -128,7 +131,8 @@ int inspect_file(const std::string& path, int classes, std::ostream& out) {
     H5Pclose(dcpl);
     out << fmt::format("  {}: ({}) {}, {}\n", name, fmt::join(dims, " x "), tname, layout);
     const bool is_labels = name.size() >= 6 && name.compare(name.size() - 6, 6, "labels") == 0;
-    if (is_labels && integer && rank == 1) problems += check_labels(dset, name, dims[0], classes, out);
+    if (is_labels && integer && rank == 1)
+      problems += check_labels(dset, name, dims[0], classes, out);
     H5Dclose(dset);
   }
   H5Fclose(file);

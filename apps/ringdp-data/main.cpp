@@ -2,9 +2,9 @@
 //   ringdp-data synth --samples N --features D --classes C --seed S --out FILE
 //       (run under mpirun to write in parallel; the datasets do not depend on the ranks)
 //   ringdp-data inspect FILE
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <CLI/CLI.hpp>
 #include <iostream>
 #include <map>
 
@@ -21,7 +21,8 @@ int main(int argc, char** argv) {
   ringdp::data::SynthOptions synth;
   std::string out;
   std::string type = "float32";
-  auto* s = app.add_subcommand("synth", "write a learnable synthetic dataset (parallel under mpirun)");
+  auto* s =
+      app.add_subcommand("synth", "write a learnable synthetic dataset (parallel under mpirun)");
   s->add_option("--samples", synth.samples, "training samples N")->required();
   s->add_option("--test-samples", synth.test_samples, "test samples (0: none)");
   s->add_option("--features", synth.features, "values per sample D")->required();
@@ -49,12 +50,14 @@ int main(int argc, char** argv) {
 
   try {
     if (s->parsed()) {
-      synth.type = type == "uint8" ? ringdp::data::ElementType::UInt8 : ringdp::data::ElementType::Float32;
+      synth.type =
+          type == "uint8" ? ringdp::data::ElementType::UInt8 : ringdp::data::ElementType::Float32;
       ringdp::data::synthesize(comm, out, synth);
       if (comm.rank() == 0) {
-        std::cout << fmt::format("wrote {}: {} + {} samples x {} {} features, {} classes, seed {}, {} ranks\n",
-                                 out, synth.samples, synth.test_samples, synth.features, type,
-                                 synth.classes, synth.seed, comm.size());
+        std::cout << fmt::format(
+            "wrote {}: {} + {} samples x {} {} features, {} classes, seed {}, {} ranks\n", out,
+            synth.samples, synth.test_samples, synth.features, type, synth.classes, synth.seed,
+            comm.size());
       }
       return 0;
     }

@@ -14,10 +14,10 @@
 // CPU throughput = the same bytes / the CPU seconds of all ranks (all threads): on a
 // shared, loaded machine it says what each method costs independently of the scheduler.
 // Rank 0 prints a table (median, min, max over rounds) and writes --csv.
-#include <CLI/CLI.hpp>
-#include <sys/resource.h>
 #include <fmt/format.h>
+#include <sys/resource.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
@@ -171,13 +171,14 @@ int main(int argc, char** argv) {
   const std::vector<Variant> variants{{"gzip1", 1}, {"none", 0}};
   std::vector<std::string> paths;
   for (const auto& v : variants) {
-    const std::string path = fmt::format("{}/ringdp-bench-{}x{}-{}.h5", dir, synth.samples,
-                                         synth.features, v.name);
+    const std::string path =
+        fmt::format("{}/ringdp-bench-{}x{}-{}.h5", dir, synth.samples, synth.features, v.name);
     if (!(keep && std::filesystem::exists(path))) {
       synth.gzip = v.gzip;
       const auto t = Clock::now();
       rd::synthesize(comm, path, synth);
-      if (comm.rank() == 0) std::cerr << fmt::format("generated {} in {:.1f} s\n", path, seconds_since(t));
+      if (comm.rank() == 0)
+        std::cerr << fmt::format("generated {} in {:.1f} s\n", path, seconds_since(t));
     }
     paths.push_back(path);
   }
@@ -217,8 +218,8 @@ int main(int argc, char** argv) {
       MPI_Barrier(comm.native());
       t = Clock::now();
       cpu = cpu_seconds();
-      const std::size_t bytes = random_batches(data, batch, random_seconds,
-                                               static_cast<std::uint64_t>(round * 100 + comm.rank()));
+      const std::size_t bytes = random_batches(
+          data, batch, random_seconds, static_cast<std::uint64_t>(round * 100 + comm.rank()));
       const double elapsed = slowest(comm, seconds_since(t));
       double total = static_cast<double>(bytes);
       double all = 0;
@@ -233,14 +234,14 @@ int main(int argc, char** argv) {
     std::ofstream out(csv);
     out << "file,compression,ranks,samples,features,chunk_rows,batch,cache_mib,method,"
            "mbps_median,mbps_min,mbps_max,vs_whole_file,cpu_mbps_median,cpu_vs_whole_file\n";
-    std::cout << fmt::format("{} x {} uint8 ({:.0f} MB), chunks of {} rows, batch {}, cache {} MiB, "
-                             "{} ranks, {} rounds\n",
-                             synth.samples, synth.features,
-                             static_cast<double>(synth.samples * synth.features) / 1e6,
-                             synth.chunk_rows, batch, cache_mib, comm.size(), repeats);
+    std::cout << fmt::format(
+        "{} x {} uint8 ({:.0f} MB), chunks of {} rows, batch {}, cache {} MiB, "
+        "{} ranks, {} rounds\n",
+        synth.samples, synth.features, static_cast<double>(synth.samples * synth.features) / 1e6,
+        synth.chunk_rows, batch, cache_mib, comm.size(), repeats);
     std::cout << fmt::format("{:<12} {:<16} {:>10} {:>10} {:>10} {:>10} {:>12} {:>10}\n",
-                             "compression", "method", "MB/s", "min", "max", "vs whole",
-                             "MB/cpu-s", "vs whole");
+                             "compression", "method", "MB/s", "min", "max", "vs whole", "MB/cpu-s",
+                             "vs whole");
     for (std::size_t v = 0; v < variants.size(); ++v) {
       const Stats whole = stats(results[v][0]);
       const Stats whole_cpu = stats(cpu_results[v][0]);
@@ -254,9 +255,10 @@ int main(int argc, char** argv) {
             variants[v].name, methods[m], s.median, s.low, s.high, 100 * ratio, c.median,
             100 * cpu_ratio);
         out << fmt::format("{},{},{},{},{},{},{},{},{},{:.2f},{:.2f},{:.2f},{:.4f},{:.2f},{:.4f}\n",
-                           std::filesystem::path(paths[v]).filename().string(), variants[v].name, comm.size(), synth.samples, synth.features,
-                           synth.chunk_rows, batch, cache_mib, methods[m], s.median, s.low,
-                           s.high, ratio, c.median, cpu_ratio);
+                           std::filesystem::path(paths[v]).filename().string(), variants[v].name,
+                           comm.size(), synth.samples, synth.features, synth.chunk_rows, batch,
+                           cache_mib, methods[m], s.median, s.low, s.high, ratio, c.median,
+                           cpu_ratio);
       }
     }
   }

@@ -215,8 +215,8 @@ void open_local(H5Dataset::Impl& d, int ranks) {
                                       "cannot read its creation properties"));
   if (H5Pget_layout(create.get()) == H5D_CHUNKED) {
     std::vector<hsize_t> chunk(dims.size());
-    h5_check(H5Pget_chunk(create.get(), static_cast<int>(chunk.size()), chunk.data()),
-             images_where, "cannot read its chunk shape");
+    h5_check(H5Pget_chunk(create.get(), static_cast<int>(chunk.size()), chunk.data()), images_where,
+             "cannot read its chunk shape");
     d.chunk_rows = std::max<std::size_t>(1, chunk[0]);
   } else {
     d.chunk_rows = std::max<std::size_t>(1, kContiguousReadBytes / d.row_bytes());
@@ -251,8 +251,8 @@ void open_local(H5Dataset::Impl& d, int ranks) {
       h5_check(H5Aread(attr.get(), H5T_NATIVE_LLONG, &value), labels_where,
                "cannot read attribute 'classes'");
       if (value <= 0) {
-        throw IoError(fmt::format("{}: attribute 'classes' is {}, must be positive",
-                                  labels_where, value));
+        throw IoError(
+            fmt::format("{}: attribute 'classes' is {}, must be positive", labels_where, value));
       }
       if (value > std::numeric_limits<int>::max()) {
         throw IoError(fmt::format("{}: attribute 'classes' is {}, too large", labels_where, value));
@@ -284,9 +284,9 @@ LabelScan scan_labels(const H5Dataset::Impl& d, std::size_t begin, std::size_t e
       detail::SpaceHandle file_space(h5_check(H5Dget_space(d.labels.get()), where, "no space"));
       const hsize_t start = first;
       const hsize_t size = count;
-      h5_check(H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, &start, nullptr, &size,
-                                   nullptr),
-               where, "cannot select labels");
+      h5_check(
+          H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, &start, nullptr, &size, nullptr),
+          where, "cannot select labels");
       detail::SpaceHandle memory(H5Screate_simple(1, &size, nullptr));
       h5_check(H5Dread(d.labels.get(), H5T_NATIVE_INT32, memory.get(), file_space.get(),
                        H5P_DEFAULT, piece.data()),
@@ -342,8 +342,7 @@ H5Dataset::H5Dataset(const Communicator& comm, std::string path, DatasetOptions 
 
   long long lowest = 0;
   long long highest = 0;
-  RINGDP_MPI_CHECK(
-      PMPI_Allreduce(&scan.lowest, &lowest, 1, MPI_LONG_LONG, MPI_MIN, comm.native()));
+  RINGDP_MPI_CHECK(PMPI_Allreduce(&scan.lowest, &lowest, 1, MPI_LONG_LONG, MPI_MIN, comm.native()));
   RINGDP_MPI_CHECK(
       PMPI_Allreduce(&scan.highest, &highest, 1, MPI_LONG_LONG, MPI_MAX, comm.native()));
   if (d.classes == 0) {
@@ -386,9 +385,8 @@ void H5Dataset::set_chunk_cache(std::size_t bytes) {
   detail::PlistHandle access(H5Pcreate(H5P_DATASET_ACCESS));
   h5_check(H5Pset_chunk_cache(access.get(), bytes == 0 ? 0 : 12421, bytes, 1.0), where,
            "cannot set its chunk cache");
-  detail::DatasetHandle reopened(
-      h5_check(H5Dopen2(d.file.get(), d.names.images.c_str(), access.get()), where,
-               "cannot be reopened"));
+  detail::DatasetHandle reopened(h5_check(
+      H5Dopen2(d.file.get(), d.names.images.c_str(), access.get()), where, "cannot be reopened"));
   d.images = std::move(reopened);
 }
 
@@ -409,16 +407,16 @@ void H5Dataset::read_rows(std::span<const RowRange> ranges, std::span<std::byte>
   std::size_t previous_end = 0;
   for (const RowRange& r : ranges) {
     if (r.begin < previous_end || r.begin + r.count > d.n) {
-      throw InvalidArgument(fmt::format(
-          "{}: read of rows [{}, {}) is out of order or beyond the {} samples",
-          d.where(d.names.images), r.begin, r.begin + r.count, d.n));
+      throw InvalidArgument(
+          fmt::format("{}: read of rows [{}, {}) is out of order or beyond the {} samples",
+                      d.where(d.names.images), r.begin, r.begin + r.count, d.n));
     }
     previous_end = r.begin + r.count;
     total += r.count;
   }
   if (images.size() < total * d.row_bytes() || labels.size() < total) {
-    throw InvalidArgument(fmt::format("{}: output buffers too small for {} rows",
-                                      d.where(d.names.images), total));
+    throw InvalidArgument(
+        fmt::format("{}: output buffers too small for {} rows", d.where(d.names.images), total));
   }
   if (total == 0) return;
 
@@ -441,14 +439,14 @@ void H5Dataset::read_rows(std::span<const RowRange> ranges, std::span<std::byte>
     const H5S_seloper_t op = first ? H5S_SELECT_SET : H5S_SELECT_OR;
     start[0] = r.begin;
     count[0] = r.count;
-    h5_check(H5Sselect_hyperslab(image_space.get(), op, start.data(), nullptr, count.data(),
-                                 nullptr),
-             images_where, "cannot select rows");
+    h5_check(
+        H5Sselect_hyperslab(image_space.get(), op, start.data(), nullptr, count.data(), nullptr),
+        images_where, "cannot select rows");
     const hsize_t label_start = r.begin;
     const hsize_t label_count = r.count;
-    h5_check(H5Sselect_hyperslab(label_space.get(), op, &label_start, nullptr, &label_count,
-                                 nullptr),
-             labels_where, "cannot select rows");
+    h5_check(
+        H5Sselect_hyperslab(label_space.get(), op, &label_start, nullptr, &label_count, nullptr),
+        labels_where, "cannot select rows");
     first = false;
   }
   const hsize_t image_dims[2] = {total, d.features};
@@ -456,8 +454,8 @@ void H5Dataset::read_rows(std::span<const RowRange> ranges, std::span<std::byte>
   const hsize_t label_dims = total;
   detail::SpaceHandle label_memory(H5Screate_simple(1, &label_dims, nullptr));
   const hid_t memory_type = d.type == ElementType::UInt8 ? H5T_NATIVE_UINT8 : H5T_NATIVE_FLOAT;
-  h5_check(H5Dread(d.images.get(), memory_type, image_memory.get(), image_space.get(),
-                   H5P_DEFAULT, images.data()),
+  h5_check(H5Dread(d.images.get(), memory_type, image_memory.get(), image_space.get(), H5P_DEFAULT,
+                   images.data()),
            images_where, fmt::format("cannot read {} rows from row {}", total, ranges[0].begin));
   h5_check(H5Dread(d.labels.get(), H5T_NATIVE_INT32, label_memory.get(), label_space.get(),
                    H5P_DEFAULT, labels.data()),

@@ -78,13 +78,13 @@ struct ShardedLoader::Impl {
   // --- producer state: touched only by the producing thread (the background thread, or
   // the caller's thread when read_ahead == 0) ---
   std::vector<StreamState> streams;
-  std::unordered_map<std::size_t, ChunkPtr> held;    // chunks of the current windows
-  std::unordered_map<std::size_t, ChunkPtr> cache;   // shard mode: kept across epochs
+  std::unordered_map<std::size_t, ChunkPtr> held;           // chunks of the current windows
+  std::unordered_map<std::size_t, ChunkPtr> cache;          // shard mode: kept across epochs
   std::vector<std::unique_ptr<std::byte[]>> spare_buffers;  // full-chunk buffers to reuse
-  std::vector<std::byte> row_cache;                  // global mode: every row, once it fits
+  std::vector<std::byte> row_cache;                         // global mode: every row, once it fits
   std::vector<std::int32_t> row_cache_labels;
   std::vector<bool> row_cached;
-  std::vector<std::byte> scratch_images;             // global mode: one batch's fresh rows
+  std::vector<std::byte> scratch_images;  // global mode: one batch's fresh rows
   std::vector<std::int32_t> scratch_labels;
   std::atomic<std::size_t> cached_bytes{0};
 
@@ -348,8 +348,8 @@ ShardedLoader::ShardedLoader(const Communicator& comm, H5Dataset dataset, Sample
   std::unique_ptr<DistributedSampler> sampler;
   try {
     if (k % p != 0) {
-      throw InvalidArgument(fmt::format(
-          "loader: virtual_ranks {} is not a multiple of the {} MPI ranks", k, p));
+      throw InvalidArgument(
+          fmt::format("loader: virtual_ranks {} is not a multiple of the {} MPI ranks", k, p));
     }
     const SamplingMode mode =
         DistributedSampler::resolve(sampling.mode, dataset.size() * dataset.row_bytes(),
@@ -378,8 +378,8 @@ ShardedLoader::ShardedLoader(const Communicator& comm, H5Dataset dataset, Sample
   // Shard mode reads whole chunks only: without HDF5's chunk cache, HDF5 reads them
   // straight into the loader's buffers (one copy less, no cache allocation per chunk).
   if (sampler->mode() == SamplingMode::Shard) dataset.set_chunk_cache(0);
-  impl_ = std::make_unique<Impl>(std::move(dataset), std::move(*sampler), options,
-                                 std::move(played));
+  impl_ =
+      std::make_unique<Impl>(std::move(dataset), std::move(*sampler), options, std::move(played));
   if (options.read_ahead > 0) impl_->worker = std::thread([this] { impl_->run(); });
 }
 

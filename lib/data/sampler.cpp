@@ -105,9 +105,9 @@ DistributedSampler::DistributedSampler(std::size_t samples, std::size_t block_ro
     throw InvalidArgument("sampler: mode must be global or shard (resolve auto first)");
   }
   if (per_rank_ == 0) {
-    throw InvalidArgument(fmt::format(
-        "sampler: drop_last with {} samples on {} ranks leaves no full batch of {}", samples, k,
-        batch));
+    throw InvalidArgument(
+        fmt::format("sampler: drop_last with {} samples on {} ranks leaves no full batch of {}",
+                    samples, k, batch));
   }
   steps_ = ceil_div(per_rank_, batch);
 }

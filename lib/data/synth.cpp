@@ -132,28 +132,30 @@ void write_split(const Communicator& comm, hid_t file, const SynthOptions& o,
   detail::PlistHandle image_dcpl(H5Pcreate(H5P_DATASET_CREATE));
   h5_check(H5Pset_chunk(image_dcpl.get(), 2, image_chunk), where, "cannot set chunking");
   H5Pset_fill_time(image_dcpl.get(), H5D_FILL_TIME_NEVER);
-  if (o.gzip > 0) h5_check(H5Pset_deflate(image_dcpl.get(), static_cast<unsigned>(o.gzip)), where, "no gzip");
+  if (o.gzip > 0)
+    h5_check(H5Pset_deflate(image_dcpl.get(), static_cast<unsigned>(o.gzip)), where, "no gzip");
   detail::SpaceHandle image_space(H5Screate_simple(2, image_dims, nullptr));
-  detail::DatasetHandle images(h5_check(H5Dcreate2(file, split.images.c_str(), stored,
-                                                   image_space.get(), lcpl.get(), image_dcpl.get(),
-                                                   H5P_DEFAULT),
-                                        where, fmt::format("cannot create '{}'", split.images)));
+  detail::DatasetHandle images(
+      h5_check(H5Dcreate2(file, split.images.c_str(), stored, image_space.get(), lcpl.get(),
+                          image_dcpl.get(), H5P_DEFAULT),
+               where, fmt::format("cannot create '{}'", split.images)));
   const hsize_t label_dims = n;
   const hsize_t label_chunk = chunk;
   detail::PlistHandle label_dcpl(H5Pcreate(H5P_DATASET_CREATE));
   h5_check(H5Pset_chunk(label_dcpl.get(), 1, &label_chunk), where, "cannot set chunking");
   H5Pset_fill_time(label_dcpl.get(), H5D_FILL_TIME_NEVER);
-  if (o.gzip > 0) h5_check(H5Pset_deflate(label_dcpl.get(), static_cast<unsigned>(o.gzip)), where, "no gzip");
+  if (o.gzip > 0)
+    h5_check(H5Pset_deflate(label_dcpl.get(), static_cast<unsigned>(o.gzip)), where, "no gzip");
   detail::SpaceHandle label_space(H5Screate_simple(1, &label_dims, nullptr));
-  detail::DatasetHandle labels(h5_check(H5Dcreate2(file, split.labels.c_str(), H5T_STD_I32LE,
-                                                   label_space.get(), lcpl.get(), label_dcpl.get(),
-                                                   H5P_DEFAULT),
-                                        where, fmt::format("cannot create '{}'", split.labels)));
+  detail::DatasetHandle labels(
+      h5_check(H5Dcreate2(file, split.labels.c_str(), H5T_STD_I32LE, label_space.get(), lcpl.get(),
+                          label_dcpl.get(), H5P_DEFAULT),
+               where, fmt::format("cannot create '{}'", split.labels)));
   {
     detail::SpaceHandle scalar(H5Screate(H5S_SCALAR));
-    detail::AttributeHandle attr(h5_check(H5Acreate2(labels.get(), "classes", H5T_STD_I32LE,
-                                                     scalar.get(), H5P_DEFAULT, H5P_DEFAULT),
-                                          where, "cannot create attribute 'classes'"));
+    detail::AttributeHandle attr(h5_check(
+        H5Acreate2(labels.get(), "classes", H5T_STD_I32LE, scalar.get(), H5P_DEFAULT, H5P_DEFAULT),
+        where, "cannot create attribute 'classes'"));
     h5_check(H5Awrite(attr.get(), H5T_NATIVE_INT, &o.classes), where, "cannot write 'classes'");
   }
 
@@ -239,9 +241,9 @@ void synthesize(const Communicator& comm, const std::string& path, const SynthOp
     detail::PlistHandle fapl(H5Pcreate(H5P_FILE_ACCESS));
     h5_check(H5Pset_fapl_mpio(fapl.get(), comm.native(), MPI_INFO_NULL), where,
              "cannot use MPI-IO");
-    file = detail::FileHandle(h5_check(
-        H5Fcreate(temporary.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get()), where,
-        fmt::format("cannot create '{}'", temporary)));
+    file = detail::FileHandle(
+        h5_check(H5Fcreate(temporary.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get()), where,
+                 fmt::format("cannot create '{}'", temporary)));
   } catch (...) {
     failure = std::current_exception();
   }
@@ -274,7 +276,8 @@ void synthesize(const Communicator& comm, const std::string& path, const SynthOp
   const herr_t closed = H5Fclose(file.get());
   static_cast<void>(file.release());
   std::string error;
-  if (closed < 0) error = fmt::format("{}: cannot close '{}': {}", where, temporary, detail::hdf5_error_text());
+  if (closed < 0)
+    error = fmt::format("{}: cannot close '{}': {}", where, temporary, detail::hdf5_error_text());
   agree(comm, error);
 
   // Only complete files get the user's name: rename after every rank has closed.

@@ -116,9 +116,9 @@ void write_file(const std::string& path, const FileSpec& spec) {
 
     const hsize_t n = spec.label_count >= 0 ? static_cast<hsize_t>(spec.label_count) : spec.samples;
     const hid_t label_space = H5Screate_simple(1, &n, nullptr);
-    const hid_t labels = make_groups_and_create(
-        file, spec.labels, spec.float_labels ? H5T_IEEE_F64LE : H5T_STD_I64LE, label_space,
-        H5P_DEFAULT);
+    const hid_t labels = make_groups_and_create(file, spec.labels,
+                                                spec.float_labels ? H5T_IEEE_F64LE : H5T_STD_I64LE,
+                                                label_space, H5P_DEFAULT);
     std::vector<long long> values(n);
     for (std::size_t i = 0; i < n; ++i) values[i] = spec.label(i);
     if (n > 0) {
@@ -127,8 +127,8 @@ void write_file(const std::string& path, const FileSpec& spec) {
     }
     if (spec.classes_attribute > 0) {
       const hid_t scalar = H5Screate(H5S_SCALAR);
-      const hid_t attr = H5Acreate2(labels, "classes", H5T_STD_I32LE, scalar, H5P_DEFAULT,
-                                    H5P_DEFAULT);
+      const hid_t attr =
+          H5Acreate2(labels, "classes", H5T_STD_I32LE, scalar, H5P_DEFAULT, H5P_DEFAULT);
       check(H5Awrite(attr, H5T_NATIVE_INT, &spec.classes_attribute), "attribute");
       H5Aclose(attr);
       H5Sclose(scalar);

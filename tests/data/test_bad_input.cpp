@@ -1,8 +1,8 @@
 // Every bad input gives the same clear Error on every rank (collective agreement), naming
 // the file, the dataset and the problem; never a hang. Run at 1 and 3 ranks.
-#include <catch2/catch.hpp>
 #include <mpi.h>
 
+#include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
 
@@ -47,8 +47,8 @@ bool all_failed_with(const Failure& f, std::initializer_list<std::string> parts)
   for (const auto& p : parts) ok = ok && f.message.find(p) != std::string::npos;
   if (!ok) UNSCOPED_INFO("message: " << f.message);
   const bool everywhere = all_ranks(ok);
-  return everywhere &&
-         ringdp::test::same_on_all_ranks(ringdp::test::hash_bytes(f.message.data(), f.message.size()));
+  return everywhere && ringdp::test::same_on_all_ranks(
+                           ringdp::test::hash_bytes(f.message.data(), f.message.size()));
 }
 
 std::string fmt_samples(std::size_t n) { return std::to_string(n) + " samples"; }
@@ -150,8 +150,8 @@ TEST_CASE("images and labels of different length") {
   spec.label_count = 99;
   const std::string path = dir.file("length.h5");
   ringdp::test::write_file(path, spec);
-  CHECK(all_failed_with(open(path), {path, "'/train/labels' has 99 labels",
-                                     "'/train/images' has 100 samples"}));
+  CHECK(all_failed_with(
+      open(path), {path, "'/train/labels' has 99 labels", "'/train/images' has 100 samples"}));
 }
 
 TEST_CASE("labels outside [0, classes)") {
@@ -162,8 +162,8 @@ TEST_CASE("labels outside [0, classes)") {
   spec.label = [](std::size_t i) { return i == 211 ? 7LL : static_cast<long long>(i % 5); };
   const std::string path = dir.file("label7.h5");
   ringdp::test::write_file(path, spec);
-  CHECK(all_failed_with(open(path), {path, "'/train/labels'", "label 7 of row 211",
-                                     "outside [0, 5)"}));
+  CHECK(all_failed_with(open(path),
+                        {path, "'/train/labels'", "label 7 of row 211", "outside [0, 5)"}));
   // The caller's class count overrides the attribute.
   CHECK(all_failed_with(open(path, {DatasetNames{}, 3}), {"label 3 of row 3", "outside [0, 3)"}));
 

@@ -1,9 +1,9 @@
 // ShardedLoader on real HDF5 files: rows bit-identical to direct C API reads, shard
 // ownership and I/O counters, virtual ranks, the cache, the bundled MNIST file.
-#include <catch2/catch.hpp>
 #include <mpi.h>
 
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <cstring>
 #include <numeric>
 #include <set>
@@ -38,8 +38,9 @@ std::vector<std::uint64_t> iota_vector(std::size_t n) {
   return v;
 }
 
-std::vector<std::uint64_t> real_indices(const Batch& b, std::size_t per_stream_real_hint = 0) {
-  static_cast<void>(per_stream_real_hint);
+// The real (non-padding) samples of a batch of one logical rank: padding positions come
+// after every real one in an epoch, so they are the batch's last columns.
+std::vector<std::uint64_t> real_indices(const Batch& b) {
   return {b.indices.begin(), b.indices.begin() + static_cast<std::ptrdiff_t>(b.real)};
 }
 
@@ -84,9 +85,9 @@ TEST_CASE("rows delivered are bit-identical to direct HDF5 C API reads") {
       s.batch_size = 7;
       s.seed = 5;
       ShardedLoader loader(comm, H5Dataset(comm, path), s, {2, 0});
-      bool ok = loader.features() ==
-                std::accumulate(c.spec.feature_shape.begin(), c.spec.feature_shape.end(),
-                                std::size_t{1}, std::multiplies<>());
+      bool ok = loader.features() == std::accumulate(c.spec.feature_shape.begin(),
+                                                     c.spec.feature_shape.end(), std::size_t{1},
+                                                     std::multiplies<>());
       std::vector<std::uint64_t> seen;
       Batch b;
       loader.start_epoch(1);
@@ -129,7 +130,8 @@ TEST_CASE("shard mode: each rank reads only its own chunks, once per epoch (coun
   std::size_t own_rows = 0;
   for (std::size_t blk : own) own_rows += std::min<std::size_t>(16, 1000 - blk * 16);
   // The share bound of the issue: N/k rows, plus one chunk.
-  const std::size_t bound_rows = (1000 + static_cast<std::size_t>(k) - 1) / static_cast<std::size_t>(k) + 16;
+  const std::size_t bound_rows =
+      (1000 + static_cast<std::size_t>(k) - 1) / static_cast<std::size_t>(k) + 16;
   const std::size_t row_bytes = 20 + sizeof(std::int32_t);
   bool ok = true;
   std::uint64_t before = 0;
@@ -256,7 +258,8 @@ TEST_CASE("virtual ranks: one rank reproduces the k-rank batches step by step") 
           std::uint64_t total = 0;
           MPI_Allreduce(&real_count, &total, 1, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD);
           ok = ok && total == b.real;
-          const auto hash = ringdp::test::hash_bytes(a.x.data(), static_cast<std::size_t>(a.x.size()) * sizeof(float));
+          const auto hash = ringdp::test::hash_bytes(
+              a.x.data(), static_cast<std::size_t>(a.x.size()) * sizeof(float));
           const auto hashes = gather_all({hash});
           std::vector<std::uint64_t> pieces;
           const std::size_t d = one.features();
@@ -264,7 +267,8 @@ TEST_CASE("virtual ranks: one rank reproduces the k-rank batches step by step") 
           for (int r = 0; r < k; ++r) {
             std::uint64_t cols = static_cast<std::uint64_t>(a.x.cols());
             MPI_Bcast(&cols, 1, MPI_UINT64_T, r, MPI_COMM_WORLD);
-            pieces.push_back(ringdp::test::hash_bytes(b.x.data() + column * d, cols * d * sizeof(float)));
+            pieces.push_back(
+                ringdp::test::hash_bytes(b.x.data() + column * d, cols * d * sizeof(float)));
             column += cols;
           }
           ok = ok && pieces == hashes;

@@ -1,8 +1,8 @@
 // DistributedSampler: the plan of which rows go to which rank, checked across real ranks.
-#include <catch2/catch.hpp>
 #include <mpi.h>
 
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <numeric>
 #include <set>
 
@@ -40,14 +40,15 @@ std::vector<std::uint64_t> sorted(std::vector<std::uint64_t> v) {
 
 }  // namespace
 
-TEST_CASE("global: one epoch's union is 0..N-1, padding wraps the permutation, batch i is the "
-          "1-rank batch i of k x B") {
+TEST_CASE(
+    "global: one epoch's union is 0..N-1, padding wraps the permutation, batch i is the "
+    "1-rank batch i of k x B") {
   const int k = ringdp::test::world_size();
   const int r = ringdp::test::world_rank();
   const auto ku = static_cast<std::size_t>(k);
   bool ok = true;
-  for (std::size_t n : {ku, ku + 1, std::size_t{7}, std::size_t{64}, std::size_t{97},
-                        std::size_t{1000}}) {
+  for (std::size_t n :
+       {ku, ku + 1, std::size_t{7}, std::size_t{64}, std::size_t{97}, std::size_t{1000}}) {
     if (n < ku) continue;
     for (std::uint64_t seed : {0ULL, 42ULL}) {
       for (std::size_t b : {std::size_t{1}, std::size_t{8}, std::size_t{64}}) {
@@ -58,8 +59,8 @@ TEST_CASE("global: one epoch's union is 0..N-1, padding wraps the permutation, b
           DistributedSampler mine(n, 10, k, SamplingMode::Global, o);
           const RankEpoch plan = mine.epoch(r, epoch);
           // Real samples of all ranks: each index exactly once.
-          std::vector<std::uint64_t> real(plan.order.begin(),
-                                          plan.order.begin() + static_cast<std::ptrdiff_t>(plan.real));
+          std::vector<std::uint64_t> real(
+              plan.order.begin(), plan.order.begin() + static_cast<std::ptrdiff_t>(plan.real));
           ok = ok && sorted(gather_all(real)) == iota_vector(n);
           // Every rank has ceil(N/k) samples: M - N padding entries in all.
           const std::size_t per_rank = (n + ku - 1) / ku;
@@ -69,8 +70,7 @@ TEST_CASE("global: one epoch's union is 0..N-1, padding wraps the permutation, b
           big.batch_size = b * ku;
           DistributedSampler single(n, 10, 1, SamplingMode::Global, big);
           const RankEpoch whole = single.epoch(0, epoch);
-          ok = ok && mine.steps_per_epoch() == single.steps_per_epoch() &&
-               whole.order.size() == n;
+          ok = ok && mine.steps_per_epoch() == single.steps_per_epoch() && whole.order.size() == n;
           for (std::size_t step = 0; step < mine.steps_per_epoch(); ++step) {
             const auto united = sorted(gather_all(batch_of(plan, step, b)));
             // Batch i of the padded 1-rank stream: positions [i kB, (i+1) kB) of the
@@ -89,8 +89,9 @@ TEST_CASE("global: one epoch's union is 0..N-1, padding wraps the permutation, b
   CHECK(all_ranks(ok));
 }
 
-TEST_CASE("global: the same seed gives the same order on every rank and every construction; "
-          "epochs and seeds change it") {
+TEST_CASE(
+    "global: the same seed gives the same order on every rank and every construction; "
+    "epochs and seeds change it") {
   const int k = ringdp::test::world_size();
   SamplerOptions o;
   o.seed = 7;
@@ -109,7 +110,8 @@ TEST_CASE("global: the same seed gives the same order on every rank and every co
   DistributedSampler plain(1000, 10, k, SamplingMode::Global, o);
   const RankEpoch p0 = plain.epoch(0, 5);
   bool strided = true;
-  for (std::size_t j = 0; j < p0.real; ++j) strided = strided && p0.order[j] == j * static_cast<std::size_t>(k);
+  for (std::size_t j = 0; j < p0.real; ++j)
+    strided = strided && p0.order[j] == j * static_cast<std::size_t>(k);
   CHECK(all_ranks(strided));
 }
 
@@ -158,8 +160,8 @@ TEST_CASE("shard: blocks dealt once, each sample on exactly one rank, rows only 
         std::vector<std::uint64_t> first_epoch;
         for (std::uint64_t epoch : {0ULL, 1ULL}) {
           const RankEpoch plan = s.epoch(r, epoch);
-          std::vector<std::uint64_t> real(plan.order.begin(),
-                                          plan.order.begin() + static_cast<std::ptrdiff_t>(plan.real));
+          std::vector<std::uint64_t> real(
+              plan.order.begin(), plan.order.begin() + static_cast<std::ptrdiff_t>(plan.real));
           ok = expect(ok, sorted(gather_all(real)) == iota_vector(n), 2);
           for (std::uint64_t row : plan.order) ok = expect(ok, own_set.count(row / chunk) == 1, 3);
           // Same number of samples (and so of steps) on every rank: padding to the largest.
@@ -177,18 +179,26 @@ TEST_CASE("shard: blocks dealt once, each sample on exactly one rank, rows only 
             for (std::size_t blk : w.blocks)
               for (std::size_t row = blk * chunk; row < std::min(n, (blk + 1) * chunk); ++row)
                 rows.push_back(row);
-            ok = expect(ok, sorted({plan.order.begin() + static_cast<std::ptrdiff_t>(w.begin),
-                               plan.order.begin() + static_cast<std::ptrdiff_t>(w.end)}) == sorted(rows), 6);
+            ok = expect(
+                ok,
+                sorted({plan.order.begin() + static_cast<std::ptrdiff_t>(w.begin),
+                        plan.order.begin() + static_cast<std::ptrdiff_t>(w.end)}) == sorted(rows),
+                6);
             pos = w.end;
           }
           ok = expect(ok, pos == plan.real, 7);
           // Padding repeats the last window's rows.
           for (std::size_t p = plan.real; p < plan.order.size(); ++p) {
             const auto& last = plan.windows.back();
-            ok = expect(ok, plan.order[p] == plan.order[last.begin + (p - plan.real) % (last.end - last.begin)], 8);
+            ok = expect(
+                ok,
+                plan.order[p] == plan.order[last.begin + (p - plan.real) % (last.end - last.begin)],
+                8);
           }
-          if (epoch == 0) first_epoch = plan.order;
-          else if (plan.order.size() > 2 * chunk) ok = expect(ok, plan.order != first_epoch, 9);
+          if (epoch == 0)
+            first_epoch = plan.order;
+          else if (plan.order.size() > 2 * chunk)
+            ok = expect(ok, plan.order != first_epoch, 9);
         }
       }
     }

@@ -1,8 +1,8 @@
 // synthesize(): the datasets written by p ranks equal, byte for byte, those written by
 // one rank with the same seed; the result is a valid, non-trivial classification set.
-#include <catch2/catch.hpp>
 #include <mpi.h>
 
+#include <catch2/catch.hpp>
 #include <cstring>
 #include <filesystem>
 

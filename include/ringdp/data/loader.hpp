@@ -16,7 +16,6 @@
 /// line up across ranks.
 
 #include <Eigen/Core>
-
 #include <cstddef>
 #include <cstdint>
 #include <memory>

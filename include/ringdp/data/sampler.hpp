@@ -61,8 +61,8 @@ struct SamplerOptions {
 /// One window of a shard-mode epoch: the blocks read together, and the positions of the
 /// rank's epoch order that they fill.
 struct Window {
-  std::size_t begin = 0;  ///< first position in RankEpoch::order
-  std::size_t end = 0;    ///< one past the last position (padding positions excluded)
+  std::size_t begin = 0;            ///< first position in RankEpoch::order
+  std::size_t end = 0;              ///< one past the last position (padding positions excluded)
   std::vector<std::size_t> blocks;  ///< block (= chunk) ids, read whole
 };
 

@@ -13,15 +13,15 @@ namespace ringdp::data {
 
 /// What synthesize() writes.
 struct SynthOptions {
-  std::size_t samples = 10000;      ///< rows of /train/images and /train/labels
-  std::size_t test_samples = 0;     ///< rows of /test/... (0: no test split)
-  std::size_t features = 32;        ///< values per sample
+  std::size_t samples = 10000;   ///< rows of /train/images and /train/labels
+  std::size_t test_samples = 0;  ///< rows of /test/... (0: no test split)
+  std::size_t features = 32;     ///< values per sample
   int classes = 10;
-  std::size_t hidden = 32;          ///< width of the teacher network's hidden layer
+  std::size_t hidden = 32;  ///< width of the teacher network's hidden layer
   std::uint64_t seed = 0;
   ElementType type = ElementType::Float32;
-  std::size_t chunk_rows = 1024;    ///< rows per HDF5 chunk
-  int gzip = 1;                     ///< deflate level, 0 = uncompressed
+  std::size_t chunk_rows = 1024;                    ///< rows per HDF5 chunk
+  int gzip = 1;                                     ///< deflate level, 0 = uncompressed
   std::size_t block_bytes = std::size_t{32} << 20;  ///< generated per write per rank
 };
 
