@@ -63,8 +63,8 @@ MPI_Op mpi_op(ringdp::ReduceOp op) {
 // exact; the rest use small integers (eighths for floating point).
 template <class T>
 T input(int call, int rank, std::size_t i, ringdp::ReduceOp op) {
-  const auto h = static_cast<std::uint64_t>(i) * 2654435761u + static_cast<std::uint64_t>(rank) * 40503u +
-                 static_cast<std::uint64_t>(call) * 97u;
+  const auto h = static_cast<std::uint64_t>(i) * 2654435761u +
+                 static_cast<std::uint64_t>(rank) * 40503u + static_cast<std::uint64_t>(call) * 97u;
   if (op == ringdp::ReduceOp::Product) {
     const int v[] = {-1, 1, 2};
     return static_cast<T>(v[h % 3]);
@@ -124,8 +124,10 @@ int main(int argc, char** argv) {
   int warmup = 20;
   CLI::App app("ringdp-soak: random allreduce calls in check mode, compared with MPI");
   app.add_option("--calls", calls, "Allreduce calls")->capture_default_str();
-  app.add_option("--seed", seed, "Seed of the random draws (same on every rank)")->capture_default_str();
-  app.add_option("--max-count", max_count, "Largest element count of one call")->capture_default_str();
+  app.add_option("--seed", seed, "Seed of the random draws (same on every rank)")
+      ->capture_default_str();
+  app.add_option("--max-count", max_count, "Largest element count of one call")
+      ->capture_default_str();
   app.add_option("--warmup", warmup, "Calls before the first RSS reading")->capture_default_str();
   try {
     app.parse(argc, argv);
@@ -136,10 +138,9 @@ int main(int argc, char** argv) {
   const int rank = comm.rank();
 
   std::mt19937_64 rng(seed);
-  const ringdp::Algorithm algorithms[] = {ringdp::Algorithm::Auto, ringdp::Algorithm::Ring,
-                                          ringdp::Algorithm::RecursiveDoubling,
-                                          ringdp::Algorithm::Mpi,
-                                          ringdp::Algorithm::ParameterServer};
+  const ringdp::Algorithm algorithms[] = {
+      ringdp::Algorithm::Auto, ringdp::Algorithm::Ring, ringdp::Algorithm::RecursiveDoubling,
+      ringdp::Algorithm::Mpi, ringdp::Algorithm::ParameterServer};
   const ringdp::ReduceOp ops[] = {ringdp::ReduceOp::Sum, ringdp::ReduceOp::Average,
                                   ringdp::ReduceOp::Min, ringdp::ReduceOp::Max,
                                   ringdp::ReduceOp::Product};
@@ -157,7 +158,8 @@ int main(int argc, char** argv) {
       const std::size_t small[] = {0, 1, 2, 3, 7, 13, 31, 127};
       count = small[rng() % std::size(small)];
     } else {
-      const double e = std::uniform_real_distribution<double>(0.0, std::log2(double(max_count)))(rng);
+      const double e =
+          std::uniform_real_distribution<double>(0.0, std::log2(double(max_count)))(rng);
       count = static_cast<std::size_t>(std::exp2(e));
     }
     const int type = static_cast<int>(rng() % 4);
@@ -167,10 +169,18 @@ int main(int argc, char** argv) {
     bool identical = true;
     long wrong = 0;
     switch (type) {
-      case 0: wrong = one_call<float>(comm, call, count, op, algorithms[a], identical); break;
-      case 1: wrong = one_call<double>(comm, call, count, op, algorithms[a], identical); break;
-      case 2: wrong = one_call<std::int32_t>(comm, call, count, op, algorithms[a], identical); break;
-      default: wrong = one_call<std::int64_t>(comm, call, count, op, algorithms[a], identical); break;
+      case 0:
+        wrong = one_call<float>(comm, call, count, op, algorithms[a], identical);
+        break;
+      case 1:
+        wrong = one_call<double>(comm, call, count, op, algorithms[a], identical);
+        break;
+      case 2:
+        wrong = one_call<std::int32_t>(comm, call, count, op, algorithms[a], identical);
+        break;
+      default:
+        wrong = one_call<std::int64_t>(comm, call, count, op, algorithms[a], identical);
+        break;
     }
     long total_wrong = 0;
     RINGDP_MPI_CHECK(PMPI_Allreduce(&wrong, &total_wrong, 1, MPI_LONG, MPI_SUM, comm.native()));
@@ -196,21 +206,27 @@ int main(int argc, char** argv) {
   std::vector<long> before(static_cast<std::size_t>(comm.size()));
   std::vector<long> middle(before.size());
   std::vector<long> after(before.size());
-  RINGDP_MPI_CHECK(PMPI_Gather(&rss_before, 1, MPI_LONG, before.data(), 1, MPI_LONG, 0, comm.native()));
-  RINGDP_MPI_CHECK(PMPI_Gather(&rss_middle, 1, MPI_LONG, middle.data(), 1, MPI_LONG, 0, comm.native()));
-  RINGDP_MPI_CHECK(PMPI_Gather(&rss_after, 1, MPI_LONG, after.data(), 1, MPI_LONG, 0, comm.native()));
+  RINGDP_MPI_CHECK(
+      PMPI_Gather(&rss_before, 1, MPI_LONG, before.data(), 1, MPI_LONG, 0, comm.native()));
+  RINGDP_MPI_CHECK(
+      PMPI_Gather(&rss_middle, 1, MPI_LONG, middle.data(), 1, MPI_LONG, 0, comm.native()));
+  RINGDP_MPI_CHECK(
+      PMPI_Gather(&rss_after, 1, MPI_LONG, after.data(), 1, MPI_LONG, 0, comm.native()));
   if (rank == 0) {
     fmt::print("\nranks {}  calls {}  seed {}  max count {}  check mode on  time {:.1f} s\n",
                comm.size(), tally.calls, seed, max_count, MPI_Wtime() - start);
     fmt::print("calls per algorithm: auto {} ring {} rd {} mpi {} ps {}\n", tally.per_algorithm[0],
                tally.per_algorithm[1], tally.per_algorithm[2], tally.per_algorithm[3],
                tally.per_algorithm[4]);
-    fmt::print("mismatches vs MPI_Allreduce: {} calls, {} elements; results not bit-identical across ranks: {} calls\n",
-               tally.mismatched_calls, tally.mismatched_elements, tally.not_identical);
+    fmt::print(
+        "mismatches vs MPI_Allreduce: {} calls, {} elements; results not bit-identical across "
+        "ranks: {} calls\n",
+        tally.mismatched_calls, tally.mismatched_elements, tally.not_identical);
     // Buffers and MPI's internal pools settle early; a leak per call would keep growing,
     // so the second half's growth is the figure to watch.
-    fmt::print("rank  RSS after call {} (KiB)  after call {} (KiB)  at end (KiB)  growth 2nd half (KiB)\n",
-               warmup, calls / 2);
+    fmt::print(
+        "rank  RSS after call {} (KiB)  after call {} (KiB)  at end (KiB)  growth 2nd half (KiB)\n",
+        warmup, calls / 2);
     for (std::size_t r = 0; r < before.size(); ++r) {
       fmt::print("{:4d}  {:22d}  {:19d}  {:12d}  {:21d}\n", r, before[r], middle[r], after[r],
                  after[r] - middle[r]);

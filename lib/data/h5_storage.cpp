@@ -21,8 +21,8 @@ void require_fully_stored(hid_t dataset, const std::string& where) {
   for (const hsize_t d : dims) {
     if (d == 0) return;  // nothing to store
   }
-  PlistHandle create(h5_check(H5Dget_create_plist(dataset), where,
-                              "cannot read its creation properties"));
+  PlistHandle create(
+      h5_check(H5Dget_create_plist(dataset), where, "cannot read its creation properties"));
   const H5D_layout_t layout = H5Pget_layout(create.get());
   if (layout == H5D_CHUNKED) {
     std::vector<hsize_t> chunk(dims.size());
@@ -61,7 +61,8 @@ void require_fully_stored(hid_t dataset, const std::string& where) {
       const hsize_t c = p == kProbes ? row_chunks - 1 : row_chunks / kProbes * p;
       offset[0] = c * chunk[0];
       if (p == kProbes) {
-        for (std::size_t i = 1; i < dims.size(); ++i) offset[i] = (dims[i] - 1) / chunk[i] * chunk[i];
+        for (std::size_t i = 1; i < dims.size(); ++i)
+          offset[i] = (dims[i] - 1) / chunk[i] * chunk[i];
       }
       // H5Dget_chunk_storage_size is one index lookup (0 bytes: not stored); the
       // H5Dget_chunk_info* calls of HDF5 1.10 iterate the whole index instead.
@@ -82,8 +83,8 @@ void require_fully_stored(hid_t dataset, const std::string& where) {
     H5D_space_status_t status{};
     h5_check(H5Dget_space_status(dataset, &status), where, "cannot read its storage status");
     if (status != H5D_SPACE_STATUS_ALLOCATED) {
-      throw IoError(fmt::format("{}: shape ({}) has no storage in the file: never written",
-                                where, fmt::join(dims, " x ")));
+      throw IoError(fmt::format("{}: shape ({}) has no storage in the file: never written", where,
+                                fmt::join(dims, " x ")));
     }
   }
 }

@@ -31,11 +31,10 @@ struct Ids {
 
 void write_dataset(Ids& ids, hid_t file, hid_t lcpl, const DatasetSpec& d) {
   const hid_t space =
-      d.dims.empty()
-          ? ids.keep(H5Screate(H5S_SCALAR), H5Sclose, "scalar space")
-          : ids.keep(H5Screate_simple(static_cast<int>(d.dims.size()), d.dims.data(),
-                                      d.maxdims.empty() ? nullptr : d.maxdims.data()),
-                     H5Sclose, "space of " + d.name);
+      d.dims.empty() ? ids.keep(H5Screate(H5S_SCALAR), H5Sclose, "scalar space")
+                     : ids.keep(H5Screate_simple(static_cast<int>(d.dims.size()), d.dims.data(),
+                                                 d.maxdims.empty() ? nullptr : d.maxdims.data()),
+                                H5Sclose, "space of " + d.name);
   const hid_t dcpl = ids.keep(H5Pcreate(H5P_DATASET_CREATE), H5Pclose, "dcpl");
   // No modification times in object headers, so that the same layout gives the same bytes.
   check(H5Pset_obj_track_times(dcpl, 0), "track times");
@@ -44,17 +43,17 @@ void write_dataset(Ids& ids, hid_t file, hid_t lcpl, const DatasetSpec& d) {
     if (d.fletcher32) check(H5Pset_fletcher32(dcpl), "fletcher32");
     if (d.gzip) check(H5Pset_deflate(dcpl, 1), "gzip");
   }
-  const hid_t set = ids.keep(H5Dcreate2(file, d.name.c_str(), d.type, space, lcpl, dcpl,
-                                        H5P_DEFAULT),
-                             H5Dclose, "create " + d.name);
+  const hid_t set =
+      ids.keep(H5Dcreate2(file, d.name.c_str(), d.type, space, lcpl, dcpl, H5P_DEFAULT), H5Dclose,
+               "create " + d.name);
   if (d.classes) {
     const hid_t shape =
         d.classes_elements == 0
             ? ids.keep(H5Screate(H5S_SCALAR), H5Sclose, "scalar")
             : ids.keep(H5Screate_simple(1, &d.classes_elements, nullptr), H5Sclose, "vector");
-    const hid_t attr = ids.keep(H5Acreate2(set, "classes", H5T_STD_I64LE, shape, H5P_DEFAULT,
-                                           H5P_DEFAULT),
-                                H5Aclose, "attribute");
+    const hid_t attr =
+        ids.keep(H5Acreate2(set, "classes", H5T_STD_I64LE, shape, H5P_DEFAULT, H5P_DEFAULT),
+                 H5Aclose, "attribute");
     const std::vector<long long> value(std::max<hsize_t>(1, d.classes_elements), *d.classes);
     check(H5Awrite(attr, H5T_NATIVE_LLONG, value.data()), "write attribute");
   }
@@ -70,12 +69,12 @@ void write_dataset(Ids& ids, hid_t file, hid_t lcpl, const DatasetSpec& d) {
   std::vector<hsize_t> count = d.dims;
   count[0] = rows;
   const hid_t file_space = ids.keep(H5Dget_space(set), H5Sclose, "file space");
-  check(H5Sselect_hyperslab(file_space, H5S_SELECT_SET, start.data(), nullptr, count.data(),
-                            nullptr),
-        "select");
-  const hid_t memory = ids.keep(H5Screate_simple(static_cast<int>(count.size()), count.data(),
-                                                 nullptr),
-                                H5Sclose, "memory space");
+  check(
+      H5Sselect_hyperslab(file_space, H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr),
+      "select");
+  const hid_t memory =
+      ids.keep(H5Screate_simple(static_cast<int>(count.size()), count.data(), nullptr), H5Sclose,
+               "memory space");
   check(H5Dwrite(set, H5T_NATIVE_DOUBLE, memory, file_space, H5P_DEFAULT, values.data()),
         "write " + d.name);
 }
@@ -88,8 +87,8 @@ void write_layout(const std::string& path, const Layout& layout) {
   if (layout.latest_format) {
     check(H5Pset_libver_bounds(fapl, H5F_LIBVER_LATEST, H5F_LIBVER_LATEST), "libver");
   }
-  const hid_t file =
-      ids.keep(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl), H5Fclose, "create " + path);
+  const hid_t file = ids.keep(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl), H5Fclose,
+                              "create " + path);
   const hid_t lcpl = ids.keep(H5Pcreate(H5P_LINK_CREATE), H5Pclose, "lcpl");
   check(H5Pset_create_intermediate_group(lcpl, 1), "intermediate groups");
   for (const std::string& g : layout.groups) {
@@ -106,7 +105,8 @@ std::vector<unsigned char> read_bytes(const std::string& path) {
 
 void write_bytes(const std::string& path, const std::vector<unsigned char>& bytes) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  out.write(reinterpret_cast<const char*>(bytes.data()),
+            static_cast<std::streamsize>(bytes.size()));
   if (!out) throw std::runtime_error("cannot write " + path);
 }
 
@@ -119,8 +119,9 @@ long long label_value(hsize_t row) { return static_cast<long long>((row * 5 + 3)
 
 namespace {
 
-DatasetSpec spec(std::string name, hid_t type, std::vector<hsize_t> dims, std::vector<hsize_t> chunk,
-                 bool gzip, bool fletcher32, std::function<double(hsize_t, hsize_t)> value) {
+DatasetSpec spec(std::string name, hid_t type, std::vector<hsize_t> dims,
+                 std::vector<hsize_t> chunk, bool gzip, bool fletcher32,
+                 std::function<double(hsize_t, hsize_t)> value) {
   DatasetSpec d;
   d.name = std::move(name);
   d.type = type;
@@ -140,17 +141,20 @@ Layout base_layout(Base base) {
   const auto label = [](hsize_t r, hsize_t) { return static_cast<double>(label_value(r)); };
   if (base == Base::Checksummed) {
     l.latest_format = true;
-    l.datasets.push_back(spec("/train/images", H5T_STD_U8LE, {kBaseRows, 4, 4}, {16, 4, 4}, true,
-                              true, image));
-    l.datasets.push_back(spec("/train/labels", H5T_STD_I64LE, {kBaseRows}, {32}, false, true, label));
+    l.datasets.push_back(
+        spec("/train/images", H5T_STD_U8LE, {kBaseRows, 4, 4}, {16, 4, 4}, true, true, image));
+    l.datasets.push_back(
+        spec("/train/labels", H5T_STD_I64LE, {kBaseRows}, {32}, false, true, label));
     l.datasets.back().classes = kBaseClasses;
-    l.datasets.push_back(spec("/test/images", H5T_STD_U8LE, {24, 4, 4}, {8, 4, 4}, true, true, image));
+    l.datasets.push_back(
+        spec("/test/images", H5T_STD_U8LE, {24, 4, 4}, {8, 4, 4}, true, true, image));
     l.datasets.push_back(spec("/test/labels", H5T_STD_I64LE, {24}, {24}, false, true, label));
     l.datasets.back().classes = kBaseClasses;
   } else {
-    l.datasets.push_back(spec("/train/images", H5T_IEEE_F32LE, {kBaseRows, 12}, {16, 12}, true,
-                              false, image));
-    l.datasets.push_back(spec("/train/labels", H5T_STD_I32LE, {kBaseRows}, {}, false, false, label));
+    l.datasets.push_back(
+        spec("/train/images", H5T_IEEE_F32LE, {kBaseRows, 12}, {16, 12}, true, false, image));
+    l.datasets.push_back(
+        spec("/train/labels", H5T_STD_I32LE, {kBaseRows}, {}, false, false, label));
   }
   return l;
 }
@@ -224,9 +228,10 @@ std::vector<Variant> layout_variants() {
 
   // Wrong element types.
   const std::vector<std::pair<std::string, hid_t>> image_types = {
-      {"int16", H5T_STD_I16LE},   {"int8", H5T_STD_I8LE},      {"uint16", H5T_STD_U16LE},
-      {"float64", H5T_IEEE_F64LE}, {"int64", H5T_STD_I64BE},    {"float16-ish-uint32", H5T_STD_U32LE},
-      {"string", string_type(4)},  {"compound", compound_type()}};
+      {"int16", H5T_STD_I16LE},   {"int8", H5T_STD_I8LE},
+      {"uint16", H5T_STD_U16LE},  {"float64", H5T_IEEE_F64LE},
+      {"int64", H5T_STD_I64BE},   {"float16-ish-uint32", H5T_STD_U32LE},
+      {"string", string_type(4)}, {"compound", compound_type()}};
   for (const auto& [tag, type] : image_types) {
     const bool numeric = tag != "string" && tag != "compound";
     add("images-" + tag, "not supported", [&, type = type, numeric](Layout& l) {
@@ -236,7 +241,8 @@ std::vector<Variant> layout_variants() {
       if (!numeric) d.value = nullptr;
     });
   }
-  add("labels-float64", "must be integers", [&](Layout& l) { find(l, labels).type = H5T_IEEE_F64LE; });
+  add("labels-float64", "must be integers",
+      [&](Layout& l) { find(l, labels).type = H5T_IEEE_F64LE; });
   add("labels-string", "must be integers", [&](Layout& l) {
     find(l, labels).type = string_type(8);
     find(l, labels).value = nullptr;
@@ -285,16 +291,14 @@ std::vector<Variant> layout_variants() {
     });
   }
   for (const long long classes : {0LL, -3LL, 1LL << 40}) {
-    add("classes-attribute-" + std::to_string(classes), "attribute 'classes'", [&, classes](Layout& l) {
-      find(l, labels).classes = classes;
-    });
+    add("classes-attribute-" + std::to_string(classes), "attribute 'classes'",
+        [&, classes](Layout& l) { find(l, labels).classes = classes; });
   }
 
   // An attribute of 64 values where one is expected: reading it into one integer would
   // write past that integer.
-  add("classes-attribute-64-values", "attribute 'classes'", [&](Layout& l) {
-    find(l, labels).classes_elements = 64;
-  });
+  add("classes-attribute-64-values", "attribute 'classes'",
+      [&](Layout& l) { find(l, labels).classes_elements = 64; });
 
   // Absurd shapes: 2^40 rows claimed, only the first rows stored (chunked storage allows a
   // huge extent at no cost). Reading or scanning them would take days and allocating for
@@ -309,9 +313,8 @@ std::vector<Variant> layout_variants() {
     find(l, labels).dims[0] = kHugeRows;
     find(l, labels).maxdims = {H5S_UNLIMITED};
   });
-  add("2^40-rows-images-only", "labels but", [&](Layout& l) {
-    find(l, images).dims[0] = kHugeRows;
-  });
+  add("2^40-rows-images-only", "labels but",
+      [&](Layout& l) { find(l, images).dims[0] = kHugeRows; });
   add("2^40-labels-only", "labels but", [&](Layout& l) { find(l, labels).dims[0] = kHugeRows; });
   add("2^40-features", "never written", [&](Layout& l) {
     DatasetSpec& d = find(l, images);
@@ -326,7 +329,8 @@ std::vector<Variant> layout_variants() {
     d.rows_written = 0;
   });
   add("rows-never-written", "never written", [&](Layout& l) { find(l, images).rows_written = 16; });
-  add("labels-never-written", "never written", [&](Layout& l) { find(l, labels).rows_written = 0; });
+  add("labels-never-written", "never written",
+      [&](Layout& l) { find(l, labels).rows_written = 0; });
   return out;
 }
 

@@ -19,16 +19,16 @@ namespace ringdp::test::hostile {
 /// the same generator serves every numeric file type.
 struct DatasetSpec {
   std::string name;
-  hid_t type = H5T_STD_U8LE;      ///< file type (a predefined id, or one made by the caller)
-  std::vector<hsize_t> dims;      ///< extent; dims[0] = rows
-  std::vector<hsize_t> maxdims;   ///< empty: fixed (= dims); may hold H5S_UNLIMITED
-  std::vector<hsize_t> chunk;     ///< empty: contiguous
+  hid_t type = H5T_STD_U8LE;     ///< file type (a predefined id, or one made by the caller)
+  std::vector<hsize_t> dims;     ///< extent; dims[0] = rows
+  std::vector<hsize_t> maxdims;  ///< empty: fixed (= dims); may hold H5S_UNLIMITED
+  std::vector<hsize_t> chunk;    ///< empty: contiguous
   bool gzip = false;
-  bool fletcher32 = false;        ///< a checksum per chunk, so flipped payload bytes show
+  bool fletcher32 = false;             ///< a checksum per chunk, so flipped payload bytes show
   hsize_t rows_written = ~hsize_t{0};  ///< only the first rows get data (clamped to dims[0])
   std::function<double(hsize_t row, hsize_t j)> value;  ///< j: flat index within the row
-  std::optional<long long> classes;  ///< integer attribute "classes" when set
-  hsize_t classes_elements = 0;      ///< 0: a scalar attribute; n: n copies of the value
+  std::optional<long long> classes;                     ///< integer attribute "classes" when set
+  hsize_t classes_elements = 0;  ///< 0: a scalar attribute; n: n copies of the value
 };
 
 /// A whole file.
@@ -77,8 +77,8 @@ struct Variant {
   Base base = Base::Checksummed;  ///< for ErrorOrIntact
   std::string mention;            ///< text the error must contain (empty: just the path)
   /// Writes the variant to `path` (called on one rank); `bases` are the valid files' bytes.
-  std::function<void(const std::string& path,
-                     const std::vector<std::vector<unsigned char>>& bases)> write;
+  std::function<void(const std::string& path, const std::vector<std::vector<unsigned char>>& bases)>
+      write;
 };
 
 /// Every variant of the dataset reader. `base_sizes[i]` is the size of base i (Base order).

@@ -4,10 +4,10 @@
 // every variant in the same ringdp::Error on every rank, or - for a flipped byte that no
 // checksum covers because nothing reads it - return exactly the checkpoint that was saved
 // (on every rank). Never a crash, a hang (a watchdog names the case) or a huge allocation.
-#include <catch2/catch.hpp>
 #include <mpi.h>
 
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -160,7 +160,8 @@ TEST_CASE("the checkpoint loader survives corrupted checkpoints") {
   std::map<std::string, int> tally;
   for (const auto& c : all) {
     const std::string file = dir.file(c.file);
-    if (trace) std::fprintf(stderr, "[rank %d] case %s\n", ringdp::test::world_rank(), c.name.c_str());
+    if (trace)
+      std::fprintf(stderr, "[rank %d] case %s\n", ringdp::test::world_rank(), c.name.c_str());
     watchdog.arm(c.name);
     bool error = false;
     bool collective = false;
@@ -179,13 +180,16 @@ TEST_CASE("the checkpoint loader survives corrupted checkpoints") {
       foreign = e.what();
     }
     watchdog.disarm();
-    const bool ok = foreign.empty() &&
-                    (error ? collective && message.find(file) != std::string::npos
-                           : !c.must_fail && intact);
+    const bool ok =
+        foreign.empty() &&
+        (error ? collective && message.find(file) != std::string::npos : !c.must_fail && intact);
     const std::uint64_t kind = error ? 1 : (intact ? 2 : 3);
-    const bool agreed =
-        ringdp::test::same_on_all_ranks(ringdp::test::hash_bytes(message.data(), message.size()) ^ kind);
-    INFO(c.name << " -> " << (error ? "Error: " + message : intact ? "loaded intact" : "loaded, but differs in: " + differs)
+    const bool agreed = ringdp::test::same_on_all_ranks(
+        ringdp::test::hash_bytes(message.data(), message.size()) ^ kind);
+    INFO(c.name << " -> "
+                << (error    ? "Error: " + message
+                    : intact ? "loaded intact"
+                             : "loaded, but differs in: " + differs)
                 << (foreign.empty() ? "" : " / escaped non-ringdp exception: " + foreign));
     CHECK(all_ranks(ok));
     CHECK(agreed);

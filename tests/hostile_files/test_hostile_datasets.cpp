@@ -5,10 +5,10 @@
 // way the trainer agrees it), or - for a flipped byte that no check can see - when it reads
 // back exactly the valid file's values. A crash or a hang fails the whole run (a watchdog
 // names the case); an allocation beyond what the process may address fails as bad_alloc.
-#include <catch2/catch.hpp>
 #include <mpi.h>
 #include <sys/resource.h>
 
+#include <catch2/catch.hpp>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -35,11 +35,11 @@ namespace {
 
 // Outcome of one variant on this rank.
 struct Outcome {
-  bool error = false;        // ended in a ringdp::Error
-  bool collective = true;    // ... agreed by every rank
+  bool error = false;      // ended in a ringdp::Error
+  bool collective = true;  // ... agreed by every rank
   std::string message;
-  bool intact = false;       // opened, and every value read equals the base's
-  std::string foreign;       // something other than ringdp::Error escaped
+  bool intact = false;  // opened, and every value read equals the base's
+  std::string foreign;  // something other than ringdp::Error escaped
 };
 
 // Bounds the address space (when no sanitizer owns it): a reader that trusts a corrupted
@@ -83,8 +83,9 @@ bool read_everything(const ringdp::Communicator& comm, const hostile::Variant& v
       std::vector<float> x(dataset.features());
       for (std::size_t j = 0; j < x.size(); ++j) {
         if (dataset.element_type() == ringdp::data::ElementType::UInt8) {
-          x[j] = static_cast<float>(static_cast<std::uint8_t>(images[r * dataset.row_bytes() + j])) /
-                 255.0f;
+          x[j] =
+              static_cast<float>(static_cast<std::uint8_t>(images[r * dataset.row_bytes() + j])) /
+              255.0f;
         } else {
           std::memcpy(&x[j], &images[r * dataset.row_bytes() + 4 * j], 4);
         }
@@ -111,7 +112,8 @@ bool read_everything(const ringdp::Communicator& comm, const hostile::Variant& v
     try {
       while (loader.next(batch)) {
         for (std::size_t c = 0; c < batch.labels.size(); ++c) {
-          intact = intact && same_values(v, batch.indices[c], batch.x.col(static_cast<Eigen::Index>(c)).data(),
+          intact = intact && same_values(v, batch.indices[c],
+                                         batch.x.col(static_cast<Eigen::Index>(c)).data(),
                                          static_cast<std::size_t>(batch.x.rows()), batch.labels[c]);
         }
       }
@@ -193,7 +195,8 @@ TEST_CASE("the dataset reader survives hundreds of corrupted files") {
   std::map<std::string, int> tally;
   for (const auto& v : variants) {
     const std::string path = dir.file(v.file);
-    if (trace) std::fprintf(stderr, "[rank %d] case %s\n", ringdp::test::world_rank(), v.name.c_str());
+    if (trace)
+      std::fprintf(stderr, "[rank %d] case %s\n", ringdp::test::world_rank(), v.name.c_str());
     watchdog.arm(v.name);
     const Outcome o = run_variant(v, path);
     watchdog.disarm();
@@ -210,9 +213,10 @@ TEST_CASE("the dataset reader survives hundreds of corrupted files") {
     const std::uint64_t kind = o.error ? 1 : (o.intact ? 2 : 3);
     const bool agreed = ringdp::test::same_on_all_ranks(
         ringdp::test::hash_bytes(o.message.data(), o.message.size()) ^ kind);
-    INFO(v.name << " -> " << (o.error ? "Error: " + o.message
-                                      : o.intact ? std::string("read intact")
-                                                 : std::string("read, values differ"))
+    INFO(v.name << " -> "
+                << (o.error    ? "Error: " + o.message
+                    : o.intact ? std::string("read intact")
+                               : std::string("read, values differ"))
                 << (o.foreign.empty() ? "" : " / escaped non-ringdp exception: " + o.foreign)
                 << (v.mention.empty() ? "" : " / expected to mention: " + v.mention));
     CHECK(all_ranks(ok));
