@@ -11,6 +11,7 @@
 #include <mutex>
 
 #include "data/h5_handle.hpp"
+#include "data/h5_storage.hpp"
 #include "ringdp/comm/agreement.hpp"
 #include "ringdp/comm/error.hpp"
 #include "ringdp/data/hdf5_lock.hpp"
@@ -151,8 +152,17 @@ void open_local(H5Dataset::Impl& d, int ranks) {
   }
   d.n = dims[0];
   d.shape.assign(dims.begin() + 1, dims.end());
+  // A corrupted header may claim any extent: the products below must not wrap around, or
+  // every later size (buffers, byte counts) would be computed from a wrong, small number.
+  constexpr std::size_t kMaxBytes = std::numeric_limits<std::size_t>::max() / 8;
   d.features = 1;
-  for (std::size_t v : d.shape) d.features *= v;
+  for (std::size_t v : d.shape) {
+    if (v != 0 && d.features > kMaxBytes / v) {
+      throw IoError(fmt::format("{}: shape {} is too large (the values per sample overflow)",
+                                images_where, shape_text(dims)));
+    }
+    d.features *= v;
+  }
   if (d.features == 0) {
     throw IoError(fmt::format("{}: empty feature shape {}", images_where, shape_text(dims)));
   }
@@ -168,6 +178,11 @@ void open_local(H5Dataset::Impl& d, int ranks) {
       throw IoError(fmt::format("{}: element type {} is not supported (uint8 or float32)",
                                 images_where, describe_type(type.get())));
     }
+  }
+
+  if (d.n > kMaxBytes / d.row_bytes()) {
+    throw IoError(fmt::format("{}: shape {} is too large (its size in bytes overflows)",
+                              images_where, shape_text(dims)));
   }
 
   // Labels: N integers.
@@ -191,6 +206,9 @@ void open_local(H5Dataset::Impl& d, int ranks) {
   if (d.n < static_cast<std::size_t>(ranks)) {
     throw IoError(fmt::format("{}: {} samples, fewer than the {} ranks", images_where, d.n, ranks));
   }
+  // Before anything reads or allocates by the extents: are they backed by the file?
+  detail::require_fully_stored(d.images.get(), images_where);
+  detail::require_fully_stored(d.labels.get(), labels_where);
 
   // Chunking: the unit the loader reads by.
   detail::PlistHandle create(h5_check(H5Dget_create_plist(d.images.get()), images_where,
@@ -220,14 +238,26 @@ void open_local(H5Dataset::Impl& d, int ranks) {
     if (H5Aexists(d.labels.get(), "classes") > 0) {
       detail::AttributeHandle attr(h5_check(H5Aopen(d.labels.get(), "classes", H5P_DEFAULT),
                                             labels_where, "cannot open attribute 'classes'"));
-      int value = 0;
-      h5_check(H5Aread(attr.get(), H5T_NATIVE_INT, &value), labels_where,
+      // One value, read wide: H5Aread writes every element of the attribute, and converts
+      // an out-of-range value to int by clamping it silently.
+      detail::SpaceHandle shape(h5_check(H5Aget_space(attr.get()), labels_where,
+                                         "cannot read the shape of attribute 'classes'"));
+      const hssize_t values = H5Sget_simple_extent_npoints(shape.get());
+      if (values != 1) {
+        throw IoError(fmt::format("{}: attribute 'classes' holds {} values, must hold one",
+                                  labels_where, values));
+      }
+      long long value = 0;
+      h5_check(H5Aread(attr.get(), H5T_NATIVE_LLONG, &value), labels_where,
                "cannot read attribute 'classes'");
       if (value <= 0) {
         throw IoError(
             fmt::format("{}: attribute 'classes' is {}, must be positive", labels_where, value));
       }
-      d.classes = value;
+      if (value > std::numeric_limits<int>::max()) {
+        throw IoError(fmt::format("{}: attribute 'classes' is {}, too large", labels_where, value));
+      }
+      d.classes = static_cast<int>(value);
     }
     static_cast<void>(detail::hdf5_error_text());
   }

@@ -46,15 +46,19 @@ class Writer {
     return status;
   }
 
+  // Fixed-length, not variable-length: a variable-length string lives in HDF5's global
+  // heap, which has no checksum, so a flipped byte there loaded silently as another (or an
+  // empty) string; a fixed-length one is stored in the attribute message itself, inside the
+  // checksummed object header.
   void string_attribute(hid_t object, const char* name, const std::string& value) const {
     TypeHandle type(check(H5Tcopy(H5T_C_S1), "string type"));
-    check(H5Tset_size(type.get(), H5T_VARIABLE), "string type");
+    check(H5Tset_size(type.get(), value.size() + 1), "string type");
+    check(H5Tset_strpad(type.get(), H5T_STR_NULLTERM), "string type");
     check(H5Tset_cset(type.get(), H5T_CSET_UTF8), "string type");
     SpaceHandle space(check(H5Screate(H5S_SCALAR), "dataspace"));
     AttributeHandle attribute(
         check(H5Acreate2(object, name, type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT), name));
-    const char* text = value.c_str();
-    check(H5Awrite(attribute.get(), type.get(), &text), name);
+    check(H5Awrite(attribute.get(), type.get(), value.c_str()), name);
   }
 
   void int_attribute(hid_t object, const char* name, std::int64_t value) const {
@@ -158,6 +162,7 @@ class Reader {
     }
     TypeHandle memory(check(H5Tcopy(H5T_C_S1), name));
     check(H5Tset_size(memory.get(), size), name);
+    check(H5Tset_cset(memory.get(), H5Tget_cset(type.get())), name);  // HDF5 converts no cset
     std::string value(size, '\0');
     check(H5Aread(attribute, memory.get(), value.data()), name);
     value.resize(std::strlen(value.c_str()));
