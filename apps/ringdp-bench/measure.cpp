@@ -7,8 +7,6 @@
 #include <cstring>
 #include <limits>
 #include <memory>
-#include <cstdint>
-#include <type_traits>
 
 #include "ringdp/collectives/collectives.hpp"
 #include "ringdp/collectives/tuning.hpp"
@@ -22,42 +20,24 @@ namespace {
 
 constexpr int kMinIterations = 5;
 
-template <Reducible T>
-MPI_Datatype mpi_datatype() {
-  if constexpr (std::is_same_v<T, float>) return MPI_FLOAT;
-  if constexpr (std::is_same_v<T, double>) return MPI_DOUBLE;
-  if constexpr (std::is_same_v<T, std::int32_t>) return MPI_INT32_T;
-  if constexpr (std::is_same_v<T, std::int64_t>) return MPI_INT64_T;
-}
-
-MPI_Op mpi_op(ReduceOp op) {
-  switch (op) {
-    case ReduceOp::Sum: return MPI_SUM;
-    case ReduceOp::Min: return MPI_MIN;
-    case ReduceOp::Max: return MPI_MAX;
-    case ReduceOp::Product: return MPI_PROD;
-    case ReduceOp::Average: break;
-  }
-  throw InvalidArgument("MPI has no average operation");
-}
+// Bounds the per-iteration time log (8 bytes each) for messages of a microsecond or less.
+constexpr int kMaxIterations = 200000;
 
 // One allreduce of the algorithm under test. The `mpi` algorithm calls the MPI library's
 // public MPI_Allreduce symbol here (ringdp's own Mpi algorithm calls PMPI_Allreduce), so
 // that a run under LD_PRELOAD=libringdp_mpi.so measures the interposed path, and a run
 // without it measures plain MPI. Average has no MPI operation: ringdp's Mpi path (sum,
-// then divide) serves it.
+// then divide) serves it. The type and op mappings are verification.hpp's.
 template <Reducible T>
 void run_allreduce(const Communicator& comm, std::span<T> data, ReduceOp op, Algorithm algorithm) {
   if (algorithm == Algorithm::Mpi && op != ReduceOp::Average) {
     RINGDP_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, data.data(),
                                    detail::checked_mpi_count(data.size()), mpi_datatype<T>(),
-                                   mpi_op(op), comm.native()));
+                                   mpi_op_for(op), comm.native()));
     return;
   }
   allreduce(comm, data, op, algorithm);
 }
-// Bounds the per-iteration time log (8 bytes each) for messages of a microsecond or less.
-constexpr int kMaxIterations = 200000;
 
 // Runs every algorithm at every size for one element type. The three buffers are
 // allocated once at the largest size and used by prefix, so that their pages are
