@@ -10,6 +10,7 @@
 #include "ringdp/collectives/collectives.hpp"
 #include "ringdp/collectives/tuning.hpp"
 #include "ringdp/comm/error.hpp"
+#include "ringdp/detail/wait.hpp"
 
 namespace ringdp {
 namespace detail {
@@ -39,6 +40,7 @@ void validate_op(ReduceOp op) {
 
 template <Reducible T>
 void allreduce(const Communicator& comm, std::span<T> data, ReduceOp op, Algorithm algorithm) {
+  const detail::CollectiveScope scope(comm, "allreduce");
   const Algorithm chosen = resolve_algorithm(algorithm, data.size_bytes(), comm.size());
   if (comm.check_mode()) {
     detail::check_same_call(comm, "allreduce",

@@ -14,12 +14,14 @@
 #include "ringdp/collectives/collectives.hpp"
 #include "ringdp/comm/error.hpp"
 #include "ringdp/detail/mpi_check.hpp"
+#include "ringdp/detail/wait.hpp"
 
 namespace ringdp {
 
 template <Reducible T>
 void reduce_scatter(const Communicator& comm, std::span<const T> data, std::span<T> my_block,
                     ReduceOp op) {
+  const detail::CollectiveScope scope(comm, "reduce_scatter");
   const int n = comm.size();
   const std::size_t b = my_block.size();
   if (comm.check_mode()) {
@@ -40,14 +42,18 @@ void reduce_scatter(const Communicator& comm, std::span<const T> data, std::span
   if (b == 0) return;
   const MPI_Datatype type = detail::mpi_type<T>();
   if (b <= detail::max_mpi_count()) {
-    RINGDP_MPI_CHECK(MPI_Reduce_scatter_block(data.data(), my_block.data(), static_cast<int>(b),
-                                              type, mop, comm.native()));
+    MPI_Request request = MPI_REQUEST_NULL;
+    RINGDP_MPI_CHECK(MPI_Ireduce_scatter_block(data.data(), my_block.data(), static_cast<int>(b),
+                                               type, mop, comm.native(), &request));
+    detail::wait(comm, request);
   } else {
     for (int owner = 0; owner < n; ++owner) {
       const T* block = data.data() + static_cast<std::size_t>(owner) * b;
       detail::for_each_piece(b, [&](std::size_t offset, int piece) {
-        RINGDP_MPI_CHECK(MPI_Reduce(block + offset, my_block.data() + offset, piece, type, mop,
-                                    owner, comm.native()));
+        MPI_Request request = MPI_REQUEST_NULL;
+        RINGDP_MPI_CHECK(MPI_Ireduce(block + offset, my_block.data() + offset, piece, type, mop,
+                                     owner, comm.native(), &request));
+        detail::wait(comm, request);
       });
     }
   }

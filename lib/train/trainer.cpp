@@ -103,6 +103,9 @@ StepResult Trainer::run_step(const Batch& batch, std::int64_t steps_per_epoch,
   times.data = data_seconds;
   const auto t0 = ReducerClock::now();
   const std::int64_t global_step = position_.global_step;
+  // Stall reports of this step's collectives name it (the reducer adds its buckets).
+  comm_.set_stall_context({.step = global_step});
+  reducer_->set_stall_step(global_step);
   if (batch.real > static_cast<std::size_t>(batch.x.cols()) ||
       batch.labels.size() != static_cast<std::size_t>(batch.x.cols())) {
     throw InvalidArgument(fmt::format("Trainer::step: batch of {} columns, {} labels, {} real",
@@ -117,10 +120,12 @@ StepResult Trainer::run_step(const Batch& batch, std::int64_t steps_per_epoch,
                                        batch.real > 0 ? static_cast<double>(batch.real) : 1.0);
   const auto t1 = ReducerClock::now();
 
-  // The one small allreduce of the step: sums of loss, correct and real count.
+  // The one small allreduce of the step: sums of loss, correct and real count. Recursive
+  // doubling, not MPI's: its waits are watched by the stall inspector, and this is where
+  // the ranks wait for one that is late with its batch.
   std::array<double, 3> sums = {loss.loss_sum, static_cast<double>(loss.correct),
                                 static_cast<double>(loss.count)};
-  allreduce<double>(comm_, sums, ReduceOp::Sum, Algorithm::Mpi);
+  allreduce<double>(comm_, sums, ReduceOp::Sum, Algorithm::RecursiveDoubling);
   const auto t2 = ReducerClock::now();
   const auto global_real = static_cast<std::int64_t>(sums[2]);
 
@@ -277,7 +282,9 @@ EpochResult Trainer::evaluate(BatchSource& source) {
     sums[1] += static_cast<double>(loss.correct);
     sums[2] += static_cast<double>(loss.count);
   }
-  allreduce<double>(comm_, sums, ReduceOp::Sum, Algorithm::Mpi);
+  // Not a training step: stall reports name no step here. Recursive doubling: watched.
+  comm_.set_stall_context({});
+  allreduce<double>(comm_, sums, ReduceOp::Sum, Algorithm::RecursiveDoubling);
   result.samples = static_cast<std::int64_t>(sums[2]);
   result.loss = sums[2] > 0 ? sums[0] / sums[2] : 0.0;
   result.accuracy = sums[2] > 0 ? sums[1] / sums[2] : 0.0;
