@@ -12,7 +12,7 @@
 #include "ringdp/collectives/collectives.hpp"
 #include "ringdp/comm/error.hpp"
 #include "ringdp/detail/mpi_check.hpp"
-#include "ringdp/detail/wait.hpp"
+#include "ringdp/detail/wait.hpp"  // CollectiveScope
 
 namespace ringdp {
 
@@ -27,13 +27,12 @@ void broadcast(const Communicator& comm, std::span<T> data, int root) {
     throw InvalidArgument(fmt::format("broadcast root {} is not a rank of a {}-rank communicator",
                                       root, comm.size()));
   }
-  // MPI_Ibcast and the library's wait (watched by the stall inspector) instead of
-  // MPI_Bcast: measured within the noise of it on the development machine.
+  // MPI's blocking MPI_Bcast, not watched by the stall inspector: the non-blocking
+  // MPI_Ibcast a watched wait needs is Open MPI's libnbc, which was measured far slower for
+  // many small calls with more ranks than cores (see stall.hpp).
   detail::for_each_piece(data.size(), [&](std::size_t offset, int piece) {
-    MPI_Request request = MPI_REQUEST_NULL;
-    RINGDP_MPI_CHECK(MPI_Ibcast(data.data() + offset, piece, detail::mpi_type<T>(), root,
-                                comm.native(), &request));
-    detail::wait(comm, request);
+    RINGDP_MPI_CHECK(
+        MPI_Bcast(data.data() + offset, piece, detail::mpi_type<T>(), root, comm.native()));
   });
 }
 

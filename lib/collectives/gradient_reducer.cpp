@@ -105,7 +105,7 @@ struct GradientReducer::State {
 
 GradientReducer::GradientReducer(const Communicator& comm, std::vector<std::span<float>> buckets,
                                  ReducerOptions options)
-    : comm_(comm.native()), buckets_(std::move(buckets)), options_(std::move(options)) {
+    : comm_(comm.duplicate()), buckets_(std::move(buckets)), options_(std::move(options)) {
   // Every rank has the same thread level, so every rank throws here or none does.
   require_thread_level(ThreadLevel::Serialized, "GradientReducer (progress thread)");
   comm_.set_check_mode(comm.check_mode());

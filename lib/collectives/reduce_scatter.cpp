@@ -14,7 +14,7 @@
 #include "ringdp/collectives/collectives.hpp"
 #include "ringdp/comm/error.hpp"
 #include "ringdp/detail/mpi_check.hpp"
-#include "ringdp/detail/wait.hpp"
+#include "ringdp/detail/wait.hpp"  // CollectiveScope
 
 namespace ringdp {
 
@@ -42,18 +42,15 @@ void reduce_scatter(const Communicator& comm, std::span<const T> data, std::span
   if (b == 0) return;
   const MPI_Datatype type = detail::mpi_type<T>();
   if (b <= detail::max_mpi_count()) {
-    MPI_Request request = MPI_REQUEST_NULL;
-    RINGDP_MPI_CHECK(MPI_Ireduce_scatter_block(data.data(), my_block.data(), static_cast<int>(b),
-                                               type, mop, comm.native(), &request));
-    detail::wait(comm, request);
+    // MPI's blocking calls, not watched by the stall inspector (as broadcast.cpp says).
+    RINGDP_MPI_CHECK(MPI_Reduce_scatter_block(data.data(), my_block.data(), static_cast<int>(b),
+                                              type, mop, comm.native()));
   } else {
     for (int owner = 0; owner < n; ++owner) {
       const T* block = data.data() + static_cast<std::size_t>(owner) * b;
       detail::for_each_piece(b, [&](std::size_t offset, int piece) {
-        MPI_Request request = MPI_REQUEST_NULL;
-        RINGDP_MPI_CHECK(MPI_Ireduce(block + offset, my_block.data() + offset, piece, type, mop,
-                                     owner, comm.native(), &request));
-        detail::wait(comm, request);
+        RINGDP_MPI_CHECK(MPI_Reduce(block + offset, my_block.data() + offset, piece, type, mop,
+                                    owner, comm.native()));
       });
     }
   }

@@ -60,7 +60,7 @@ Communicator::Communicator(MPI_Comm comm) {
   *this = Communicator(Adopt{}, dup);
 }
 
-Communicator::Communicator(Adopt, MPI_Comm owned) : comm_(owned) {
+Communicator::Communicator(Adopt, MPI_Comm owned, const Communicator* parent) : comm_(owned) {
   check_mode_ = check_mode_from_environment();
   if (comm_ == MPI_COMM_NULL) return;
   // Errors on our own handle come back as codes (RINGDP_MPI_CHECK turns them into
@@ -69,7 +69,8 @@ Communicator::Communicator(Adopt, MPI_Comm owned) : comm_(owned) {
     RINGDP_MPI_CHECK(MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN));
     RINGDP_MPI_CHECK(MPI_Comm_rank(comm_, &rank_));
     RINGDP_MPI_CHECK(MPI_Comm_size(comm_, &size_));
-    stall_ = detail::make_stall_state(comm_, rank_, size_);
+    stall_ = parent != nullptr && parent->stall_ ? detail::make_stall_state(*parent->stall_)
+                                                 : detail::make_stall_state(comm_, rank_, size_);
   } catch (...) {
     reset();  // the destructor does not run for a constructor that throws
     throw;
@@ -116,6 +117,14 @@ Communicator Communicator::split(int color, int key) const {
   MPI_Comm out = MPI_COMM_NULL;
   RINGDP_MPI_CHECK(MPI_Comm_split(comm_, color, key, &out));
   Communicator result(Adopt{}, out);
+  result.check_mode_ = check_mode_;
+  return result;
+}
+
+Communicator Communicator::duplicate() const {
+  MPI_Comm out = MPI_COMM_NULL;
+  RINGDP_MPI_CHECK(MPI_Comm_dup(comm_, &out));
+  Communicator result(Adopt{}, out, this);
   result.check_mode_ = check_mode_;
   return result;
 }

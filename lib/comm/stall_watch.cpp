@@ -1,6 +1,7 @@
 // The stall inspector at work during one long wait.
 //
-// The protocol, over the communicator's report channel (a duplicate made with it):
+// The protocol, over the communicator's report channel (a duplicate made with it, shared
+// with the duplicates made from it by Communicator::duplicate()):
 //  - A rank other than 0 that has waited report_after seconds sends rank 0 one report per
 //    collective (the sequence number says which): its collective, context and wait time.
 //  - Every rank in a long wait reads the channel now and then. Rank 0 records each report
@@ -8,14 +9,16 @@
 //    waiting, so rank 0 will speak for everyone.
 //  - Rank 0 prints its line `grace` seconds after report_seconds, so that the reports of
 //    ranks that began waiting a little after it are in, then every report_seconds. The
-//    ranks with no report for this collective (or a later one) are the ones not arrived.
+//    ranks with no report for this call are the ones not arrived, except those that
+//    report a later call of it, or, during this wait, a call of another communicator of
+//    the channel (they are named with that call).
 //  - A reporter with no answer after `grace` seconds concludes that rank 0 is not waiting
 //    in a ringdp collective, and prints one line of its own naming rank 0.
 //  - Abort: rank 0 at abort_after; a rank that rank 0 answered kAnsweredAbortDelay later
 //    (rank 0's abort, with the fuller message, normally ends the job first); a rank with
 //    no answer at abort_after, with its own line.
 // Nothing is ever posted that could stay pending: receives are posted only for messages
-// already probed, and sends are 64 bytes, which MPI sends eagerly (each is tested to
+// already probed, and sends are 80 bytes, which MPI sends eagerly (each is tested to
 // completion later). So a stall that resolves by itself leaves no request behind, and the
 // thread doing the wait is the only one that touches MPI (MPI_THREAD_SERIALIZED holds).
 
@@ -37,9 +40,11 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// After this long a wait is no longer a fast one: yield the core to whoever shares it
-// (another rank when oversubscribed, the trainer's own threads) at each poll.
-constexpr double kYieldAfter = 1e-3;
+// After this long a wait is no longer part of a transfer (a 128 KiB ring segment takes well
+// under a millisecond) but a rank waiting for another: yield the core at each poll to whoever
+// shares it (another rank when oversubscribed, the trainer's compute thread). Shorter waits
+// spin as MPI_Wait does, so a transfer never pays for a system call per poll.
+constexpr double kYieldAfter = 10e-3;
 // Read the channel from this far into a wait, then at most this often: often enough that
 // answers arrive in a fraction of the grace period, rarely enough to cost nothing.
 constexpr auto kDrainAfter = 10ms;
@@ -104,7 +109,9 @@ void print_line(const std::string& line) {
 StallWatch::StallWatch(const Communicator& comm)
     : comm_(comm), state_(StallAccess::state(comm)), start_(StallClock::now()) {
   next_drain_ = start_ + kDrainAfter;
-  if (state_ == nullptr || state_->size < 2) return;  // nobody to wait for or report to
+  if (state_ == nullptr) return;
+  channel_ = state_->channel.get();
+  if (channel_->size < 2) return;  // nobody to wait for or report to
   settings_ = stall_settings();
   const double report = settings_.report_seconds;
   const double abort = settings_.abort_seconds;
@@ -115,20 +122,17 @@ StallWatch::StallWatch(const Communicator& comm)
   // Never abort before the reports could have reached rank 0.
   abort_after_ = abort > 0.0 ? std::max(abort, report_after_ + grace_) : 0.0;
   next_line_ = report + grace_;
-  // Room for the sends of this wait, reserved here so that a send, once posted, is
-  // always recorded (push_back cannot throw after MPI_Isend).
-  state_->sends.reserve(state_->sends.size() + 4);
 }
 
 StallWatch::~StallWatch() {
   if (state_ == nullptr) return;
   if (printed_) {
     const double waited = Seconds(StallClock::now() - start_).count();
-    print_line(fmt::format("ringdp: stall: rank {}: {} ended after {:.1f} s", state_->rank, where(),
-                           waited));
+    print_line(fmt::format("ringdp: stall: rank {}: {} ended after {:.1f} s", channel_->rank,
+                           where(), waited));
   }
   try {
-    state_->settle_sends();
+    channel_->settle_sends();
   } catch (...) {
     // An MPI error here is reported by the next call that meets it; a destructor only logs.
   }
@@ -141,18 +145,21 @@ std::string StallWatch::where() const {
 }
 
 void StallWatch::send(int dest, int tag, const StallMessage& message) {
-  if (state_->sends.size() == state_->sends.capacity())
-    state_->sends.reserve(2 * state_->sends.size() + 4);
+  // Room first, so that a send, once posted, is always recorded (push_back cannot throw
+  // after MPI_Isend).
+  auto& sends = channel_->sends;
+  if (sends.size() == sends.capacity()) sends.reserve(2 * sends.size() + 4);
   auto pending = std::make_unique<PendingSend>();
   pending->message = message;
   RINGDP_MPI_CHECK(MPI_Isend(&pending->message, sizeof(StallMessage), MPI_BYTE, dest, tag,
-                             state_->side, &pending->request));
-  state_->sends.push_back(std::move(pending));
+                             channel_->side, &pending->request));
+  sends.push_back(std::move(pending));
 }
 
 void StallWatch::report(double waited) {
   const StallContext c = state_->context();
   StallMessage m;
+  m.communicator = state_->id;
   m.sequence = static_cast<std::int64_t>(state_->sequence);
   m.step = c.step;
   m.first_bucket = c.first_bucket;
@@ -166,30 +173,34 @@ void StallWatch::report(double waited) {
 }
 
 void StallWatch::drain() {
+  StallChannel& ch = *channel_;
   for (;;) {
     int flag = 0;
     MPI_Status status;
-    RINGDP_MPI_CHECK(MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, state_->side, &flag, &status));
+    RINGDP_MPI_CHECK(MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, ch.side, &flag, &status));
     if (flag == 0) break;
     StallMessage m;
-    RINGDP_MPI_CHECK(MPI_Recv(&m, sizeof m, MPI_BYTE, status.MPI_SOURCE, status.MPI_TAG,
-                              state_->side, MPI_STATUS_IGNORE));
+    RINGDP_MPI_CHECK(MPI_Recv(&m, sizeof m, MPI_BYTE, status.MPI_SOURCE, status.MPI_TAG, ch.side,
+                              MPI_STATUS_IGNORE));
     const int source = status.MPI_SOURCE;
-    if (status.MPI_TAG == kReportTag && state_->rank == 0 && source > 0 && source < state_->size) {
-      // Allocated at rank 0's first stall, not with every communicator: a large job's
+    if (status.MPI_TAG == kReportTag && ch.rank == 0 && source > 0 && source < ch.size) {
+      // Allocated at rank 0's first stall, not with every channel: a large job's
       // communicators would each carry a per-rank table they almost never use.
-      if (state_->records.empty()) state_->records.resize(static_cast<std::size_t>(state_->size));
-      state_->records[static_cast<std::size_t>(source)] = {m, StallClock::now(), true};
+      if (ch.records.empty()) ch.records.resize(static_cast<std::size_t>(ch.size));
+      ch.records[static_cast<std::size_t>(source)] = {m, StallClock::now(), true};
       StallMessage answer;
+      answer.communicator = m.communicator;
       answer.sequence = m.sequence;
       send(source, kAnswerTag, answer);
-    } else if (status.MPI_TAG == kAnswerTag) {
+    } else if (status.MPI_TAG == kAnswerTag && m.communicator >= 0 && m.communicator < ch.next_id) {
+      const auto id = static_cast<std::size_t>(m.communicator);
+      if (ch.answered.size() <= id) ch.answered.resize(id + 1, 0);
       // Answers from one rank arrive in order (MPI does not overtake), so the largest is
       // the latest.
-      state_->answered = std::max(state_->answered, static_cast<std::uint64_t>(m.sequence));
+      ch.answered[id] = std::max(ch.answered[id], static_cast<std::uint64_t>(m.sequence));
     }
   }
-  state_->settle_sends();
+  ch.settle_sends();
 }
 
 std::string StallWatch::rank0_line(double waited) const {
@@ -197,26 +208,36 @@ std::string StallWatch::rank0_line(double waited) const {
   std::vector<int> missing;
   std::vector<int> same;
   std::vector<std::string> others;
-  for (int r = 1; r < state_->size; ++r) {
+  const StallChannel& ch = *channel_;
+  for (int r = 1; r < ch.size; ++r) {
     const StallRecord* record =
-        state_->records.empty() ? nullptr : &state_->records[static_cast<std::size_t>(r)];
-    if (record == nullptr || !record->valid) {
-      missing.push_back(r);
-      continue;
-    }
-    const std::int64_t theirs = record->report.sequence;
-    if (theirs == sequence) {
+        ch.records.empty() ? nullptr : &ch.records[static_cast<std::size_t>(r)];
+    // A report from before this wait began may be long out of date: it counts only when
+    // it is about this very call.
+    const bool fresh = record != nullptr && record->valid && record->received >= start_;
+    const bool here =
+        record != nullptr && record->valid && record->report.communicator == state_->id;
+    if (here && record->report.sequence == sequence) {
       same.push_back(r);
       continue;
     }
-    // A rank reporting a later call has been through this one (a broadcast's root can
-    // finish before the others); one reporting an earlier call has not arrived, and is
-    // named only if its report is from this wait (an older one may be long out of date).
-    if (theirs < sequence) missing.push_back(r);
-    if (theirs > sequence || record->received >= start_) {
+    const auto other = [&](const char* where_from) {
       if (others.size() < kMaxOthers) {
-        others.push_back(fmt::format("rank {} waiting in {}", r, report_text(record->report)));
+        others.push_back(
+            fmt::format("rank {} waiting in {}{}", r, report_text(record->report), where_from));
       }
+    };
+    if (here && record->report.sequence > sequence) {
+      // Through this call already (a broadcast's root can finish before the others).
+      other("");
+    } else if (here && fresh) {
+      missing.push_back(r);  // still in an earlier call of this communicator
+      other("");
+    } else if (fresh) {
+      other(
+          " of another communicator");  // e.g. the gradient reducer's, while this is the trainer's
+    } else {
+      missing.push_back(r);  // silent
     }
   }
   std::string line = fmt::format("rank 0 waited {:.1f} s in {}; ranks not arrived: {}", waited,
@@ -227,7 +248,7 @@ std::string StallWatch::rank0_line(double waited) const {
     line += fmt::format(" ({} {} waiting in the same call)", same.size() == 1 ? "rank" : "ranks",
                         rank_ranges(same));
   }
-  for (const std::string& other : others) line += "; " + other;
+  for (const std::string& o : others) line += "; " + o;
   return line;
 }
 
@@ -235,7 +256,7 @@ std::string StallWatch::silent_rank0_line(double waited) const {
   return fmt::format(
       "rank {} waited {:.1f} s in {}; rank 0 has not answered its stall report, so rank 0 has "
       "probably not arrived (it may be the stalled rank)",
-      state_->rank, waited, where());
+      channel_->rank, waited, where());
 }
 
 void StallWatch::tick() {
@@ -249,9 +270,9 @@ void StallWatch::tick() {
   }
   const std::uint64_t sequence = state_->sequence;
   const bool reports_on = settings_.report_seconds > 0.0;
-  if (state_->rank != 0) {
+  if (channel_->rank != 0) {
     if (waited >= report_after_ && state_->reported != sequence) report(waited);
-    const bool answered = state_->answered == sequence;
+    const bool answered = channel_->answered_for(state_->id) == sequence;
     if (reports_on && !answered && state_->reported == sequence && state_->noticed != sequence &&
         waited >= report_after_ + grace_) {
       print_line("ringdp: stall: " + silent_rank0_line(waited));
@@ -263,7 +284,7 @@ void StallWatch::tick() {
                 fmt::format("stall: {}; RINGDP_STALL_ABORT_SECONDS={} reached",
                             answered ? fmt::format("rank {} waited {:.1f} s in {}; rank 0 "
                                                    "is waiting too",
-                                                   state_->rank, waited, where())
+                                                   channel_->rank, waited, where())
                                      : silent_rank0_line(waited),
                             settings_.abort_seconds));
     }

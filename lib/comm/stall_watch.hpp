@@ -9,8 +9,8 @@
 
 namespace ringdp::detail {
 
-// Made by the wait loop once a wait has outlasted its spin phase (so the clock is never
-// read in a wait that ends at once), ticked every few polls, destroyed when the wait ends.
+// Made by the wait loop when a wait is not over at its first poll (one read of a coarse
+// clock), ticked every few polls, destroyed when the wait ends.
 // Used by the thread doing the wait only, which is then the only thread inside MPI.
 class StallWatch {
  public:
@@ -36,6 +36,7 @@ class StallWatch {
 
   const Communicator& comm_;
   StallState* state_;
+  StallChannel* channel_ = nullptr;
   StallSettings settings_;
   StallClock::time_point start_;
   StallClock::time_point next_drain_;

@@ -6,11 +6,13 @@
 // MPI's progress engine until the request completes; MPI_Test drives the same engine once
 // per call, so polling it costs the same while giving control back between polls.
 //
-// The fast path costs nothing measurable: the first kSpinPolls polls do nothing else
-// (most waits of a collective end within them), so such a wait never reads the clock.
-// Only a wait that outlasts them creates a StallWatch, which reads the clock every
-// kPollsPerTick polls (a vDSO call of some 20 ns, against MPI_Test's 100 ns or more), and
-// after a millisecond yields the core at each poll.
+// The fast path costs nothing measurable: a wait that is over at its first poll (as most
+// sends and many receives of a collective are) does nothing else. Any other wait reads a
+// coarse clock once (StallClock: a few ns) and then every kPollsPerTick polls, while it
+// waits anyway, and after 10 ms yields the core at each poll. The clock has to be
+// read at the start of the wait, not after some number of polls: with Open MPI's
+// mpi_yield_when_idle (set when ranks outnumber cores), every idle MPI_Test yields the
+// core, and on a loaded machine 256 such polls were measured to take a second.
 
 #include "ringdp/detail/wait.hpp"
 
@@ -29,14 +31,11 @@
 namespace ringdp::detail {
 namespace {
 
-constexpr int kSpinPolls = 256;
 constexpr unsigned kPollsPerTick = 16;
 
 template <class Poll>
 void watched_wait(const Communicator& comm, Poll&& poll) {
-  for (int i = 0; i < kSpinPolls; ++i) {
-    if (poll()) return;
-  }
+  if (poll()) return;
   StallWatch watch(comm);
   for (unsigned i = 1;; ++i) {
     if (poll()) return;
@@ -124,7 +123,7 @@ void wait_all(const Communicator& comm, std::span<MPI_Request> requests) {
 
 std::size_t stall_sends_in_flight(const Communicator& comm) noexcept {
   const StallState* state = StallAccess::state(comm);
-  return state == nullptr ? 0 : state->sends.size();
+  return state == nullptr ? 0 : state->channel->sends.size();
 }
 
 }  // namespace ringdp::detail

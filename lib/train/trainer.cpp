@@ -44,7 +44,7 @@ std::vector<std::size_t> layer_ends(const nn::Sequential<float>& model) {
 
 Trainer::Trainer(const Communicator& comm, nn::Sequential<float>& model,
                  nn::Optimizer<float>& optimizer, TrainerOptions options)
-    : comm_(comm.native()), model_(model), optimizer_(optimizer), options_(std::move(options)) {
+    : comm_(comm.duplicate()), model_(model), optimizer_(optimizer), options_(std::move(options)) {
   comm_.set_check_mode(comm.check_mode());
   options_.check = options_.check || comm.check_mode();
   if (optimizer_.size() != model_.parameter_count()) {

@@ -50,6 +50,12 @@ class Communicator {
 
   /// Collective: ranks passing the same `color` form a new communicator, ordered by `key`.
   [[nodiscard]] Communicator split(int color, int key) const;
+  /// Collective: another duplicate of the same group, for a part of a program that must not
+  /// match this one's messages (the Trainer and its GradientReducer each hold one). It
+  /// shares this communicator's stall report channel, so rank 0 waiting on one of them also
+  /// hears from ranks waiting on the other; use the two from one thread at a time. Check
+  /// mode is copied.
+  [[nodiscard]] Communicator duplicate() const;
   /// Collective barrier.
   void barrier() const;
 
@@ -85,7 +91,9 @@ class Communicator {
   };
 
   struct Adopt {};
-  Communicator(Adopt, MPI_Comm owned);
+  // Takes ownership of `owned`; its stall state reports through `parent`'s channel when
+  // given, through a channel of its own otherwise.
+  Communicator(Adopt, MPI_Comm owned, const Communicator* parent = nullptr);
   void reset() noexcept;
 
   MPI_Comm comm_ = MPI_COMM_NULL;

@@ -20,8 +20,14 @@
 /// hanging. Set both limits above the longest legitimate wait (e.g. rank 0 writing a large
 /// checkpoint while the others wait for it).
 ///
-/// Not watched: Algorithm::Mpi, which is MPI's own blocking MPI_Allreduce, kept because
-/// MPI_Iallreduce was measured up to 1.7x slower (see allreduce_mpi.cpp).
+/// Watched: the allreduce algorithms ring, recursive doubling and parameter server, agree(),
+/// Communicator::barrier() and check mode: everything a training step of the Trainer waits
+/// in. Not watched (they wait inside MPI): the collectives ringdp hands to MPI whole, i.e.
+/// Algorithm::Mpi (MPI_Allreduce), broadcast(), allgather() and reduce_scatter(). A watched
+/// wait needs their non-blocking forms, which in Open MPI 4.1 are a different, slower
+/// implementation (libnbc): MPI_Iallreduce measured 1.3-1.7x slower at 2 ranks, and the
+/// test suite's many small broadcasts, allgathers and reduce-scatters 5-8x slower at 5 ranks
+/// on 2 cores. They are still numbered, so the sequence numbers agree across ranks.
 
 #include <cstdint>
 
