@@ -27,10 +27,21 @@ namespace {
 
 using namespace ringdp;
 
+// A variant of the step: the trainer on the world communicator with the gradient
+// reduction overlapped with backward or after it, or "solo": each rank trains its own
+// replica on MPI_COMM_SELF, with no communication at all. Solo measures what the machine
+// gives k independent processes (shared caches, memory bandwidth, clock), the ceiling of
+// any data-parallel scaling on it.
+struct Variant {
+  std::string name;
+  bool overlap = true;
+  bool solo = false;
+};
+
 struct Result {
   int repeat = 0;
   std::size_t bucket_bytes = 0;
-  bool overlap = true;
+  std::string variant;
   double samples_per_s = 0.0;
   train::StepTimes median;  // rank 0's per-step medians (seconds)
 };
@@ -57,6 +68,7 @@ int main(int argc, char** argv) {
   std::string overlap_modes = "both";
   std::string algorithm_name = "auto";
   std::string csv;
+  bool solo = false;
   app.add_option("--model", spec, "MLP spec")->capture_default_str();
   app.add_option("--batch", batch, "samples per rank per step")->capture_default_str();
   app.add_option("--steps", steps, "timed steps per run")->capture_default_str();
@@ -67,15 +79,20 @@ int main(int argc, char** argv) {
   app.add_option("--overlap", overlap_modes, "on, off or both")->capture_default_str();
   app.add_option("--algo", algorithm_name, "allreduce algorithm")->capture_default_str();
   app.add_option("--csv", csv, "write every run to this CSV file");
+  app.add_flag("--solo", solo,
+               "also run every rank alone (MPI_COMM_SELF, no communication): the machine's "
+               "ceiling for the scaling");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return world.rank() == 0 ? app.exit(e) : 1;
   }
   if (bucket_sizes.empty()) bucket_sizes.push_back(default_bucket_bytes());
-  std::vector<bool> overlaps;
-  if (overlap_modes != "off") overlaps.push_back(true);
-  if (overlap_modes != "on") overlaps.push_back(false);
+  std::vector<Variant> variants;
+  if (overlap_modes != "off") variants.push_back({"overlap", true, false});
+  if (overlap_modes != "on") variants.push_back({"after", false, false});
+  if (solo) variants.push_back({"solo", true, true});
+  const Communicator self(MPI_COMM_SELF);
   const Algorithm algorithm = parse_algorithm(algorithm_name);
 
   // Synthetic data: uniform features in [0, 1), labels from a fixed random linear teacher;
@@ -116,26 +133,30 @@ int main(int argc, char** argv) {
         "{:.2f}\n",
         steps, warmup, repeats, load[0], load[1], load[2]);
     fmt::print("{:>6} {:>8} {:>7} {:>10} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8}\n", "repeat", "bucket",
-               "overlap", "samples/s", "step_ms", "data_ms", "fwd_ms", "bwd_ms", "comm_ms",
+               "variant", "samples/s", "step_ms", "data_ms", "fwd_ms", "bwd_ms", "comm_ms",
                "opt_ms");
   }
 
   std::vector<Result> results;
   for (int repeat = 0; repeat < repeats; ++repeat) {
     for (const std::size_t bucket : bucket_sizes) {
-      for (const bool overlap : overlaps) {
+      for (const Variant& variant : variants) {
         model.initialize(42);
         nn::Sgd<float> sgd(model.parameter_count(), {.momentum = 0.9});
-        train::Trainer trainer(world, model, sgd,
+        train::Trainer trainer(variant.solo ? self : world, model, sgd,
                                {.bucket_bytes = bucket,
                                 .algorithm = algorithm,
-                                .overlap = overlap,
+                                .overlap = variant.overlap,
                                 .schedule = {.base_lr = 0.01}});
+        // Every batch is full (the sample count is a multiple of the global batch), so
+        // the global count is known in advance, as train_epoch() would know it.
+        const auto step_ranks = static_cast<std::size_t>(variant.solo ? 1 : world.size());
         source.start_epoch(static_cast<std::uint64_t>(repeat));
         train::Batch b;
         const auto spe = static_cast<std::int64_t>(source.steps_per_epoch());
         for (std::size_t s = 0; s < warmup; ++s) {
           source.next(b);
+          b.global_real = b.real * step_ranks;
           trainer.step(b, spe);
         }
         trainer.clear_times();
@@ -143,6 +164,7 @@ int main(int argc, char** argv) {
         const auto start = std::chrono::steady_clock::now();
         for (std::size_t s = 0; s < steps; ++s) {
           source.next(b);
+          b.global_real = b.real * step_ranks;
           trainer.step(b, spe);
         }
         double seconds =
@@ -150,14 +172,14 @@ int main(int argc, char** argv) {
         RINGDP_MPI_CHECK(
             MPI_Allreduce(MPI_IN_PLACE, &seconds, 1, MPI_DOUBLE, MPI_MAX, world.native()));
         Result r{
-            repeat, bucket, overlap,
+            repeat, bucket, variant.name,
             static_cast<double>(steps * batch * static_cast<std::size_t>(world.size())) / seconds,
             trainer.times().medians()};
         results.push_back(r);
         if (world.rank() == 0) {
           fmt::print(
               "{:>6} {:>8} {:>7} {:>10.0f} {:>9.3f} {:>8.3f} {:>8.3f} {:>8.3f} {:>8.3f} {:>8.3f}\n",
-              repeat, bucket, overlap ? "on" : "off", r.samples_per_s, r.median.total * 1e3,
+              repeat, bucket, r.variant, r.samples_per_s, r.median.total * 1e3,
               r.median.data * 1e3, r.median.forward * 1e3, r.median.backward * 1e3,
               r.median.exposed_comm * 1e3, r.median.optimizer * 1e3);
           std::fflush(stdout);
@@ -168,28 +190,28 @@ int main(int argc, char** argv) {
 
   if (world.rank() == 0) {
     fmt::print("# summary: median over repeats\n{:>8} {:>7} {:>10} {:>9} {:>8}\n", "bucket",
-               "overlap", "samples/s", "step_ms", "comm_ms");
+               "variant", "samples/s", "step_ms", "comm_ms");
     for (const std::size_t bucket : bucket_sizes) {
-      for (const bool overlap : overlaps) {
+      for (const Variant& variant : variants) {
         std::vector<double> rate, step, comm;
         for (const auto& r : results) {
-          if (r.bucket_bytes != bucket || r.overlap != overlap) continue;
+          if (r.bucket_bytes != bucket || r.variant != variant.name) continue;
           rate.push_back(r.samples_per_s);
           step.push_back(r.median.total * 1e3);
           comm.push_back(r.median.exposed_comm * 1e3);
         }
-        fmt::print("{:>8} {:>7} {:>10.0f} {:>9.3f} {:>8.3f}\n", bucket, overlap ? "on" : "off",
+        fmt::print("{:>8} {:>7} {:>10.0f} {:>9.3f} {:>8.3f}\n", bucket, variant.name,
                    median_of(rate), median_of(step), median_of(comm));
       }
     }
     if (!csv.empty()) {
       std::ofstream out(csv);
-      out << "ranks,batch,model,repeat,bucket_bytes,overlap,samples_per_s,step_ms,data_ms,forward_"
+      out << "ranks,batch,model,repeat,bucket_bytes,variant,samples_per_s,step_ms,data_ms,forward_"
              "ms,"
              "backward_ms,exposed_comm_ms,optimizer_ms\n";
       for (const auto& r : results) {
         out << fmt::format("{},{},{},{},{},{},{:.1f},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f}\n",
-                           world.size(), batch, spec, r.repeat, r.bucket_bytes, r.overlap ? 1 : 0,
+                           world.size(), batch, spec, r.repeat, r.bucket_bytes, r.variant,
                            r.samples_per_s, r.median.total * 1e3, r.median.data * 1e3,
                            r.median.forward * 1e3, r.median.backward * 1e3,
                            r.median.exposed_comm * 1e3, r.median.optimizer * 1e3);
