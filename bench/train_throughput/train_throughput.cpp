@@ -69,6 +69,7 @@ int main(int argc, char** argv) {
   std::string algorithm_name = "auto";
   std::string csv;
   bool solo = false;
+  std::string timeline;
   app.add_option("--model", spec, "MLP spec")->capture_default_str();
   app.add_option("--batch", batch, "samples per rank per step")->capture_default_str();
   app.add_option("--steps", steps, "timed steps per run")->capture_default_str();
@@ -82,6 +83,9 @@ int main(int argc, char** argv) {
   app.add_flag("--solo", solo,
                "also run every rank alone (MPI_COMM_SELF, no communication): the machine's "
                "ceiling for the scaling");
+  app.add_option("--timeline", timeline,
+                 "write the last repeat's Chrome trace of each communicating variant to "
+                 "FILE.<variant>.json");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -147,7 +151,9 @@ int main(int argc, char** argv) {
                                {.bucket_bytes = bucket,
                                 .algorithm = algorithm,
                                 .overlap = variant.overlap,
-                                .schedule = {.base_lr = 0.01}});
+                                .schedule = {.base_lr = 0.01},
+                                .record_timeline = !timeline.empty() && !variant.solo &&
+                                                   repeat == repeats - 1});
         // Every batch is full (the sample count is a multiple of the global batch), so
         // the global count is known in advance, as train_epoch() would know it.
         const auto step_ranks = static_cast<std::size_t>(variant.solo ? 1 : world.size());
@@ -176,6 +182,10 @@ int main(int argc, char** argv) {
             static_cast<double>(steps * batch * static_cast<std::size_t>(world.size())) / seconds,
             trainer.times().medians()};
         results.push_back(r);
+        if (trainer.options().record_timeline) {
+          train::write_chrome_trace(world, timeline + "." + variant.name + ".json",
+                                    trainer.timeline());
+        }
         if (world.rank() == 0) {
           fmt::print(
               "{:>6} {:>8} {:>7} {:>10.0f} {:>9.3f} {:>8.3f} {:>8.3f} {:>8.3f} {:>8.3f} {:>8.3f}\n",
