@@ -120,31 +120,33 @@ StepResult Trainer::run_step(const Batch& batch, std::int64_t steps_per_epoch,
                                        batch.real > 0 ? static_cast<double>(batch.real) : 1.0);
   const auto t1 = ReducerClock::now();
 
-  // The one small allreduce of the step: sums of loss, correct and real count. Recursive
-  // doubling, not MPI's: its waits are watched by the stall inspector, and this is where
-  // the ranks wait for one that is late with its batch.
+  // The one small allreduce of the step: sums of loss, correct and real count. It sits
+  // after the gradient reduction when the global real count is known in advance
+  // (batch.global_real), so that the step synchronises the ranks once: the ranks arrive
+  // at the gradient reduction with whatever skew forward and backward gave them, and
+  // leave it together, so the metrics allreduce right after costs only its latency.
+  // Otherwise it must come first, because the count weighs the gradient. Recursive
+  // doubling, not MPI's allreduce: its waits are watched by the stall inspector.
   std::array<double, 3> sums = {loss.loss_sum, static_cast<double>(loss.correct),
                                 static_cast<double>(loss.count)};
-  allreduce<double>(comm_, sums, ReduceOp::Sum, Algorithm::RecursiveDoubling);
+  const bool count_known = batch.global_real > 0;
+  if (!count_known) allreduce<double>(comm_, sums, ReduceOp::Sum, Algorithm::RecursiveDoubling);
   const auto t2 = ReducerClock::now();
-  const auto global_real = static_cast<std::int64_t>(sums[2]);
+  const double global_real =
+      count_known ? static_cast<double>(batch.global_real) : sums[2];
 
   StepResult result;
-  result.samples = global_real;
-  result.loss = global_real > 0 ? sums[0] / sums[2] : 0.0;
-  result.accuracy = global_real > 0 ? sums[1] / sums[2] : 0.0;
   result.learning_rate =
       options_.schedule.rate(global_step, std::max<std::int64_t>(1, steps_per_epoch), comm_.size());
   auto t3 = t2;
   auto t4 = t2;
-  auto t5 = t2;
   if (global_real > 0) {
     // Weigh by real counts: after the Average over k ranks, rank r's gradient of
     // (its loss sum / its count) scaled by k count_r / global_count contributes
     // loss_sum_r / global_count, so the result is the gradient of the global mean.
     // Exactly 1 when every rank holds the same count: no rescaling, no rounding.
-    const double scale = static_cast<double>(comm_.size()) * static_cast<double>(loss.count) /
-                         static_cast<double>(global_real);
+    const double scale =
+        static_cast<double>(comm_.size()) * static_cast<double>(loss.count) / global_real;
     if (scale != 1.0) dlogits_ *= static_cast<float>(scale);
 
     // Backward; from here until wait_all() returns only the progress thread calls MPI.
@@ -159,16 +161,37 @@ StepResult Trainer::run_step(const Batch& batch, std::int64_t steps_per_epoch,
     t3 = ReducerClock::now();
     reducer_->wait_all();
     t4 = ReducerClock::now();
-    optimizer_.step(model_.parameters(), model_.gradients(), result.learning_rate);
+  }
+  auto t5 = t4;
+  if (count_known) {
+    allreduce<double>(comm_, sums, ReduceOp::Sum, Algorithm::RecursiveDoubling);
     t5 = ReducerClock::now();
+    // The sums are the same bits on every rank, so is this decision.
+    if (sums[2] != global_real) {
+      throw Error(-1,
+                  fmt::format("Trainer::step: step {} was announced with {} real samples over "
+                              "all ranks, but the ranks' batches hold {}: a batch source's "
+                              "real_per_step() disagrees with its batches",
+                              global_step, batch.global_real, sums[2]),
+                  true);
+    }
+  }
+  const auto global_count = static_cast<std::int64_t>(sums[2]);
+  result.samples = global_count;
+  result.loss = global_count > 0 ? sums[0] / sums[2] : 0.0;
+  result.accuracy = global_count > 0 ? sums[1] / sums[2] : 0.0;
+  auto t6 = t5;
+  if (global_real > 0) {
+    optimizer_.step(model_.parameters(), model_.gradients(), result.learning_rate);
+    t6 = ReducerClock::now();
   }
   ++position_.global_step;
 
   times.forward = seconds_between(t0, t1);
-  times.exposed_comm = seconds_between(t1, t2) + seconds_between(t3, t4);
+  times.exposed_comm = seconds_between(t1, t2) + seconds_between(t3, t5);
   times.backward = seconds_between(t2, t3);
-  times.optimizer = seconds_between(t4, t5);
-  times.total = data_seconds + seconds_between(t0, t5);
+  times.optimizer = seconds_between(t5, t6);
+  times.total = data_seconds + seconds_between(t0, t6);
   times_.add(times);
 
   if (options_.record_timeline) {
@@ -180,7 +203,11 @@ StepResult Trainer::run_step(const Batch& batch, std::int64_t steps_per_epoch,
           {.kind = kind, .step = global_step, .start_us = us(a), .duration_us = us(b) - us(a)});
     };
     add(EventKind::Forward, t0, t1);
-    add(EventKind::Metrics, t1, t2);
+    if (count_known) {
+      add(EventKind::Metrics, t4, t5);
+    } else {
+      add(EventKind::Metrics, t1, t2);
+    }
     if (global_real > 0) {
       add(EventKind::Backward, t2, t3);
       const auto& timings = reducer_->timings();
@@ -195,7 +222,7 @@ StepResult Trainer::run_step(const Batch& batch, std::int64_t steps_per_epoch,
                            .algorithm = t.algorithm});
       }
       add(EventKind::Wait, t3, t4);
-      add(EventKind::Optimizer, t4, t5);
+      add(EventKind::Optimizer, t5, t6);
     }
   }
   return result;
@@ -221,6 +248,19 @@ EpochResult Trainer::train_epoch(BatchSource& source) {
     }
   }
   source.start_epoch(static_cast<std::uint64_t>(position_.epoch));
+  // The global real count of every step, when every rank's source knows its own in
+  // advance: one allreduce per epoch, so that each step can synchronise only once (see
+  // run_step). The last entry counts the ranks that knew.
+  std::vector<std::int64_t> global_real(static_cast<std::size_t>(steps) + 1, 0);
+  {
+    const std::vector<std::size_t> mine = source.real_per_step();
+    if (mine.size() == static_cast<std::size_t>(steps)) {
+      std::copy(mine.begin(), mine.end(), global_real.begin());
+      global_real.back() = 1;
+    }
+    allreduce<std::int64_t>(comm_, global_real, ReduceOp::Sum, Algorithm::Auto);
+    if (global_real.back() != comm_.size()) global_real.assign(global_real.size(), 0);
+  }
   // A resumed run skips the batches its epoch already trained on (the order is a
   // function of the seed and the epoch, so these are the same batches).
   for (std::int64_t s = 0; s < position_.step_in_epoch; ++s) {
@@ -236,6 +276,7 @@ EpochResult Trainer::train_epoch(BatchSource& source) {
       throw Error(fmt::format("Trainer::train_epoch: the batch source ended after {} of {} steps",
                               s, steps));
     }
+    batch_.global_real = static_cast<std::size_t>(global_real[static_cast<std::size_t>(s)]);
     const auto t1 = ReducerClock::now();
     const StepResult r = run_step(batch_, steps, seconds_between(t0, t1));
     if (options_.record_timeline) {

@@ -72,15 +72,17 @@ struct TrainPosition {
 
 /// The data-parallel training loop over a model and an optimizer owned by the caller.
 ///
-/// Each step: batch -> forward -> loss -> ONE small allreduce of (loss sum, correct,
-/// real count) -> backward, with each finished bucket of the gradient arena handed to a
-/// GradientReducer whose progress thread averages it while backward goes on -> wait_all
-/// -> optimizer step. The metrics allreduce sits before backward because the global count
-/// of real samples also weighs the gradient: a rank with padding in its last batch scales
-/// its gradient by (ranks x its real count / global real count), so the average over ranks
-/// is the gradient of the global mean loss, exactly as a 1-rank run with the whole batch.
-/// When every rank holds the same real count the factor is exactly 1 and nothing is
-/// scaled.
+/// Each step: batch -> forward -> loss -> backward, with each finished bucket of the
+/// gradient arena handed to a GradientReducer whose progress thread averages it while
+/// backward goes on -> wait_all -> ONE small allreduce of (loss sum, correct, real count)
+/// -> optimizer step. The global count of real samples weighs the gradient: a rank with
+/// padding in its last batch scales its gradient by (ranks x its real count / global real
+/// count), so the average over ranks is the gradient of the global mean loss, exactly as a
+/// 1-rank run with the whole batch (the factor is exactly 1, and nothing is scaled, when
+/// every rank holds the same count). train_epoch() learns every step's global count in
+/// advance (BatchSource::real_per_step(), one allreduce per epoch), so a step synchronises
+/// the ranks once. When the count is not known (Batch::global_real == 0) the metrics
+/// allreduce moves before backward, and the step synchronises twice.
 ///
 /// Every method is collective over `comm` unless it says otherwise: call them on every
 /// rank in the same order. MPI: needs MPI_THREAD_SERIALIZED (the reducer's progress thread);
@@ -104,7 +106,9 @@ class Trainer {
   EpochResult train_epoch(BatchSource& source);
 
   /// One step on `batch` (every rank calls it with its own batch; `steps_per_epoch` is
-  /// used by the schedule). Does not advance position().step_in_epoch; train_epoch() does.
+  /// used by the schedule). Set batch.global_real on every rank, or on none. Throws the
+  /// same Error on every rank when it differs from the sum of the ranks' batch.real. Does
+  /// not advance position().step_in_epoch; train_epoch() does.
   StepResult step(const Batch& batch, std::int64_t steps_per_epoch);
 
   /// Evaluates the model on `source` (an evaluation-mode source: no padding, every sample
