@@ -234,8 +234,8 @@ std::string StallWatch::rank0_line(double waited) const {
       missing.push_back(r);  // still in an earlier call of this communicator
       other("");
     } else if (fresh) {
-      other(
-          " of another communicator");  // e.g. the gradient reducer's, while this is the trainer's
+      // E.g. in the gradient reducer's reduction while this is the trainer's.
+      other(" of another communicator");
     } else {
       missing.push_back(r);  // silent
     }

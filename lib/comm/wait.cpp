@@ -8,9 +8,9 @@
 //
 // The fast path costs nothing measurable: a wait that is over at its first poll (as most
 // sends and many receives of a collective are) does nothing else. Any other wait reads a
-// coarse clock once (StallClock: a few ns) and then every kPollsPerTick polls, while it
-// waits anyway, and after 10 ms yields the core at each poll. The clock has to be
-// read at the start of the wait, not after some number of polls: with Open MPI's
+// coarse clock once (StallClock, which reads no hardware counter) and then every
+// kPollsPerTick polls, while it waits anyway, and after 10 ms yields the core at each poll. The
+// clock has to be read at the start of the wait, not after some number of polls: with Open MPI's
 // mpi_yield_when_idle (set when ranks outnumber cores), every idle MPI_Test yields the
 // core, and on a loaded machine 256 such polls were measured to take a second.
 
