@@ -9,8 +9,8 @@
 
 namespace ringdp::detail {
 
-// Made by the wait loop when a wait is not over at its first poll (one read of a coarse
-// clock), ticked every few polls, destroyed when the wait ends.
+// Made by the wait loop when a wait is not over after its first few polls (one read of a
+// coarse clock), ticked every few polls, destroyed when the wait ends.
 // Used by the thread doing the wait only, which is then the only thread inside MPI.
 class StallWatch {
  public:
