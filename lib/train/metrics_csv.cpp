@@ -7,8 +7,8 @@
 #include <fstream>
 #include <system_error>
 
+#include "data/durable_file.hpp"
 #include "ringdp/comm/error.hpp"
-#include "train/durable_file.hpp"
 
 namespace ringdp::train {
 namespace {
@@ -94,7 +94,7 @@ void MetricsCsv::close() {
   if (status != 0) {
     throw IoError(fmt::format("cannot close metrics file '{}': {}", partial_path(), errno_text()));
   }
-  detail::publish_file(partial_path(), path_);
+  data::detail::publish_file(partial_path(), path_);
 }
 
 }  // namespace ringdp::train
