@@ -137,7 +137,8 @@ NonFiniteError Trainer::gradient_error(std::int64_t step) const {
     }
   }
   if (first_layer < 0) where = "(found in the reduction, gone from the arena)";
-  if (bad_tensors > 1) where += fmt::format("; {} more tensors hold some", bad_tensors - 1);
+  if (bad_tensors == 2) where += "; 1 more tensor holds some";
+  if (bad_tensors > 2) where += fmt::format("; {} more tensors hold some", bad_tensors - 1);
   return NonFiniteError(step, first_layer, -1,
                         fmt::format("step {}: non-finite averaged gradient {}", step, where));
 }
@@ -197,7 +198,9 @@ StepResult Trainer::run_step(const Batch& batch, std::int64_t steps_per_epoch,
     const int first = bad_ranks > 0 ? static_cast<int>(sums.first_bad_rank) : -1;
     std::string who = first < 0 ? std::string("summed over the ranks (overflow)")
                                 : fmt::format("on rank {}", first);
-    if (bad_ranks > 1) who += fmt::format(" and {} more ranks", bad_ranks - 1);
+    if (bad_ranks > 1) {
+      who += fmt::format(" and {} more rank{}", bad_ranks - 1, bad_ranks > 2 ? "s" : "");
+    }
     // No backward: the gradient of a non-finite loss is of no use, on any rank.
     skip_or_throw(NonFiniteError(global_step, -1, first,
                                  fmt::format("step {}: non-finite loss {}", global_step, who)));

@@ -11,9 +11,11 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <memory>
 #include <optional>
@@ -167,6 +169,31 @@ TEST_CASE("a NaN in one rank's batch stops the step on every rank with the same 
   CHECK(all_ranks(!r.skipped && std::isfinite(r.loss)));
   const auto params = model.parameters();
   CHECK(same_on_all_ranks(hash_bytes(params.data(), params.size_bytes())));
+}
+
+TEST_CASE("NaN on several ranks: the message names the lowest and counts the others",
+          "[train][nonfinite]") {
+  const Communicator world(MPI_COMM_WORLD);
+  auto [x, labels] = ringdp::test::teacher_data(30, 6, 3, 17);
+  auto model = ringdp::nn::Sequential<float>::from_spec("6-3");
+  model.initialize(1);
+  ringdp::nn::Sgd<float> sgd(model.parameter_count());
+  Trainer trainer(world, model, sgd);
+  InMemorySource base(x, labels, world.rank(), world.size(), {.batch_size = 2, .seed = 2});
+  // Every rank from `lowest` up injects: the minimum over the ranks must be `lowest`.
+  const int lowest = std::min(1, world.size() - 1);
+  const int bad = world.size() - lowest;
+  Batch batch;
+  base.start_epoch(0);
+  base.next(batch);
+  if (world.rank() >= lowest) batch.x(2, 1) = kNaN;
+  const Caught c = catch_nonfinite(
+      [&] { trainer.step(batch, static_cast<std::int64_t>(base.steps_per_epoch())); });
+  std::string expected = fmt::format("ringdp: step 0: non-finite loss on rank {}", lowest);
+  if (bad == 2) expected += " and 1 more rank";
+  if (bad > 2) expected += fmt::format(" and {} more ranks", bad - 1);
+  CAPTURE(c.what, expected);
+  CHECK(all_ranks(c.thrown && c.what == expected && c.loss_rank == lowest));
 }
 
 TEST_CASE("an Inf loss on one rank stops the step on every rank, or is skipped",
