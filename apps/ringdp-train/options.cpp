@@ -135,6 +135,9 @@ ParseResult parse(int argc, char** argv, Options& o, std::string& message) {
                  "write a Chrome trace JSON of every step (chrome://tracing, Perfetto)");
   app.add_flag("--check", o.check,
                "check mode: verify collective arguments and replica hashes (also RINGDP_CHECK=1)");
+  app.add_flag("--skip-nonfinite", o.skip_nonfinite,
+               "skip a step whose loss or averaged gradient holds NaN or Inf (no update on any "
+               "rank, a warning, counted in the summary and metrics) instead of stopping");
   app.add_flag("--quiet", o.quiet, "print only errors and the final summary");
   app.add_option("--progress", o.progress,
                  "progress line: auto (in place on a terminal, else lines), tty, lines or off")

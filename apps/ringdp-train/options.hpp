@@ -40,6 +40,7 @@ struct Options {
   bool metrics_steps = false;
   std::string timeline;
   bool check = false;
+  bool skip_nonfinite = false;
   bool quiet = false;
   std::string progress = "auto";
   double progress_interval = 2.0;

@@ -15,6 +15,7 @@
 #include <limits>
 #include <memory>
 #include <optional>
+#include <string_view>
 
 #include "console.hpp"
 #include "ringdp/ringdp.hpp"
@@ -88,12 +89,18 @@ struct Breakdown {
   }
 };
 
-// Sums over the steps of one epoch (or one metrics step row).
+// Sums over the steps of one epoch (or one metrics step row). A skipped step (NaN or Inf,
+// --skip-nonfinite) is only counted: its loss may be NaN and it trained nothing.
 struct Tally {
   double loss_sum = 0.0;
   double correct = 0.0;
   std::int64_t samples = 0;
+  std::int64_t skipped = 0;
   void add(const train::StepResult& r) {
+    if (r.skipped) {
+      ++skipped;
+      return;
+    }
     loss_sum += r.loss * static_cast<double>(r.samples);
     correct += r.accuracy * static_cast<double>(r.samples);
     samples += r.samples;
@@ -125,6 +132,7 @@ train::MetricsRow make_row(const char* kind, std::int64_t epoch, std::int64_t st
   row.backward_s = b.backward;
   row.exposed_comm_s = b.exposed;
   row.optimizer_s = b.optimizer;
+  row.skipped_steps = tally.skipped;
   return row;
 }
 
@@ -238,6 +246,7 @@ void run(const Options& o) {
   trainer_options.check = o.check;
   trainer_options.schedule = make_schedule(o);
   trainer_options.record_timeline = !o.timeline.empty();
+  trainer_options.skip_nonfinite = o.skip_nonfinite;
   train::Trainer trainer(comm, model, *optimizer, trainer_options);
   // The trainer's event times count from the end of its construction; data-wait events
   // recorded here use this origin, taken a few microseconds later.
@@ -317,6 +326,7 @@ void run(const Options& o) {
   std::vector<train::TimelineEvent> data_events;
   Breakdown run_breakdown;
   std::int64_t run_samples = 0;
+  std::int64_t run_skipped = 0;
   double train_seconds = 0.0;
   std::int64_t last_checkpoint_step = -1;
   std::string last_checkpoint;
@@ -380,6 +390,16 @@ void run(const Options& o) {
       breakdown.add(t);
       tally.add(r);
       lr = r.learning_rate;
+      if (r.skipped) {
+        // The same verdict on every rank; rank 0 says it once per skipped step.
+        constexpr std::string_view kPrefix = "ringdp: ";
+        std::string_view what = r.nonfinite;
+        if (what.starts_with(kPrefix)) what.remove_prefix(kPrefix.size());
+        out.line(
+            fmt::format("warning    {}: step skipped, no update on any rank "
+                        "(--skip-nonfinite)",
+                        what));
+      }
       train::TrainPosition p = trainer.position();  // global_step advanced by step()
       p.step_in_epoch = s + 1;
       trainer.set_position(p);
@@ -418,6 +438,7 @@ void run(const Options& o) {
     const double epoch_train_seconds = seconds_since(epoch_start);
     train_seconds += epoch_train_seconds;
     run_samples += tally.samples;
+    run_skipped += tally.skipped;
     run_breakdown.data += breakdown.data;
     run_breakdown.forward += breakdown.forward;
     run_breakdown.backward += breakdown.backward;
@@ -446,9 +467,10 @@ void run(const Options& o) {
     }
     out.line(fmt::format(
         "epoch {:>{}}/{}  train loss {:.4f} acc {:6.2f}%{}  {:.2f} s  {:>8.0f} "
-        "samples/s",
+        "samples/s{}",
         epoch + 1, std::to_string(o.epochs).size(), o.epochs, tally.loss(),
-        100.0 * tally.accuracy(), test_text, epoch_train_seconds, row.samples_per_second));
+        100.0 * tally.accuracy(), test_text, epoch_train_seconds, row.samples_per_second,
+        tally.skipped > 0 ? fmt::format("  ({} skipped: NaN/Inf)", tally.skipped) : std::string()));
     metrics.write(row);
     metrics.agree();
     const bool epoch_due =
@@ -473,6 +495,7 @@ void run(const Options& o) {
   summary.train_seconds = train_seconds;
   summary.samples = run_samples;
   summary.steps = trainer.position().global_step - first_step;
+  summary.skipped_steps = run_skipped;
   summary.tested = tested;
   summary.test = last_test;
   summary.checkpoint = last_checkpoint;

@@ -150,6 +150,12 @@ std::vector<std::string> summary_lines(const Summary& s, const RunInfo& info, co
                   "wall time {}",
                   format_count(s.steps), format_count(s.samples), format_seconds(s.train_seconds),
                   sps, format_seconds(s.wall_seconds)));
+  if (s.skipped_steps > 0 || o.skip_nonfinite) {
+    lines.push_back(
+        fmt::format("  skipped     {} of {} steps: NaN or Inf in the loss or the "
+                    "averaged gradient (--skip-nonfinite)",
+                    format_count(s.skipped_steps), format_count(s.steps)));
+  }
   if (s.tested) {
     lines.push_back(fmt::format("  test        accuracy {:.2f}%, loss {:.4f} ({} samples)",
                                 100.0 * s.test.accuracy, s.test.loss,

@@ -33,6 +33,7 @@
 #include "ringdp/train/loader_source.hpp"
 #include "ringdp/train/lr_schedule.hpp"
 #include "ringdp/train/metrics_csv.hpp"
+#include "ringdp/train/non_finite.hpp"
 #include "ringdp/train/time_stats.hpp"
 #include "ringdp/train/timeline.hpp"
 #include "ringdp/train/trainer.hpp"

@@ -13,6 +13,7 @@ import argparse
 import csv
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -162,7 +163,7 @@ def case_outputs():
         rows = list(csv.DictReader(f))
     columns = ["kind", "epoch", "step", "lr", "train_loss", "train_accuracy", "test_loss", "test_accuracy",
                "samples", "seconds", "samples_per_s", "data_s", "forward_s", "backward_s",
-               "exposed_comm_s", "optimizer_s"]
+               "exposed_comm_s", "optimizer_s", "skipped_steps"]
     with open(metrics) as f:
         check(f.readline().strip().split(",") == columns, "metrics header")
     epoch_rows = [r for r in rows if r["kind"] == "epoch"]
@@ -225,7 +226,7 @@ def case_bad_flags():
     for flag in ("--data", "--model", "--epochs", "--batch", "--lr", "--momentum", "--optimizer", "--schedule",
                  "--scale-lr", "--algo", "--shuffle", "--virtual-ranks", "--cache-bytes", "--bucket-bytes",
                  "--seed", "--threads", "--checkpoint-dir", "--checkpoint-every", "--resume", "--metrics",
-                 "--timeline", "--check", "--quiet"):
+                 "--timeline", "--check", "--skip-nonfinite", "--quiet"):
         check(flag in p.stdout, f"--help does not list {flag}")
     check("784-512-256-10" in p.stdout, "--help does not show the default model")
     print("ok: bad flags rejected with one line each; --help lists every flag")
@@ -268,6 +269,60 @@ def case_corrupt_checkpoint():
     print("ok: flipped byte, truncation and a non-HDF5 file are clear errors")
 
 
+def case_nonfinite():
+    """A NaN in the data: every rank stops with one clear message naming the step; with
+    --skip-nonfinite the run completes, skipping exactly the steps that meet the NaN."""
+    # float32 images (the bundled uint8 ones scaled to [0, 1]) with ONE NaN. 1984 = 31 x 64
+    # training rows: a whole number of global batches at 2 ranks x 32, so there is no
+    # padding and the bad sample is in exactly one step per epoch.
+    data = path("nan.h5")
+    rows = {"train": 1984, "test": 500}
+    with h5py.File(ARGS.data, "r") as src, h5py.File(data, "w") as dst:
+        for split, n in rows.items():
+            images = src[split]["images"][:n].astype(np.float32) / np.float32(255)
+            if split == "train":
+                images[1234, 300] = np.nan
+            dst[f"{split}/images"] = images
+            dst[f"{split}/labels"] = src[split]["labels"][:n]
+    steps_per_epoch = rows["train"] // 64
+    common = ["--model", "784-64-10", "--batch", "32", "--data", data, "--epochs", "2", "--progress", "off"]
+
+    line = expect_failure(common + ["--quiet"], "non-finite")
+    # The NaN reaches every logit of its sample through the first Dense layer (and ReLU
+    # propagates NaN), so the loss of the rank holding it is NaN.
+    m = re.fullmatch(r"ringdp-train: error: step (\d+): non-finite loss on rank ([01])", line)
+    check(m is not None, f"unexpected message {line!r}")
+    bad_step, bad_rank = int(m.group(1)), int(m.group(2))
+    check(bad_step < steps_per_epoch, f"step {bad_step} is not in the first epoch")
+    print(f"ok: NaN in the data stops the run: {line!r}")
+
+    metrics = path("nan-metrics.csv")
+    ckpt = fresh("nan-checkpoints")
+    p = run(common + ["--skip-nonfinite", "--metrics", metrics, "--metrics-steps", "--checkpoint-dir", ckpt])
+    warnings = [l for l in p.stdout.splitlines() if l.startswith("warning") and "non-finite" in l]
+    check(len(warnings) == 2, f"expected one warning per epoch, got {warnings}")
+    check(warnings[0].startswith(f"warning    step {bad_step}: non-finite loss on rank {bad_rank}: step skipped"),
+          f"first warning {warnings[0]!r} does not name step {bad_step} and rank {bad_rank}")
+    check(any(f"skipped     2 of {2 * steps_per_epoch} steps" in l for l in p.stdout.splitlines()),
+          "the summary does not count 2 skipped steps")
+    with open(metrics, newline="") as f:
+        table = list(csv.DictReader(f))
+    skipped_rows = [r for r in table if r["kind"] == "step" and r["skipped_steps"] == "1"]
+    check(len(skipped_rows) == 2 and int(skipped_rows[0]["step"]) == bad_step + 1,
+          f"metrics: skipped step rows {[(r['step'], r['skipped_steps']) for r in skipped_rows]}")
+    for r in (r for r in table if r["kind"] == "epoch"):
+        check(r["skipped_steps"] == "1", f"epoch {r['epoch']}: skipped_steps {r['skipped_steps']}")
+        check(np.isfinite(float(r["train_loss"])) and np.isfinite(float(r["test_loss"])),
+              f"epoch {r['epoch']}: non-finite losses in {r}")
+        # The skipped step's 64 samples are not counted.
+        check(int(r["samples"]) == rows["train"] - 64, f"epoch {r['epoch']}: {r['samples']} samples")
+    params, state, _, steps = arena(os.path.join(ckpt, checkpoints(ckpt)[-1]))
+    check(np.isfinite(params).all() and all(np.isfinite(v).all() for v in state.values()),
+          "non-finite values in the final checkpoint")
+    check(steps == 2 * steps_per_epoch - 2, f"optimizer made {steps} updates, expected {2 * steps_per_epoch - 2}")
+    print(f"ok: --skip-nonfinite: 2 of {2 * steps_per_epoch} steps skipped, {steps} updates, finite parameters")
+
+
 def case_model_mismatch():
     good = make_checkpoint("ckpt-mismatch")
     expect_failure(["--model", "784-32-10", "--batch", "32", "--quiet", "--data", ARGS.data, "--epochs", "2",
@@ -284,6 +339,7 @@ CASES = {
     "missing_data": case_missing_data,
     "corrupt_checkpoint": case_corrupt_checkpoint,
     "model_mismatch": case_model_mismatch,
+    "nonfinite": case_nonfinite,
 }
 
 if __name__ == "__main__":

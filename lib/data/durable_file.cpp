@@ -1,9 +1,11 @@
-#include "train/durable_file.hpp"
+#include "data/durable_file.hpp"
 
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -12,7 +14,7 @@
 
 #include "ringdp/comm/error.hpp"
 
-namespace ringdp::train::detail {
+namespace ringdp::data::detail {
 namespace {
 
 std::string errno_text(int code) {
@@ -68,4 +70,32 @@ void publish_file(const std::string& temporary, const std::string& path) {
   }
 }
 
-}  // namespace ringdp::train::detail
+std::size_t remove_stale_temporaries(const std::string& directory,
+                                     const std::function<bool(const std::string&)>& matches) {
+  namespace fs = std::filesystem;
+  constexpr std::string_view kMarker = ".tmp-";
+  std::size_t removed = 0;
+  std::error_code ec;
+  for (fs::directory_iterator it(directory.empty() ? "." : directory, ec), end; !ec && it != end;
+       it.increment(ec)) {
+    // ".<final name>.tmp-<pid>", as temporary_path_for() makes them.
+    const std::string name = it->path().filename().string();
+    const std::size_t marker = name.rfind(kMarker);
+    if (name.size() < 2 || name[0] != '.' || marker == std::string::npos || marker < 2) continue;
+    const std::string digits = name.substr(marker + kMarker.size());
+    if (digits.empty() || digits.size() > 9 ||
+        !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+      continue;
+    }
+    if (!matches(name.substr(1, marker - 1))) continue;
+    const auto pid = static_cast<pid_t>(std::stol(digits));
+    // kill(pid, 0) sends nothing; ESRCH means no such process. EPERM (alive, another user)
+    // and success both mean a live process that may still be writing.
+    if (pid == ::getpid() || ::kill(pid, 0) == 0 || errno != ESRCH) continue;
+    std::error_code remove_ec;
+    if (fs::remove(it->path(), remove_ec)) ++removed;
+  }
+  return removed;
+}
+
+}  // namespace ringdp::data::detail
