@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <system_error>
 
 #include "ringdp/comm/error.hpp"
@@ -30,6 +31,23 @@ int sync_path(const std::string& path, int flags) {
   if (::fsync(fd) != 0) result = errno;
   ::close(fd);
   return result;
+}
+
+// True when no process `pid` runs on this host any more. A killed process stays visible
+// as a zombie until its parent (or init, once the parent is gone too) reaps it; it writes
+// nothing any more, so it counts as gone.
+bool process_gone(pid_t pid) {
+  // kill(pid, 0) sends nothing; ESRCH means no such process. EPERM (another user's) and
+  // success both mean the pid exists.
+  if (::kill(pid, 0) != 0) return errno == ESRCH;
+  std::ifstream stat(fmt::format("/proc/{}/stat", pid));
+  std::string text;
+  if (!std::getline(stat, text)) return false;
+  // "pid (command) state ...": the command may hold spaces and parentheses, the state
+  // follows the last ')'.
+  const std::size_t close = text.rfind(')');
+  return close != std::string::npos && close + 2 < text.size() &&
+         (text[close + 2] == 'Z' || text[close + 2] == 'X');
 }
 
 }  // namespace
@@ -89,9 +107,7 @@ std::size_t remove_stale_temporaries(const std::string& directory,
     }
     if (!matches(name.substr(1, marker - 1))) continue;
     const auto pid = static_cast<pid_t>(std::stol(digits));
-    // kill(pid, 0) sends nothing; ESRCH means no such process. EPERM (alive, another user)
-    // and success both mean a live process that may still be writing.
-    if (pid == ::getpid() || ::kill(pid, 0) == 0 || errno != ESRCH) continue;
+    if (pid == ::getpid() || !process_gone(pid)) continue;
     std::error_code remove_ec;
     if (fs::remove(it->path(), remove_ec)) ++removed;
   }
