@@ -8,8 +8,8 @@
 namespace ringdp::train::detail {
 namespace {
 
-static_assert(std::is_standard_layout_v<StepSums> && sizeof(StepSums) == 5 * sizeof(double),
-              "StepSums travels as 5 contiguous doubles");
+static_assert(std::is_standard_layout_v<StepSums> && sizeof(StepSums) == 6 * sizeof(double),
+              "StepSums travels as 6 contiguous doubles");
 
 // MPI_User_function: inout[i] = in[i] (+) inout[i] element-wise. Sums and a minimum are
 // both commutative and associative (the sums up to rounding, as with MPI_SUM), so MPI may
@@ -21,6 +21,7 @@ void combine(void* in, void* inout, int* length, MPI_Datatype* /*type*/) {
     b[i].loss_sum += a[i].loss_sum;
     b[i].correct += a[i].correct;
     b[i].count += a[i].count;
+    b[i].failed_ranks += a[i].failed_ranks;
     b[i].bad_ranks += a[i].bad_ranks;
     b[i].first_bad_rank = std::min(b[i].first_bad_rank, a[i].first_bad_rank);
   }
@@ -29,7 +30,7 @@ void combine(void* in, void* inout, int* length, MPI_Datatype* /*type*/) {
 }  // namespace
 
 StepSumsReduction::StepSumsReduction() {
-  RINGDP_MPI_CHECK(MPI_Type_contiguous(5, MPI_DOUBLE, &type_));
+  RINGDP_MPI_CHECK(MPI_Type_contiguous(6, MPI_DOUBLE, &type_));
   try {
     RINGDP_MPI_CHECK(MPI_Type_commit(&type_));
     RINGDP_MPI_CHECK(MPI_Op_create(&combine, 1, &op_));

@@ -13,6 +13,7 @@ struct StepSums {
   double loss_sum = 0.0;   ///< summed
   double correct = 0.0;    ///< summed
   double count = 0.0;      ///< summed (real samples)
+  double failed_ranks = 0.0;  ///< summed: ranks whose batch could not be fetched
   double bad_ranks = 0.0;  ///< summed: ranks whose local loss is NaN or Inf
   /// Min-reduced: this rank's number when its local loss is not finite, else kNoRank.
   double first_bad_rank = kNoRank;
@@ -22,7 +23,7 @@ struct StepSums {
 };
 
 /// Reduces StepSums in ONE MPI_Allreduce with a user-defined operation (sum of the first
-/// four fields, minimum of the last): a second allreduce for the minimum would double the
+/// five fields, minimum of the last): a second allreduce for the minimum would double the
 /// latency of the step's only blocking collective. The datatype and the operation are
 /// created once; the caller's thread must be the only one calling MPI during reduce()
 /// (the trainer calls it before backward or after wait_all(), while the reducer's

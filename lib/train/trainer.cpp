@@ -12,6 +12,7 @@
 #include <span>
 
 #include "ringdp/collectives/collectives.hpp"
+#include "ringdp/comm/agreement.hpp"
 #include "ringdp/comm/error.hpp"
 #include "train/finite_scan.hpp"
 #include "train/step_sums.hpp"
@@ -49,6 +50,19 @@ std::string describe_layer(const nn::Layer<float>& layer) {
   std::string kind = layer.kind();
   if (!kind.empty()) kind[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(kind[0])));
   return fmt::format("{} {}x{}", kind, layer.input_size(), layer.output_size());
+}
+
+// Fetches the next batch; a failure becomes a message instead of an exception, to be
+// agreed on by every rank.
+std::string fetch(BatchSource& source, Batch& batch, std::int64_t step, std::int64_t steps) {
+  try {
+    if (source.next(batch)) return {};
+    return fmt::format("the batch source ended after {} of {} steps of the epoch", step, steps);
+  } catch (const Error& e) {
+    return fmt::format("batch {} of the epoch: {}", step, e.cause());
+  } catch (const std::exception& e) {
+    return fmt::format("batch {} of the epoch: {}", step, e.what());
+  }
 }
 
 }  // namespace
@@ -144,33 +158,54 @@ NonFiniteError Trainer::gradient_error(std::int64_t step) const {
 }
 
 StepResult Trainer::step(const Batch& batch, std::int64_t steps_per_epoch) {
-  return run_step(batch, steps_per_epoch, 0.0);
+  return run_step(batch, steps_per_epoch, 0.0, {});
 }
 
-StepResult Trainer::run_step(const Batch& batch, std::int64_t steps_per_epoch,
-                             double data_seconds) {
+StepResult Trainer::step(BatchSource& source, std::int64_t steps_per_epoch) {
+  return source_step(source, steps_per_epoch, 0);
+}
+
+StepResult Trainer::source_step(BatchSource& source, std::int64_t steps_per_epoch,
+                                std::size_t global_real) {
+  const auto t0 = ReducerClock::now();
+  std::string data_error = fetch(source, batch_, position_.step_in_epoch, steps_per_epoch);
+  batch_.global_real = global_real;
+  const auto t1 = ReducerClock::now();
+  return run_step(batch_, steps_per_epoch, seconds_between(t0, t1), std::move(data_error));
+}
+
+StepResult Trainer::run_step(const Batch& batch, std::int64_t steps_per_epoch, double data_seconds,
+                             std::string data_error) {
   StepTimes times;
   times.data = data_seconds;
   const auto t0 = ReducerClock::now();
   const std::int64_t global_step = position_.global_step;
-  if (batch.real > static_cast<std::size_t>(batch.x.cols()) ||
-      batch.labels.size() != static_cast<std::size_t>(batch.x.cols())) {
-    throw InvalidArgument(fmt::format("Trainer::step: batch of {} columns, {} labels, {} real",
-                                      batch.x.cols(), batch.labels.size(), batch.real));
+  // A malformed batch is this rank's problem only: agreed like a failed fetch, so that
+  // the other ranks are not left waiting.
+  if (data_error.empty() && (batch.real > static_cast<std::size_t>(batch.x.cols()) ||
+                             batch.labels.size() != static_cast<std::size_t>(batch.x.cols()))) {
+    data_error = fmt::format("Trainer::step: batch of {} columns, {} labels, {} real",
+                             batch.x.cols(), batch.labels.size(), batch.real);
   }
 
   // Forward and loss; the loss gradient is that of this rank's mean (over its real
-  // samples); padded columns get zero gradient and no loss.
-  const nn::Matrix<float>& logits = model_.forward(batch.x);
-  const nn::LossResult loss =
-      nn::softmax_cross_entropy<float>(logits, batch.labels, dlogits_, batch.real,
-                                       batch.real > 0 ? static_cast<double>(batch.real) : 1.0);
+  // samples); padded columns get zero gradient and no loss. A rank without a batch
+  // (data_error) skips them but still joins the step's collectives.
+  const bool have_batch = data_error.empty();
+  nn::LossResult loss{};
+  if (have_batch) {
+    const nn::Matrix<float>& logits = model_.forward(batch.x);
+    loss = nn::softmax_cross_entropy<float>(logits, batch.labels, dlogits_, batch.real,
+                                            batch.real > 0 ? static_cast<double>(batch.real) : 1.0);
+  }
   const auto t1 = ReducerClock::now();
 
-  // The one small allreduce of the step: sums of loss, correct and real count, and which
-  // ranks' loss is not finite (a count, and the lowest such rank by a minimum). A NaN or Inf
-  // in any rank's loss makes the summed loss non-finite on every rank alike, so all ranks
-  // decide the same without another message; the rank fields only name the culprit.
+  // The one small allreduce of the step: sums of loss, correct and real count, of the ranks
+  // whose batch failed, and which ranks' loss is not finite (a count, and the lowest such
+  // rank by a minimum). A NaN or Inf in any rank's loss makes the summed loss non-finite on
+  // every rank alike, so all ranks decide the same without another message; the rank fields
+  // only name the culprit. A data error on one rank stops every rank at this allreduce
+  // instead of leaving the others waiting in the next collective.
   //
   // It sits after the gradient reduction when the global real count is known in advance
   // (batch.global_real), so that the step synchronises the ranks once: they arrive at the
@@ -179,13 +214,22 @@ StepResult Trainer::run_step(const Batch& batch, std::int64_t steps_per_epoch,
   // must come first, because the count weighs the gradient.
   detail::StepSums sums{.loss_sum = loss.loss_sum,
                         .correct = static_cast<double>(loss.correct),
-                        .count = static_cast<double>(loss.count)};
+                        .count = static_cast<double>(loss.count),
+                        .failed_ranks = have_batch ? 0.0 : 1.0};
   if (!std::isfinite(loss.loss_sum)) {
     sums.bad_ranks = 1.0;
     sums.first_bad_rank = static_cast<double>(comm_.rank());
   }
   const bool count_known = batch.global_real > 0;
-  if (!count_known) step_sums_->reduce(comm_, sums);
+  // Every rank sees the same sums: all call agree(), which throws the same Error on every
+  // rank, naming the lowest failing rank and its cause (file, dataset, what failed).
+  auto check_data = [&] {
+    if (sums.failed_ranks > 0.0) agree(comm_, data_error);
+  };
+  if (!count_known) {
+    step_sums_->reduce(comm_, sums);
+    check_data();
+  }
   const auto t2 = ReducerClock::now();
   const double global_real = count_known ? static_cast<double>(batch.global_real) : sums.count;
 
@@ -225,7 +269,11 @@ StepResult Trainer::run_step(const Batch& batch, std::int64_t steps_per_epoch,
 
     // Backward; from here until wait_all() returns only the progress thread calls MPI.
     gradient_nonfinite_.store(false, std::memory_order_relaxed);
-    if (options_.overlap) {
+    if (!have_batch) {
+      // Only when the count was known in advance: the other ranks are already reducing,
+      // so join with a zero gradient; the metrics allreduce then stops every rank.
+      std::fill(model_.gradients().begin(), model_.gradients().end(), 0.0f);
+    } else if (options_.overlap) {
       model_.backward(dlogits_, [this](std::size_t, nn::ArenaRange range) {
         reducer_->submit_prefix(range.end());
       });
@@ -241,6 +289,7 @@ StepResult Trainer::run_step(const Batch& batch, std::int64_t steps_per_epoch,
   if (count_known) {
     step_sums_->reduce(comm_, sums);
     t5 = ReducerClock::now();
+    check_data();
     // The sums are the same bits on every rank, so is this decision.
     if (sums.count != global_real) {
       throw Error(-1,
@@ -342,9 +391,14 @@ EpochResult Trainer::train_epoch(BatchSource& source) {
     if (global_real.back() != comm_.size()) global_real.assign(global_real.size(), 0);
   }
   // A resumed run skips the batches its epoch already trained on (the order is a
-  // function of the seed and the epoch, so these are the same batches).
-  for (std::int64_t s = 0; s < position_.step_in_epoch; ++s) {
-    if (!source.next(batch_)) break;
+  // function of the seed and the epoch, so these are the same batches). Every rank
+  // resumes at the same step, so all agree on a failure here (once per resumed epoch).
+  if (position_.step_in_epoch > 0) {
+    std::string skip_error;
+    for (std::int64_t s = 0; s < position_.step_in_epoch && skip_error.empty(); ++s) {
+      skip_error = fetch(source, batch_, s, steps);
+    }
+    agree(comm_, skip_error);
   }
 
   double loss_sum = 0.0;
@@ -352,20 +406,14 @@ EpochResult Trainer::train_epoch(BatchSource& source) {
   EpochResult result;
   for (std::int64_t s = position_.step_in_epoch; s < steps; ++s) {
     const auto t0 = ReducerClock::now();
-    if (!source.next(batch_)) {
-      throw Error(fmt::format("Trainer::train_epoch: the batch source ended after {} of {} steps",
-                              s, steps));
-    }
-    batch_.global_real = static_cast<std::size_t>(global_real[static_cast<std::size_t>(s)]);
-    const auto t1 = ReducerClock::now();
-    const StepResult r = run_step(batch_, steps, seconds_between(t0, t1));
+    const StepResult r = source_step(
+        source, steps, static_cast<std::size_t>(global_real[static_cast<std::size_t>(s)]));
     if (options_.record_timeline) {
       const double a = std::chrono::duration<double, std::micro>(t0 - origin_).count();
-      const double b = std::chrono::duration<double, std::micro>(t1 - origin_).count();
       events_.push_back({.kind = EventKind::Data,
                          .step = position_.global_step - 1,
                          .start_us = a,
-                         .duration_us = b - a});
+                         .duration_us = times_.all().back().data * 1e6});
     }
     ++result.steps;
     ++position_.step_in_epoch;
@@ -392,22 +440,33 @@ EpochResult Trainer::evaluate(BatchSource& source) {
   const auto start = ReducerClock::now();
   source.start_epoch(0);
   // Local loop, no collective inside: a rank with a smaller share simply finishes first.
-  std::array<double, 3> sums = {0.0, 0.0, 0.0};
+  // The 4th sum counts the ranks whose source failed: such a rank stops reading but still
+  // joins the allreduce, and then every rank throws the same agreed Error (see run_step).
+  std::array<double, 4> sums = {0.0, 0.0, 0.0, 0.0};
+  std::string data_error;
   nn::Matrix<float> grad;
   EpochResult result;
   Batch batch;
-  while (source.next(batch)) {
-    ++result.steps;
-    if (batch.real == 0) continue;
-    const auto real = static_cast<Eigen::Index>(batch.real);
-    const nn::Matrix<float>& logits = model_.forward(batch.x.leftCols(real));
-    const nn::LossResult loss = nn::softmax_cross_entropy<float>(
-        logits, std::span<const std::int32_t>(batch.labels).first(batch.real), grad);
-    sums[0] += loss.loss_sum;
-    sums[1] += static_cast<double>(loss.correct);
-    sums[2] += static_cast<double>(loss.count);
+  try {
+    while (source.next(batch)) {
+      ++result.steps;
+      if (batch.real == 0) continue;
+      const auto real = static_cast<Eigen::Index>(batch.real);
+      const nn::Matrix<float>& logits = model_.forward(batch.x.leftCols(real));
+      const nn::LossResult loss = nn::softmax_cross_entropy<float>(
+          logits, std::span<const std::int32_t>(batch.labels).first(batch.real), grad);
+      sums[0] += loss.loss_sum;
+      sums[1] += static_cast<double>(loss.correct);
+      sums[2] += static_cast<double>(loss.count);
+    }
+  } catch (const Error& e) {
+    data_error = fmt::format("evaluation batch {}: {}", result.steps, e.cause());
+  } catch (const std::exception& e) {
+    data_error = fmt::format("evaluation batch {}: {}", result.steps, e.what());
   }
+  sums[3] = data_error.empty() ? 0.0 : 1.0;
   allreduce<double>(comm_, sums, ReduceOp::Sum, Algorithm::Mpi);
+  if (sums[3] > 0.0) agree(comm_, data_error);
   result.samples = static_cast<std::int64_t>(sums[2]);
   result.loss = sums[2] > 0 ? sums[0] / sums[2] : 0.0;
   result.accuracy = sums[2] > 0 ? sums[1] / sums[2] : 0.0;

@@ -224,7 +224,7 @@ def case_bad_flags():
         expect_failure(args, needle)
     p = run(["--help"])
     for flag in ("--data", "--model", "--epochs", "--batch", "--lr", "--momentum", "--optimizer", "--schedule",
-                 "--scale-lr", "--algo", "--shuffle", "--virtual-ranks", "--cache-bytes", "--bucket-bytes",
+                 "--scale-lr", "--algo", "--shuffle", "--io", "--virtual-ranks", "--cache-bytes", "--bucket-bytes",
                  "--seed", "--threads", "--checkpoint-dir", "--checkpoint-every", "--resume", "--metrics",
                  "--timeline", "--check", "--skip-nonfinite", "--quiet"):
         check(flag in p.stdout, f"--help does not list {flag}")
@@ -235,6 +235,25 @@ def case_bad_flags():
 def case_missing_data():
     expect_failure(SMALL + ["--data", path("no-such-file.h5")], "no-such-file.h5")
     print("ok: missing data file")
+
+
+def case_corrupt_data():
+    """A corrupt image chunk (not seen when the file is opened: only labels are scanned) is
+    met by one rank during the epoch: every rank stops with the same one-line error naming
+    the file, the dataset and the rows, and the job exits 1 instead of hanging."""
+    corrupt = path("corrupt-chunk.h5")
+    shutil.copyfile(ARGS.data, corrupt)
+    with h5py.File(corrupt, "r") as f:
+        images = f["/train/images"]
+        rows = images.chunks[0]
+        chunk = images.id.get_chunk_info_by_coord((3 * rows, 0))
+    with open(corrupt, "r+b") as f:  # the zlib header: the chunk no longer inflates
+        f.seek(chunk.byte_offset)
+        f.write(b"\xff" * 8)
+    line = expect_failure(SMALL + ["--data", corrupt, "--epochs", "1", "--shuffle", "shard",
+                                   "--cache-bytes", "0"], "/train/images")
+    check("corrupt-chunk.h5" in line and f"from row {3 * rows}" in line, f"message {line!r}")
+    print("ok: a corrupt chunk met mid-epoch is one clear error on every rank")
 
 
 def make_checkpoint(name, extra=()):
@@ -332,6 +351,27 @@ def case_model_mismatch():
     print("ok: model and rank count mismatches are clear errors")
 
 
+def case_io_mpiio():
+    """--io mpiio (the file opened through MPI-IO, read on the loaders' threads while the
+    gradient reducer's thread communicates) trains the same bits as --io serial."""
+    common = SMALL + ["--data", ARGS.data, "--epochs", "2", "--shuffle", "shard", "--cache-bytes", "0"]
+    serial = fresh("io-serial")
+    a = run(common + ["--io", "serial", "--checkpoint-dir", serial])
+    mpiio = fresh("io-mpiio")
+    b = run(common + ["--io", "mpiio", "--checkpoint-dir", mpiio])
+    a_params, a_state, a_attrs, _ = arena(os.path.join(serial, checkpoints(serial)[-1]))
+    b_params, b_state, b_attrs, _ = arena(os.path.join(mpiio, checkpoints(mpiio)[-1]))
+    check(int(a_attrs["epoch"]) == 2 and int(b_attrs["epoch"]) == 2, "final checkpoints not at epoch 2")
+    check(same_bits(a_params, b_params),
+          f"parameters differ: max |diff| {np.max(np.abs(a_params - b_params))}")
+    check(all(same_bits(a_state[k], b_state[k]) for k in a_state), "optimizer state differs")
+    # The evaluation of the test split (2,000 samples) went through the driver too.
+    evaluation = [[l for l in r.stdout.splitlines() if "2,000 samples" in l] for r in (a, b)]
+    check(len(evaluation[0]) == 1 and evaluation[0] == evaluation[1],
+          f"test-split evaluations differ or are missing: {evaluation}")
+    print(f"ok: --io mpiio == --io serial: {a_params.size} parameters bit-identical after 2 epochs")
+
+
 CASES = {
     "resume": case_resume,
     "outputs": case_outputs,
@@ -340,6 +380,8 @@ CASES = {
     "corrupt_checkpoint": case_corrupt_checkpoint,
     "model_mismatch": case_model_mismatch,
     "nonfinite": case_nonfinite,
+    "io_mpiio": case_io_mpiio,
+    "corrupt_data": case_corrupt_data,
 }
 
 if __name__ == "__main__":

@@ -144,6 +144,14 @@ class Trainer {
   /// then those from before the step, and the trainer can go on.
   StepResult step(const Batch& batch, std::int64_t steps_per_epoch);
 
+  /// One step on the next batch of `source` (its fetch timed as the step's data time).
+  /// A source is local, so a failure to fetch (an I/O error, a source that ends early) is
+  /// agreed inside the step's metrics allreduce: the failing rank still takes part, and
+  /// every rank then throws the same ringdp::Error (collective) naming the lowest failing
+  /// rank and its cause (for the HDF5 loader: the file, the dataset and the rows), so no
+  /// rank is left waiting in a collective. train_epoch() steps this way.
+  StepResult step(BatchSource& source, std::int64_t steps_per_epoch);
+
   /// Evaluates the model on `source` (an evaluation-mode source: no padding, every sample
   /// on exactly one rank, shares may differ, so may steps_per_epoch()). Each rank runs its
   /// own batches with no communication, then one allreduce sums (loss, correct, count):
@@ -170,7 +178,13 @@ class Trainer {
   [[nodiscard]] const Communicator& communicator() const noexcept { return comm_; }
 
  private:
-  StepResult run_step(const Batch& batch, std::int64_t steps_per_epoch, double data_seconds);
+  // `data_error`: this rank could not fetch `batch` (empty when it could); agreed in the
+  // step's metrics allreduce.
+  StepResult run_step(const Batch& batch, std::int64_t steps_per_epoch, double data_seconds,
+                      std::string data_error);
+  // step(source) with a global real count known in advance (0: unknown).
+  StepResult source_step(BatchSource& source, std::int64_t steps_per_epoch,
+                         std::size_t global_real);
   [[nodiscard]] NonFiniteError gradient_error(std::int64_t step) const;
 
   Communicator comm_;
