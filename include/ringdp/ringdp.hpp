@@ -15,6 +15,7 @@
 #include "ringdp/data/hdf5_lock.hpp"
 #include "ringdp/data/loader.hpp"
 #include "ringdp/data/sampler.hpp"
+#include "ringdp/data/scale.hpp"
 #include "ringdp/data/synth.hpp"
 #include "ringdp/nn/activations.hpp"
 #include "ringdp/nn/adam.hpp"
