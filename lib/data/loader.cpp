@@ -17,6 +17,7 @@
 #include "data/random.hpp"
 #include "data/scale_kernel.hpp"
 #include "ringdp/comm/agreement.hpp"
+#include "ringdp/comm/environment.hpp"
 #include "ringdp/comm/error.hpp"
 #include "ringdp/detail/mpi_check.hpp"
 
@@ -384,6 +385,11 @@ ShardedLoader::ShardedLoader(const Communicator& comm, H5Dataset dataset, Sample
     if (k % p != 0) {
       throw InvalidArgument(
           fmt::format("loader: virtual_ranks {} is not a multiple of the {} MPI ranks", k, p));
+    }
+    if (dataset.driver() == IoDriver::MpiIo && options.read_ahead > 0) {
+      // The reader thread then calls MPI-IO while the trainer's threads may call MPI too.
+      require_thread_level(ThreadLevel::Multiple,
+                           "loader: MPI-IO reads on the read-ahead thread (read_ahead > 0)");
     }
     const SamplingMode mode =
         DistributedSampler::resolve(sampling.mode, dataset.size() * dataset.row_bytes(),
