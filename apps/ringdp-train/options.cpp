@@ -108,6 +108,10 @@ ParseResult parse(int argc, char** argv, Options& o, std::string& message) {
                  "sampling: global (permutation over all ranks), shard (each rank its own "
                  "chunks) or auto (global when the data fits --cache-bytes)")
       ->check(CLI::IsMember({"auto", "global", "shard"}));
+  app.add_option("--io", o.io,
+                 "how the ranks read the data file: serial (each rank opens it) or mpiio "
+                 "(opened together through MPI-IO, parallel HDF5)")
+      ->check(CLI::IsMember({"serial", "mpiio"}));
   app.add_option(
          "--virtual-ranks", o.virtual_ranks,
          "play the sample streams of this many ranks (a multiple of the rank count; 0 = off)")

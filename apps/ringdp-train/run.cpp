@@ -189,8 +189,9 @@ void run(const Options& o) {
 
   // --- data: every rank opens and validates the file; errors are agreed --------------
   const data::SamplingMode mode = sampling_mode(o.shuffle);
+  const data::IoDriver driver = o.io == "mpiio" ? data::IoDriver::MpiIo : data::IoDriver::Serial;
   data::ShardedLoader train_loader(
-      comm, data::H5Dataset(comm, o.data, {.names = data::DatasetNames::train()}),
+      comm, data::H5Dataset(comm, o.data, {.names = data::DatasetNames::train(), .driver = driver}),
       data::SamplerOptions{.mode = mode,
                            .batch_size = o.batch,
                            .seed = o.seed,
@@ -201,7 +202,8 @@ void run(const Options& o) {
   std::string no_test;
   try {
     data::H5Dataset test_set(
-        comm, o.data, {.names = data::DatasetNames::test(), .classes = train_loader.classes()});
+        comm, o.data,
+        {.names = data::DatasetNames::test(), .classes = train_loader.classes(), .driver = driver});
     test_loader = std::make_unique<data::ShardedLoader>(
         comm, std::move(test_set),
         data::SamplerOptions{.mode = mode,

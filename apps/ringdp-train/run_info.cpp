@@ -95,7 +95,8 @@ std::vector<std::string> header_lines(const RunInfo& info, const Options& o) {
   lines.push_back(fmt::format("ringdp-train {} (git {})", RINGDP_VERSION_STRING, RINGDP_GIT_HASH));
   lines.push_back(fmt::format("  ranks       {} on {} host{} ({})", info.ranks, info.hosts.size(),
                               info.hosts.size() == 1 ? "" : "s", info.hosts_text));
-  lines.push_back(fmt::format("  data        {}", o.data));
+  lines.push_back(
+      fmt::format("  data        {}{}", o.data, o.io == "mpiio" ? " (read through MPI-IO)" : ""));
   lines.push_back(
       fmt::format("              {} train / {} test samples, {} features ({}), {} classes",
                   format_count(static_cast<std::int64_t>(info.train_samples)),

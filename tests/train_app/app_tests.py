@@ -277,6 +277,27 @@ def case_model_mismatch():
     print("ok: model and rank count mismatches are clear errors")
 
 
+def case_io_mpiio():
+    """--io mpiio (the file opened through MPI-IO, read on the loaders' threads while the
+    gradient reducer's thread communicates) trains the same bits as --io serial."""
+    common = SMALL + ["--data", ARGS.data, "--epochs", "2", "--shuffle", "shard", "--cache-bytes", "0"]
+    serial = fresh("io-serial")
+    a = run(common + ["--io", "serial", "--checkpoint-dir", serial])
+    mpiio = fresh("io-mpiio")
+    b = run(common + ["--io", "mpiio", "--checkpoint-dir", mpiio])
+    a_params, a_state, a_attrs, _ = arena(os.path.join(serial, checkpoints(serial)[-1]))
+    b_params, b_state, b_attrs, _ = arena(os.path.join(mpiio, checkpoints(mpiio)[-1]))
+    check(int(a_attrs["epoch"]) == 2 and int(b_attrs["epoch"]) == 2, "final checkpoints not at epoch 2")
+    check(same_bits(a_params, b_params),
+          f"parameters differ: max |diff| {np.max(np.abs(a_params - b_params))}")
+    check(all(same_bits(a_state[k], b_state[k]) for k in a_state), "optimizer state differs")
+    # The evaluation of the test split (2,000 samples) went through the driver too.
+    evaluation = [[l for l in r.stdout.splitlines() if "2,000 samples" in l] for r in (a, b)]
+    check(len(evaluation[0]) == 1 and evaluation[0] == evaluation[1],
+          f"test-split evaluations differ or are missing: {evaluation}")
+    print(f"ok: --io mpiio == --io serial: {a_params.size} parameters bit-identical after 2 epochs")
+
+
 CASES = {
     "resume": case_resume,
     "outputs": case_outputs,
@@ -284,6 +305,7 @@ CASES = {
     "missing_data": case_missing_data,
     "corrupt_checkpoint": case_corrupt_checkpoint,
     "model_mismatch": case_model_mismatch,
+    "io_mpiio": case_io_mpiio,
 }
 
 if __name__ == "__main__":
