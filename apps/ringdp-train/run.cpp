@@ -361,24 +361,29 @@ void run(const Options& o) {
     source.start_epoch(static_cast<std::uint64_t>(epoch));
     // A resumed run skips the batches its epoch already trained on: the order is a
     // function of (seed, epoch), so these are exactly the batches the checkpoint saw.
+    // A failure there is local to a rank: agreed, like the steps' (every rank resumes at
+    // the same step).
     const std::int64_t first = trainer.position().step_in_epoch;
-    for (std::int64_t s = 0; s < first; ++s) static_cast<void>(source.next(batch));
+    if (first > 0) {
+      ringdp::agree_on(comm, [&] {
+        for (std::int64_t s = 0; s < first; ++s) {
+          if (!source.next(batch)) throw ringdp::Error("the data ended while skipping");
+        }
+      });
+    }
 
     Tally tally;
     Tally step_tally;
     Breakdown breakdown;
     double lr = 0.0;
     for (std::int64_t s = first; s < steps; ++s) {
+      // The trainer fetches the batch: a data error on any rank (a corrupt chunk, say)
+      // becomes the same Error on every rank, agreed within the step.
       const auto t0 = ringdp::ReducerClock::now();
-      if (!source.next(batch)) {
-        throw ringdp::Error(
-            fmt::format("the data ended after {} of {} steps of epoch {}", s, steps, epoch + 1));
-      }
-      const auto t1 = ringdp::ReducerClock::now();
-      const train::StepResult r = trainer.step(batch, steps);
-      train::StepTimes t = trainer.times().all().back();
-      t.data = std::chrono::duration<double>(t1 - t0).count();
-      t.total += t.data;
+      const train::StepResult r = trainer.step(source, steps);
+      const train::StepTimes t = trainer.times().all().back();
+      const auto t1 = t0 + std::chrono::duration_cast<ringdp::ReducerClock::duration>(
+                               std::chrono::duration<double>(t.data));
       breakdown.add(t);
       tally.add(r);
       lr = r.learning_rate;

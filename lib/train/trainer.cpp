@@ -10,6 +10,7 @@
 #include <span>
 
 #include "ringdp/collectives/collectives.hpp"
+#include "ringdp/comm/agreement.hpp"
 #include "ringdp/comm/error.hpp"
 
 namespace ringdp::train {
@@ -17,6 +18,20 @@ namespace {
 
 double seconds_between(ReducerClock::time_point a, ReducerClock::time_point b) {
   return std::chrono::duration<double>(b - a).count();
+}
+
+// Fetches the next batch, turning a failure of this rank's source (an I/O error, a source
+// that ended early) into the text that agree() reports on every rank: a source is local,
+// and a throw here would leave the other ranks waiting in the step's collectives.
+std::string fetch(BatchSource& source, Batch& batch, std::int64_t step, std::int64_t steps) {
+  try {
+    if (source.next(batch)) return {};
+    return fmt::format("the batch source ended after {} of {} steps of the epoch", step, steps);
+  } catch (const Error& e) {
+    return fmt::format("batch {} of the epoch: {}", step, e.cause());
+  } catch (const std::exception& e) {
+    return fmt::format("batch {} of the epoch: {}", step, e.what());
+  }
 }
 
 std::uint64_t fnv1a(std::span<const float> data) {
@@ -94,27 +109,43 @@ void Trainer::check_replicas(const char* when) const {
 }
 
 StepResult Trainer::step(const Batch& batch, std::int64_t steps_per_epoch) {
-  return run_step(batch, steps_per_epoch, 0.0);
+  return run_step(batch, steps_per_epoch, 0.0, {});
 }
 
-StepResult Trainer::run_step(const Batch& batch, std::int64_t steps_per_epoch,
-                             double data_seconds) {
+StepResult Trainer::step(BatchSource& source, std::int64_t steps_per_epoch) {
+  const auto t0 = ReducerClock::now();
+  std::string data_error = fetch(source, batch_, position_.step_in_epoch, steps_per_epoch);
+  const auto t1 = ReducerClock::now();
+  batch_.global_real = 0;  // not announced: the metrics allreduce comes first
+  return run_step(batch_, steps_per_epoch, seconds_between(t0, t1), std::move(data_error));
+}
+
+StepResult Trainer::run_step(const Batch& batch, std::int64_t steps_per_epoch, double data_seconds,
+                             std::string data_error) {
   StepTimes times;
   times.data = data_seconds;
   const auto t0 = ReducerClock::now();
   const std::int64_t global_step = position_.global_step;
-  if (batch.real > static_cast<std::size_t>(batch.x.cols()) ||
-      batch.labels.size() != static_cast<std::size_t>(batch.x.cols())) {
-    throw InvalidArgument(fmt::format("Trainer::step: batch of {} columns, {} labels, {} real",
-                                      batch.x.cols(), batch.labels.size(), batch.real));
+  if (data_error.empty() && (batch.real > static_cast<std::size_t>(batch.x.cols()) ||
+                             batch.labels.size() != static_cast<std::size_t>(batch.x.cols()))) {
+    data_error = fmt::format("Trainer::step: batch of {} columns, {} labels, {} real",
+                             batch.x.cols(), batch.labels.size(), batch.real);
   }
+  // A rank without a usable batch (data_error) still runs every collective of the step,
+  // contributing nothing, and the failure is agreed in the metrics allreduce: its 4th sum
+  // counts the failed ranks. That rides along for free; when it is non-zero every rank
+  // calls agree(), which throws the same Error on every rank naming the lowest failing
+  // rank and its cause (file, dataset, rows), before the optimizer changes anything.
+  const bool have_batch = data_error.empty();
 
   // Forward and loss; the loss gradient is that of this rank's mean (over its real
   // samples); padded columns get zero gradient and no loss.
-  const nn::Matrix<float>& logits = model_.forward(batch.x);
-  const nn::LossResult loss =
-      nn::softmax_cross_entropy<float>(logits, batch.labels, dlogits_, batch.real,
-                                       batch.real > 0 ? static_cast<double>(batch.real) : 1.0);
+  nn::LossResult loss{};
+  if (have_batch) {
+    const nn::Matrix<float>& logits = model_.forward(batch.x);
+    loss = nn::softmax_cross_entropy<float>(logits, batch.labels, dlogits_, batch.real,
+                                            batch.real > 0 ? static_cast<double>(batch.real) : 1.0);
+  }
   const auto t1 = ReducerClock::now();
 
   // The one small allreduce of the step: sums of loss, correct and real count. It sits
@@ -123,13 +154,15 @@ StepResult Trainer::run_step(const Batch& batch, std::int64_t steps_per_epoch,
   // at the gradient reduction with whatever skew forward and backward gave them, and
   // leave it together, so the metrics allreduce right after costs only its latency.
   // Otherwise it must come first, because the count weighs the gradient.
-  std::array<double, 3> sums = {loss.loss_sum, static_cast<double>(loss.correct),
-                                static_cast<double>(loss.count)};
+  std::array<double, 4> sums = {loss.loss_sum, static_cast<double>(loss.correct),
+                                static_cast<double>(loss.count), have_batch ? 0.0 : 1.0};
   const bool count_known = batch.global_real > 0;
-  if (!count_known) allreduce<double>(comm_, sums, ReduceOp::Sum, Algorithm::Mpi);
+  if (!count_known) {
+    allreduce<double>(comm_, sums, ReduceOp::Sum, Algorithm::Mpi);
+    if (sums[3] > 0.0) agree(comm_, data_error);  // the same sum on every rank
+  }
   const auto t2 = ReducerClock::now();
-  const double global_real =
-      count_known ? static_cast<double>(batch.global_real) : sums[2];
+  const double global_real = count_known ? static_cast<double>(batch.global_real) : sums[2];
 
   StepResult result;
   result.learning_rate =
@@ -146,7 +179,10 @@ StepResult Trainer::run_step(const Batch& batch, std::int64_t steps_per_epoch,
     if (scale != 1.0) dlogits_ *= static_cast<float>(scale);
 
     // Backward; from here until wait_all() returns only the progress thread calls MPI.
-    if (options_.overlap) {
+    if (!have_batch) {
+      // Announced count, failed batch: zero gradients keep this rank in the reduction.
+      std::fill(model_.gradients().begin(), model_.gradients().end(), 0.0f);
+    } else if (options_.overlap) {
       model_.backward(dlogits_, [this](std::size_t, nn::ArenaRange range) {
         reducer_->submit_prefix(range.end());
       });
@@ -162,6 +198,7 @@ StepResult Trainer::run_step(const Batch& batch, std::int64_t steps_per_epoch,
   if (count_known) {
     allreduce<double>(comm_, sums, ReduceOp::Sum, Algorithm::Mpi);
     t5 = ReducerClock::now();
+    if (sums[3] > 0.0) agree(comm_, data_error);
     // The sums are the same bits on every rank, so is this decision.
     if (sums[2] != global_real) {
       throw Error(-1,
@@ -258,9 +295,14 @@ EpochResult Trainer::train_epoch(BatchSource& source) {
     if (global_real.back() != comm_.size()) global_real.assign(global_real.size(), 0);
   }
   // A resumed run skips the batches its epoch already trained on (the order is a
-  // function of the seed and the epoch, so these are the same batches).
-  for (std::int64_t s = 0; s < position_.step_in_epoch; ++s) {
-    if (!source.next(batch_)) break;
+  // function of the seed and the epoch, so these are the same batches). Every rank
+  // resumes at the same step, so all agree on a failure here (once per resumed epoch).
+  if (position_.step_in_epoch > 0) {
+    std::string skip_error;
+    for (std::int64_t s = 0; s < position_.step_in_epoch && skip_error.empty(); ++s) {
+      skip_error = fetch(source, batch_, s, steps);
+    }
+    agree(comm_, skip_error);
   }
 
   double loss_sum = 0.0;
@@ -268,13 +310,10 @@ EpochResult Trainer::train_epoch(BatchSource& source) {
   EpochResult result;
   for (std::int64_t s = position_.step_in_epoch; s < steps; ++s) {
     const auto t0 = ReducerClock::now();
-    if (!source.next(batch_)) {
-      throw Error(fmt::format("Trainer::train_epoch: the batch source ended after {} of {} steps",
-                              s, steps));
-    }
+    std::string data_error = fetch(source, batch_, s, steps);
     batch_.global_real = static_cast<std::size_t>(global_real[static_cast<std::size_t>(s)]);
     const auto t1 = ReducerClock::now();
-    const StepResult r = run_step(batch_, steps, seconds_between(t0, t1));
+    const StepResult r = run_step(batch_, steps, seconds_between(t0, t1), std::move(data_error));
     if (options_.record_timeline) {
       const double a = std::chrono::duration<double, std::micro>(t0 - origin_).count();
       const double b = std::chrono::duration<double, std::micro>(t1 - origin_).count();
@@ -304,22 +343,33 @@ EpochResult Trainer::evaluate(BatchSource& source) {
   const auto start = ReducerClock::now();
   source.start_epoch(0);
   // Local loop, no collective inside: a rank with a smaller share simply finishes first.
-  std::array<double, 3> sums = {0.0, 0.0, 0.0};
+  // The 4th sum counts the ranks whose source failed: such a rank stops reading but still
+  // joins the allreduce, and then every rank throws the same agreed Error (see run_step).
+  std::array<double, 4> sums = {0.0, 0.0, 0.0, 0.0};
+  std::string data_error;
   nn::Matrix<float> grad;
   EpochResult result;
   Batch batch;
-  while (source.next(batch)) {
-    ++result.steps;
-    if (batch.real == 0) continue;
-    const auto real = static_cast<Eigen::Index>(batch.real);
-    const nn::Matrix<float>& logits = model_.forward(batch.x.leftCols(real));
-    const nn::LossResult loss = nn::softmax_cross_entropy<float>(
-        logits, std::span<const std::int32_t>(batch.labels).first(batch.real), grad);
-    sums[0] += loss.loss_sum;
-    sums[1] += static_cast<double>(loss.correct);
-    sums[2] += static_cast<double>(loss.count);
+  try {
+    while (source.next(batch)) {
+      ++result.steps;
+      if (batch.real == 0) continue;
+      const auto real = static_cast<Eigen::Index>(batch.real);
+      const nn::Matrix<float>& logits = model_.forward(batch.x.leftCols(real));
+      const nn::LossResult loss = nn::softmax_cross_entropy<float>(
+          logits, std::span<const std::int32_t>(batch.labels).first(batch.real), grad);
+      sums[0] += loss.loss_sum;
+      sums[1] += static_cast<double>(loss.correct);
+      sums[2] += static_cast<double>(loss.count);
+    }
+  } catch (const Error& e) {
+    data_error = fmt::format("evaluation batch {}: {}", result.steps, e.cause());
+  } catch (const std::exception& e) {
+    data_error = fmt::format("evaluation batch {}: {}", result.steps, e.what());
   }
+  sums[3] = data_error.empty() ? 0.0 : 1.0;
   allreduce<double>(comm_, sums, ReduceOp::Sum, Algorithm::Mpi);
+  if (sums[3] > 0.0) agree(comm_, data_error);
   result.samples = static_cast<std::int64_t>(sums[2]);
   result.loss = sums[2] > 0 ? sums[0] / sums[2] : 0.0;
   result.accuracy = sums[2] > 0 ? sums[1] / sums[2] : 0.0;

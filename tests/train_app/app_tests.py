@@ -223,7 +223,7 @@ def case_bad_flags():
         expect_failure(args, needle)
     p = run(["--help"])
     for flag in ("--data", "--model", "--epochs", "--batch", "--lr", "--momentum", "--optimizer", "--schedule",
-                 "--scale-lr", "--algo", "--shuffle", "--virtual-ranks", "--cache-bytes", "--bucket-bytes",
+                 "--scale-lr", "--algo", "--shuffle", "--io", "--virtual-ranks", "--cache-bytes", "--bucket-bytes",
                  "--seed", "--threads", "--checkpoint-dir", "--checkpoint-every", "--resume", "--metrics",
                  "--timeline", "--check", "--quiet"):
         check(flag in p.stdout, f"--help does not list {flag}")
@@ -234,6 +234,25 @@ def case_bad_flags():
 def case_missing_data():
     expect_failure(SMALL + ["--data", path("no-such-file.h5")], "no-such-file.h5")
     print("ok: missing data file")
+
+
+def case_corrupt_data():
+    """A corrupt image chunk (not seen when the file is opened: only labels are scanned) is
+    met by one rank during the epoch: every rank stops with the same one-line error naming
+    the file, the dataset and the rows, and the job exits 1 instead of hanging."""
+    corrupt = path("corrupt-chunk.h5")
+    shutil.copyfile(ARGS.data, corrupt)
+    with h5py.File(corrupt, "r") as f:
+        images = f["/train/images"]
+        rows = images.chunks[0]
+        chunk = images.id.get_chunk_info_by_coord((3 * rows, 0))
+    with open(corrupt, "r+b") as f:  # the zlib header: the chunk no longer inflates
+        f.seek(chunk.byte_offset)
+        f.write(b"\xff" * 8)
+    line = expect_failure(SMALL + ["--data", corrupt, "--epochs", "1", "--shuffle", "shard",
+                                   "--cache-bytes", "0"], "/train/images")
+    check("corrupt-chunk.h5" in line and f"from row {3 * rows}" in line, f"message {line!r}")
+    print("ok: a corrupt chunk met mid-epoch is one clear error on every rank")
 
 
 def make_checkpoint(name, extra=()):
@@ -306,6 +325,7 @@ CASES = {
     "corrupt_checkpoint": case_corrupt_checkpoint,
     "model_mismatch": case_model_mismatch,
     "io_mpiio": case_io_mpiio,
+    "corrupt_data": case_corrupt_data,
 }
 
 if __name__ == "__main__":

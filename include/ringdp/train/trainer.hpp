@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "ringdp/collectives/gradient_reducer.hpp"
@@ -111,6 +112,17 @@ class Trainer {
   /// not advance position().step_in_epoch; train_epoch() does.
   StepResult step(const Batch& batch, std::int64_t steps_per_epoch);
 
+  /// One step on the next batch of `source` (its fetch timed as the step's data time;
+  /// the metrics allreduce comes first, as for a batch without global_real). A source is
+  /// local, so a failure to fetch (an I/O error, a source that ends early) is agreed inside
+  /// the step's metrics allreduce: the failing rank still takes part, and every rank then
+  /// throws the same ringdp::Error (collective) naming the lowest failing rank and its
+  /// cause (for the HDF5 loader: the file, the dataset and the rows), before backward, so
+  /// no rank is left waiting in a collective. train_epoch() and evaluate() agree the same
+  /// way (with announced counts, after the gradient reduction, to which a failed rank
+  /// contributes zeros, and before the optimizer step).
+  StepResult step(BatchSource& source, std::int64_t steps_per_epoch);
+
   /// Evaluates the model on `source` (an evaluation-mode source: no padding, every sample
   /// on exactly one rank, shares may differ, so may steps_per_epoch()). Each rank runs its
   /// own batches with no communication, then one allreduce sums (loss, correct, count):
@@ -137,7 +149,10 @@ class Trainer {
   [[nodiscard]] const Communicator& communicator() const noexcept { return comm_; }
 
  private:
-  StepResult run_step(const Batch& batch, std::int64_t steps_per_epoch, double data_seconds);
+  // `data_error`: this rank could not fetch `batch` (empty when it could); agreed in the
+  // step's metrics allreduce.
+  StepResult run_step(const Batch& batch, std::int64_t steps_per_epoch, double data_seconds,
+                      std::string data_error);
 
   Communicator comm_;
   nn::Sequential<float>& model_;
