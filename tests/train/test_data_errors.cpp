@@ -34,12 +34,22 @@ using ringdp::test::all_ranks;
 using namespace ringdp;
 
 // An in-memory source that fails on rank `bad_rank` when asked for batch `bad_step`:
-// by throwing an IoError worded like the loader's, or by ending early.
+// by throwing an IoError worded like the loader's, or by ending early. With `announce`
+// it tells the trainer its real counts in advance (real_per_step), which moves the
+// step's metrics allreduce after the gradient reduction: both orders are tested.
 class FailingSource final : public train::BatchSource {
  public:
   enum class How { Throw, End };
-  FailingSource(train::InMemorySource inner, int rank, int bad_rank, std::size_t bad_step, How how)
-      : inner_(std::move(inner)), fails_(rank == bad_rank), bad_step_(bad_step), how_(how) {}
+  FailingSource(train::InMemorySource inner, int rank, int bad_rank, std::size_t bad_step, How how,
+                bool announce)
+      : inner_(std::move(inner)),
+        fails_(rank == bad_rank),
+        bad_step_(bad_step),
+        how_(how),
+        announce_(announce) {}
+  [[nodiscard]] std::vector<std::size_t> real_per_step() const override {
+    return announce_ ? inner_.real_per_step() : std::vector<std::size_t>{};
+  }
   [[nodiscard]] std::size_t steps_per_epoch() const override { return inner_.steps_per_epoch(); }
   void start_epoch(std::uint64_t epoch) override {
     inner_.start_epoch(epoch);
@@ -59,6 +69,7 @@ class FailingSource final : public train::BatchSource {
   bool fails_;
   std::size_t bad_step_;
   How how_;
+  bool announce_;
   std::size_t step_ = 0;
 };
 
@@ -101,24 +112,26 @@ TEST_CASE("a batch source failing on one rank stops every rank with the same Err
   const Communicator world(MPI_COMM_WORLD);
   const int last = world.size() - 1;
   auto [x, labels] = test::teacher_data(120, 10, 3, 4);
-  for (const auto how : {FailingSource::How::Throw, FailingSource::How::End}) {
-    auto model = nn::Sequential<float>::from_spec("10-8-3");
-    model.initialize(3);
-    nn::Sgd<float> sgd(model.parameter_count());
-    train::Trainer trainer(world, model, sgd);
-    FailingSource source(
-        train::InMemorySource(x, labels, world.rank(), world.size(), {.batch_size = 4, .seed = 1}),
-        world.rank(), last, 3, how);
-    const Outcome o = attempt([&] { trainer.train_epoch(source); });
-    const std::string cause = how == FailingSource::How::Throw
-                                  ? "batch 3 of the epoch: 'fake.h5': dataset '/train/images'"
-                                  : "ended after 3 of";
-    CHECK(agreed(o, last, {"rank " + std::to_string(last), cause}));
-    // Stopped before backward: no rank applied an update for step 3, all hold the same
-    // parameters, and the trainer counted the three good steps only.
-    CHECK(test::same_on_all_ranks(parameter_hash(model)));
-    CHECK(all_ranks(trainer.position().global_step == 3));
-  }
+  for (const auto how : {FailingSource::How::Throw, FailingSource::How::End})
+    for (const bool announce : {false, true}) {
+      CAPTURE(announce);
+      auto model = nn::Sequential<float>::from_spec("10-8-3");
+      model.initialize(3);
+      nn::Sgd<float> sgd(model.parameter_count());
+      train::Trainer trainer(world, model, sgd);
+      FailingSource source(train::InMemorySource(x, labels, world.rank(), world.size(),
+                                                 {.batch_size = 4, .seed = 1}),
+                           world.rank(), last, 3, how, announce);
+      const Outcome o = attempt([&] { trainer.train_epoch(source); });
+      const std::string cause = how == FailingSource::How::Throw
+                                    ? "batch 3 of the epoch: 'fake.h5': dataset '/train/images'"
+                                    : "ended after 3 of";
+      CHECK(agreed(o, last, {"rank " + std::to_string(last), cause}));
+      // Stopped before the optimizer: no rank applied an update for step 3, all hold the
+      // same parameters, and the trainer counted the three good steps only.
+      CHECK(test::same_on_all_ranks(parameter_hash(model)));
+      CHECK(all_ranks(trainer.position().global_step == 3));
+    }
 }
 
 TEST_CASE("a source failing on one rank during evaluation: the same Error everywhere") {
@@ -131,7 +144,7 @@ TEST_CASE("a source failing on one rank during evaluation: the same Error everyw
   train::Trainer trainer(world, model, sgd);
   FailingSource source(train::InMemorySource(x, labels, world.rank(), world.size(),
                                              {.batch_size = 5, .evaluation = true}),
-                       world.rank(), last, 2, FailingSource::How::Throw);
+                       world.rank(), last, 2, FailingSource::How::Throw, false);
   const Outcome o = attempt([&] { trainer.evaluate(source); });
   CHECK(agreed(o, last, {"rank " + std::to_string(last), "evaluation batch 2", "fake.h5"}));
 }
