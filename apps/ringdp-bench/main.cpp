@@ -38,6 +38,7 @@ int run(const ringdp::Communicator& comm, const ringdp::bench::Options& options,
   const RunInfo info = collect_run_info(comm);
   ringdp::agree_on(comm, [&] {
     (void)ringdp::algorithm_from_environment();  // a bad RINGDP_ALGORITHM fails here, cleanly
+    (void)ringdp::tuning_from_environment();     // and a bad RINGDP_TUNING file
     const std::size_t needed = bytes_needed_per_rank(options) * info.ranks_on_my_host;
     if (info.mem_available > 0 && needed > info.mem_available) {
       throw ringdp::InvalidArgument(fmt::format(
