@@ -100,6 +100,7 @@ ParseResult parse_options(int argc, char** argv) {
   std::string dtype = "float";
   std::string op = "sum";
   std::string corrupt;
+  std::string segment;
 
   CLI::App app{
       "ringdp-bench: allreduce bus bandwidth per message size, for every ringdp algorithm "
@@ -133,6 +134,9 @@ ParseResult parse_options(int argc, char** argv) {
   app.add_option("--tune", o.tune_path,
                  "Write (or update, for this rank count) a tuning file for auto: the fastest of "
                  "ring, rd, mpi per size; use it with RINGDP_TUNING=FILE");
+  app.add_option("--segment", segment,
+                 "Ring segment size for this run (suffixes K, M; overrides RINGDP_SEGMENT_BYTES "
+                 "and RINGDP_TUNING); with --tune also written to the file for this rank count");
   app.add_option("--seed", o.seed, "Seed of the verification data")->capture_default_str();
   // Hidden (empty group): a test hook, not a user feature.
   app.add_option("--corrupt-for-testing", corrupt)->group("");
@@ -146,6 +150,10 @@ ParseResult parse_options(int argc, char** argv) {
     o.type = parse_data_type(dtype);
     o.op = parse_reduce_op(op);
     if (!corrupt.empty()) o.corrupt_for_testing = parse_algorithm(corrupt);
+    if (!segment.empty()) {
+      o.segment_bytes = parse_bytes(segment);
+      if (o.segment_bytes == 0) throw InvalidArgument("--segment must be at least 1 byte");
+    }
     validate(o);
   } catch (const CLI::CallForHelp&) {
     result.message = app.help();

@@ -26,6 +26,8 @@ struct Options {
   std::string csv_path;
   std::string json_path;
   std::string tune_path;  // update this tuning file with the measured choices (tuning_file.hpp)
+  std::size_t segment_bytes =
+      0;  // ring segment for the run (0: RINGDP_SEGMENT_BYTES, tuning, default)
   std::uint64_t seed = 1;
   // Test hook: corrupt one element of this algorithm's result on the last rank before it
   // is compared, to prove that wrong results are counted and fail the run.

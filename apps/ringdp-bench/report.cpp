@@ -6,6 +6,7 @@
 #include <cmath>
 #include <limits>
 
+#include "ringdp/collectives/tuning.hpp"
 #include "stats.hpp"
 
 namespace ringdp::bench {
@@ -145,6 +146,8 @@ std::string table_header(const RunInfo& info, const Options& options) {
           ? fmt::format("{} warm-up + {} timed calls", options.warmup, options.iters)
           : fmt::format("timed calls for ~{} s per point (>= 5)", options.point_seconds),
       options.repetitions);
+  out += fmt::format("# ring segment {}{}\n", format_bytes(ring_segment_bytes(info.ranks)),
+                     options.segment_bytes > 0 ? " (--segment)" : "");
   out +=
       "# algbw = bytes/time, busbw = algbw x 2(n-1)/n (GB/s = 1e9 B/s); vs_mpi = MPI time / "
       "time; wrong = elements != PMPI_Allreduce, summed over ranks\n";

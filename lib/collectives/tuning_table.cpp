@@ -69,7 +69,7 @@ TuningTable TuningTable::parse(std::string_view text, const std::string& source)
   table.source_ = source;
   table.hash_ = fnv1a(text);
   std::map<std::pair<int, std::size_t>, int> rule_line;  // (ranks, bytes) -> line number
-  std::map<int, int> segment_line;                        // ranks -> line number
+  std::map<int, int> segment_line;                       // ranks -> line number
 
   int number = 0;
   std::size_t begin = 0;
@@ -93,8 +93,8 @@ TuningTable TuningTable::parse(std::string_view text, const std::string& source)
     const int n = static_cast<int>(*ranks);
     const auto bytes = parse_unsigned(words[3]);
     if (!bytes) {
-      throw fail(fmt::format("'{}' is not a byte count (a non-negative integer)",
-                             printable(words[3])));
+      throw fail(
+          fmt::format("'{}' is not a byte count (a non-negative integer)", printable(words[3])));
     }
 
     if (words[2] == "bytes") {
@@ -140,8 +140,8 @@ TuningTable TuningTable::load(const std::string& path) {
   while (in.read(buffer, sizeof buffer) || in.gcount() > 0) {
     text.append(buffer, static_cast<std::size_t>(in.gcount()));
     if (text.size() > kMaxFileBytes) {
-      throw InvalidArgument(fmt::format(
-          "tuning file {} is larger than {} bytes: not a tuning file", path, kMaxFileBytes));
+      throw InvalidArgument(fmt::format("tuning file {} is larger than {} bytes: not a tuning file",
+                                        path, kMaxFileBytes));
     }
   }
   if (in.bad()) throw IoError(fmt::format("error while reading tuning file {}", path));

@@ -38,8 +38,8 @@ std::optional<Algorithm> expected_from_good_file(std::size_t bytes, int ranks) {
   return std::nullopt;
 }
 
-const std::size_t kSizes[] = {0,     1,     1023,  1024,   1025,      4095,     4096,
-                              32767, 32768, 65535, 65536,  131072,    1 << 20,  std::size_t{1} << 30};
+const std::size_t kSizes[] = {0,     1,     1023,  1024,  1025,   4095,    4096,
+                              32767, 32768, 65535, 65536, 131072, 1 << 20, std::size_t{1} << 30};
 
 // The cause of the InvalidArgument parse() throws for `text`, or "" if it does not throw.
 std::string parse_error(const std::string& text) {
@@ -158,10 +158,10 @@ TEST_CASE("allreduce under RINGDP_TUNING gives MPI's results on every rank", "[t
   ringdp::Communicator comm(MPI_COMM_WORLD);
   std::uint64_t seed = 100;
   bool ok = true;
-  for (const std::size_t count : {std::size_t{0}, std::size_t{1}, std::size_t{255},
-                                  std::size_t{256}, std::size_t{1023}, std::size_t{1024},
-                                  std::size_t{8191}, std::size_t{8192}, std::size_t{16384},
-                                  std::size_t{70001}}) {
+  for (const std::size_t count :
+       {std::size_t{0}, std::size_t{1}, std::size_t{255}, std::size_t{256}, std::size_t{1023},
+        std::size_t{1024}, std::size_t{8191}, std::size_t{8192}, std::size_t{16384},
+        std::size_t{70001}}) {
     for (const ReduceOp op : {ReduceOp::Sum, ReduceOp::Max}) {
       const auto input = ringdp::test::random_input<float>(count, op, ++seed);
       const auto want = ringdp::test::mpi_reference(input, op);

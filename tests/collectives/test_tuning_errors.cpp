@@ -55,8 +55,8 @@ bool same_error_everywhere(const Outcome& o, int want_rank,
   for (const std::string& p : phrases) ok = ok && o.cause.find(p) != std::string::npos;
   UNSCOPED_INFO("threw " << o.threw << " collective " << o.collective << " rank " << o.rank
                          << " cause: " << o.cause);
-  const bool identical = ringdp::test::same_on_all_ranks(
-      ringdp::test::hash_bytes(o.cause.data(), o.cause.size()));
+  const bool identical =
+      ringdp::test::same_on_all_ranks(ringdp::test::hash_bytes(o.cause.data(), o.cause.size()));
   return all_ranks(ok) && identical;
 }
 
@@ -65,28 +65,27 @@ void check_every_entry_fails(int want_rank, const std::vector<std::string>& phra
   {
     ringdp::Communicator comm(MPI_COMM_WORLD);
     std::vector<float> data(1000, 1.0f);
-    CHECK(same_error_everywhere(outcome_of([&] { ringdp::allreduce(comm, std::span<float>(data)); }),
-                                want_rank, phrases));
-    // Not cached as agreed: the next call fails the same way.
     CHECK(same_error_everywhere(
-        outcome_of([&] { ringdp::allreduce(comm, std::span<float>(data), ringdp::ReduceOp::Sum,
-                                           Algorithm::Ring); }),
-        want_rank, phrases));
+        outcome_of([&] { ringdp::allreduce(comm, std::span<float>(data)); }), want_rank, phrases));
+    // Not cached as agreed: the next call fails the same way.
+    CHECK(same_error_everywhere(outcome_of([&] {
+                                  ringdp::allreduce(comm, std::span<float>(data),
+                                                    ringdp::ReduceOp::Sum, Algorithm::Ring);
+                                }),
+                                want_rank, phrases));
   }
   {
     ringdp::Communicator comm(MPI_COMM_WORLD);
     std::vector<double> data(10, 2.0);
-    CHECK(same_error_everywhere(outcome_of([&] { ringdp::broadcast(comm, std::span<double>(data)); }),
-                                want_rank, phrases));
+    CHECK(same_error_everywhere(
+        outcome_of([&] { ringdp::broadcast(comm, std::span<double>(data)); }), want_rank, phrases));
   }
   {
     ringdp::Communicator comm(MPI_COMM_WORLD);
     std::vector<float> arena(64);
-    CHECK(same_error_everywhere(outcome_of([&] {
-                                  ringdp::GradientReducer reducer(
-                                      comm, {std::span<float>(arena)});
-                                }),
-                                want_rank, phrases));
+    CHECK(same_error_everywhere(
+        outcome_of([&] { ringdp::GradientReducer reducer(comm, {std::span<float>(arena)}); }),
+        want_rank, phrases));
   }
 }
 
@@ -104,8 +103,7 @@ TEST_CASE("a malformed RINGDP_TUNING fails on every rank, naming file and line",
   // Registered with RINGDP_TUNING=tuning/bad.txt, whose line 4 has "4K" for a byte count.
   // Locally (no communication), the reader and Auto's resolution throw InvalidArgument.
   const Outcome read = outcome_of([] { (void)ringdp::tuning_from_environment(); });
-  CHECK(all_ranks(read.threw && !read.collective &&
-                  read.cause.find("RINGDP_TUNING: ") == 0 &&
+  CHECK(all_ranks(read.threw && !read.collective && read.cause.find("RINGDP_TUNING: ") == 0 &&
                   read.cause.find("bad.txt:4: '4K' is not a byte count") != std::string::npos));
   bool local_invalid = false;
   try {
