@@ -21,6 +21,7 @@ struct Options {
   int iters = 0;               // 0: chosen per point from the warm-up (see measure.cpp)
   int repetitions = 5;         // timed blocks per algorithm, interleaved
   double point_seconds = 0.1;  // time budget per (size, algorithm) when iters == 0
+  int min_iters = 5;           // fewest timed calls per point when iters == 0
   DataType type = DataType::Float32;
   ReduceOp op = ReduceOp::Sum;
   std::string csv_path;

@@ -24,8 +24,10 @@
 # anything else running). Always tears the cluster down, also on error or Ctrl-C.
 #
 # Knobs (environment): RATE (200mbit), NS ("2 4 8"), MIN_BYTES (65536), MAX_BYTES (67108864),
-# PS_MAX_BYTES (16777216), FACTOR (4), ITERS (1) x REPS (3) timed calls after WARMUP (0)
-# untimed ones (the bench's checked call already warms up), TUNE_REPS (2), TRAIN_SAMPLES
+# PS_MAX_BYTES (16777216), FACTOR (4); timed calls per point: enough for POINT_SECONDS (0.5)
+# but at least MIN_ITERS (3; TUNE_MIN_ITERS (2) for --tune), in REPS (3) interleaved blocks,
+# after WARMUP (0) untimed ones (the bench's checked call already warms up): small messages,
+# whose times the shared CPU scatters, get many calls, 64 MiB ones a few; TRAIN_SAMPLES
 # (8192), TRAIN_EPOCHS (1), TRAIN_BATCH (64), TRAIN_MODEL (784-512-256-10), TRAIN_ALGO2 (rd),
 # SEGMENTS ("131072 32768"), SEED (1), OUT, STEPS ("segment tune bench ps train": a subset
 # re-runs only those parts).
@@ -40,10 +42,11 @@ MIN_BYTES=${MIN_BYTES:-65536}
 MAX_BYTES=${MAX_BYTES:-67108864}
 PS_MAX_BYTES=${PS_MAX_BYTES:-16777216}
 FACTOR=${FACTOR:-4}
-ITERS=${ITERS:-1}
+POINT_SECONDS=${POINT_SECONDS:-0.5}
+MIN_ITERS=${MIN_ITERS:-3}
+TUNE_MIN_ITERS=${TUNE_MIN_ITERS:-2}
 REPS=${REPS:-3}
 WARMUP=${WARMUP:-0}
-TUNE_REPS=${TUNE_REPS:-2}
 TRAIN_SAMPLES=${TRAIN_SAMPLES:-8192}
 TRAIN_EPOCHS=${TRAIN_EPOCHS:-1}
 TRAIN_BATCH=${TRAIN_BATCH:-64}
@@ -94,7 +97,7 @@ source "$root/scripts/env.sh"   # root + oversubscription variables for the shar
   echo "ringdp: $(git -C "$root" rev-parse --short=12 HEAD 2>/dev/null || echo unknown)"
   echo "rate per link and direction: $RATE (tbf); no emulated delay; all hosts share the cores"
   echo "N: $NS; steps: $STEPS"
-  echo "sizes: $MIN_BYTES..$MAX_BYTES bytes, factor $FACTOR (ps up to $PS_MAX_BYTES); $ITERS iters x $REPS reps after $WARMUP warm-up (tune: $TUNE_REPS reps)"
+  echo "sizes: $MIN_BYTES..$MAX_BYTES bytes, factor $FACTOR (ps up to $PS_MAX_BYTES); timed calls for $POINT_SECONDS s per point, >= $MIN_ITERS (tune: >= $TUNE_MIN_ITERS), in $REPS blocks, after $WARMUP warm-up"
   echo "train: $TRAIN_SAMPLES samples, model $TRAIN_MODEL, batch $TRAIN_BATCH/rank, $TRAIN_EPOCHS epoch(s), seed $SEED, algorithms ring and $TRAIN_ALGO2"
   echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 } >>"$OUT/run-info.txt"
@@ -120,7 +123,8 @@ if [ ! -f "$OUT/pingpong.csv" ]; then
 fi
 
 tuning=$OUT/tuning.txt
-sizes=(--min-bytes "$MIN_BYTES" --factor "$FACTOR" --iters "$ITERS" --warmup "$WARMUP")
+sizes=(--min-bytes "$MIN_BYTES" --factor "$FACTOR" --warmup "$WARMUP" --iters 0
+       --point-seconds "$POINT_SECONDS")
 for n in $NS; do
   say "N=$n: emulate.sh up $n $RATE"
   "$here/emulate.sh" up "$n" "$RATE" >/dev/null
@@ -132,7 +136,7 @@ for n in $NS; do
     for seg in $SEGMENTS; do
       say "N=$n: ring with $seg-byte segments at 1 and 16 MiB"
       step "segment $seg N=$n" "$here/mpirun.sh" "$n" "$bench" --min-bytes 1M --max-bytes 16M \
-        --factor 16 --iters 1 --reps 3 --warmup 0 --algos ring --segment "$seg" \
+        --factor 16 --iters 3 --reps 3 --warmup 0 --algos ring --segment "$seg" \
         --csv "$OUT/raw/segment-$seg-n$n.csv" > >(tee "$OUT/raw/segment-$seg-n$n.txt") 2>&1
     done
     best=$("$PY" - "$OUT/raw" "$n" $SEGMENTS <<'PY'
@@ -158,9 +162,11 @@ PY
   if wants tune; then
     # Auto learns this network's choices, not those of shared memory.
     say "N=$n: ringdp-bench --tune (ring, rd, mpi) ${segment_args[*]}"
-    step "tune N=$n" "$here/mpirun.sh" "$n" "$bench" "${sizes[@]}" --reps "$TUNE_REPS" \
-      --max-bytes "$MAX_BYTES" --algos ring,rd,mpi "${segment_args[@]}" --tune "$tuning" \
-      --csv "$OUT/raw/tune-n$n.csv" > >(tee "$OUT/raw/tune-n$n.txt") 2>&1
+    # --tune=FILE, not --tune FILE: Open MPI's mpirun has a --tune option of its own, which it
+    # finds anywhere on its command line, also after the program, unless it is one word.
+    step "tune N=$n" "$here/mpirun.sh" "$n" "$bench" "${sizes[@]}" --min-iters "$TUNE_MIN_ITERS" \
+      --reps 2 --max-bytes "$MAX_BYTES" --algos ring,rd,mpi "${segment_args[@]}" \
+      --tune="$tuning" --csv "$OUT/raw/tune-n$n.csv" > >(tee "$OUT/raw/tune-n$n.txt") 2>&1
   fi
   tuning_args=""
   [ -f "$tuning" ] && tuning_args="-x RINGDP_TUNING=$tuning"
@@ -168,13 +174,14 @@ PY
     [ -f "$tuning" ] || echo "scaling.sh: warning: no $tuning: auto runs its built-in choice"
     say "N=$n: ringdp-bench ring,rd,mpi,auto (auto with RINGDP_TUNING)"
     step "bench N=$n" env RDP_MPIRUN_ARGS="$tuning_args" "$here/mpirun.sh" "$n" "$bench" \
-      "${sizes[@]}" --reps "$REPS" --max-bytes "$MAX_BYTES" --algos ring,rd,mpi,auto \
+      "${sizes[@]}" --min-iters "$MIN_ITERS" --reps "$REPS" --max-bytes "$MAX_BYTES" \
+      --algos ring,rd,mpi,auto \
       --csv "$OUT/bench-n$n.csv" --json "$OUT/bench-n$n.json" > >(tee "$OUT/bench-n$n.txt") 2>&1
   fi
   if wants ps; then
     say "N=$n: ringdp-bench ps (to $PS_MAX_BYTES bytes, next to a reference ring)"
     step "bench ps N=$n" env RDP_MPIRUN_ARGS="$tuning_args" "$here/mpirun.sh" "$n" "$bench" \
-      "${sizes[@]}" --reps "$REPS" \
+      "${sizes[@]}" --min-iters "$MIN_ITERS" --reps "$REPS" \
       --max-bytes "$PS_MAX_BYTES" --algos ps,ring --csv "$OUT/bench-ps-n$n.csv" \
       > >(tee "$OUT/bench-ps-n$n.txt") 2>&1
   fi

@@ -145,7 +145,7 @@ def main():
     if opts.check_tune:
         if os.path.exists(tune_path):
             os.remove(tune_path)
-        extra += ["--tune", tune_path]
+        extra += [f"--tune={tune_path}"]  # one word: mpirun has a --tune of its own
     command = [opts.mpiexec, "-n", str(opts.np), "--oversubscribe", opts.bench, *bench_args,
                "--csv", csv_path, "--json", json_path, *extra]
     print(" ".join(command), flush=True)
