@@ -5,6 +5,7 @@
 #include "ringdp/collectives/collectives.hpp"
 #include "ringdp/collectives/gradient_reducer.hpp"
 #include "ringdp/collectives/tuning.hpp"
+#include "ringdp/collectives/tuning_table.hpp"
 #include "ringdp/collectives/types.hpp"
 #include "ringdp/comm/abort.hpp"
 #include "ringdp/comm/agreement.hpp"
