@@ -510,7 +510,8 @@ void run(const Options& o) {
   std::array<double, 6> parts = {run_breakdown.data,      run_breakdown.forward,
                                  run_breakdown.backward,  run_breakdown.exposed,
                                  run_breakdown.optimizer, train_seconds};
-  ringdp::allreduce<double>(comm, parts, ringdp::ReduceOp::Average, ringdp::Algorithm::Mpi);
+  ringdp::allreduce<double>(comm, parts, ringdp::ReduceOp::Average,
+                            ringdp::Algorithm::RecursiveDoubling);
   summary.data = parts[0];
   summary.forward = parts[1];
   summary.backward = parts[2];

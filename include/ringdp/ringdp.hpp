@@ -12,6 +12,7 @@
 #include "ringdp/comm/communicator.hpp"
 #include "ringdp/comm/environment.hpp"
 #include "ringdp/comm/error.hpp"
+#include "ringdp/comm/stall.hpp"
 #include "ringdp/data/h5_dataset.hpp"
 #include "ringdp/data/hdf5_lock.hpp"
 #include "ringdp/data/loader.hpp"

@@ -34,6 +34,7 @@
 #include "reduce_kernels.hpp"
 #include "ringdp/collectives/tuning.hpp"
 #include "ringdp/detail/mpi_check.hpp"
+#include "ringdp/detail/wait.hpp"
 
 namespace ringdp {
 namespace {
@@ -183,7 +184,7 @@ void allreduce_ring(const Communicator& comm, std::span<T> data, ReduceOp op) {
       };
       for (std::size_t k = 0; k < std::min(kSlots, in_segments); ++k) post(k);
       for (std::size_t k = 0; k < in_segments; ++k) {
-        RINGDP_MPI_CHECK(MPI_Wait(&recvs[k], MPI_STATUS_IGNORE));
+        wait(comm, recvs[k]);
         const std::size_t offset = k * seg;
         const std::size_t piece = std::min(seg, in.size - offset);
         T* target = base + in.begin + offset;
@@ -203,7 +204,7 @@ void allreduce_ring(const Communicator& comm, std::span<T> data, ReduceOp op) {
             MPI_Irecv(base + in.begin + offset, piece, type, left, kRingTag, mcomm, &recvs[k]));
       }
       for (std::size_t k = 0; k < in_segments; ++k) {
-        RINGDP_MPI_CHECK(MPI_Wait(&recvs[k], MPI_STATUS_IGNORE));
+        wait(comm, recvs[k]);
         const std::size_t offset = k * seg;
         forward(base + in.begin + offset, std::min(seg, in.size - offset));
       }
@@ -217,8 +218,7 @@ void allreduce_ring(const Communicator& comm, std::span<T> data, ReduceOp op) {
     //  - Deadlock-free: every wait is for a receive whose matching send was posted
     //    before its sender could block, or for sends whose receives the right neighbour
     //    posts without waiting on this rank.
-    RINGDP_MPI_CHECK(
-        MPI_Waitall(static_cast<int>(sends.size()), sends.data(), MPI_STATUSES_IGNORE));
+    wait_all(comm, sends);
     sends.swap(next_sends);
     next_sends.clear();
   }

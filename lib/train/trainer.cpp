@@ -69,7 +69,7 @@ std::string fetch(BatchSource& source, Batch& batch, std::int64_t step, std::int
 
 Trainer::Trainer(const Communicator& comm, nn::Sequential<float>& model,
                  nn::Optimizer<float>& optimizer, TrainerOptions options)
-    : comm_(comm.native()), model_(model), optimizer_(optimizer), options_(std::move(options)) {
+    : comm_(comm.duplicate()), model_(model), optimizer_(optimizer), options_(std::move(options)) {
   comm_.set_check_mode(comm.check_mode());
   options_.check = options_.check || comm.check_mode();
   if (optimizer_.size() != model_.parameter_count()) {
@@ -180,6 +180,9 @@ StepResult Trainer::run_step(const Batch& batch, std::int64_t steps_per_epoch, d
   times.data = data_seconds;
   const auto t0 = ReducerClock::now();
   const std::int64_t global_step = position_.global_step;
+  // Stall reports of this step's collectives name it (the reducer adds its buckets).
+  comm_.set_stall_context({.step = global_step});
+  reducer_->set_stall_step(global_step);
   // A malformed batch is this rank's problem only: agreed like a failed fetch, so that
   // the other ranks are not left waiting.
   if (data_error.empty() && (batch.real > static_cast<std::size_t>(batch.x.cols()) ||
@@ -387,7 +390,7 @@ EpochResult Trainer::train_epoch(BatchSource& source) {
       std::copy(mine.begin(), mine.end(), global_real.begin());
       global_real.back() = 1;
     }
-    allreduce<std::int64_t>(comm_, global_real, ReduceOp::Sum, Algorithm::Mpi);
+    allreduce<std::int64_t>(comm_, global_real, ReduceOp::Sum, Algorithm::Auto);
     if (global_real.back() != comm_.size()) global_real.assign(global_real.size(), 0);
   }
   // A resumed run skips the batches its epoch already trained on (the order is a
@@ -465,7 +468,9 @@ EpochResult Trainer::evaluate(BatchSource& source) {
     data_error = fmt::format("evaluation batch {}: {}", result.steps, e.what());
   }
   sums[3] = data_error.empty() ? 0.0 : 1.0;
-  allreduce<double>(comm_, sums, ReduceOp::Sum, Algorithm::Mpi);
+  // Not a training step: stall reports name no step here. Recursive doubling: watched.
+  comm_.set_stall_context({});
+  allreduce<double>(comm_, sums, ReduceOp::Sum, Algorithm::RecursiveDoubling);
   if (sums[3] > 0.0) agree(comm_, data_error);
   result.samples = static_cast<std::int64_t>(sums[2]);
   result.loss = sums[2] > 0 ? sums[0] / sums[2] : 0.0;
