@@ -4,6 +4,7 @@
 #include <type_traits>
 
 #include "ringdp/detail/mpi_check.hpp"
+#include "ringdp/detail/wait.hpp"
 
 namespace ringdp::train::detail {
 namespace {
@@ -49,9 +50,14 @@ StepSumsReduction::~StepSumsReduction() {
 }
 
 void StepSumsReduction::reduce(const Communicator& comm, StepSums& sums) const {
-  // PMPI_: an interposed MPI_Allreduce (libringdp_mpi.so) must never see the library's own
-  // calls.
-  RINGDP_MPI_CHECK(PMPI_Allreduce(MPI_IN_PLACE, &sums, 1, type_, op_, comm.native()));
+  // Non-blocking, completed through the library's watched wait: a rank that died or
+  // stalls before this allreduce is reported (and, with RINGDP_STALL_ABORT_SECONDS, ends
+  // the job) instead of leaving the others blocked in MPI for ever. PMPI_: an interposed
+  // MPI_Allreduce (libringdp_mpi.so) must never see the library's own calls.
+  const ringdp::detail::CollectiveScope scope(comm, "allreduce");
+  MPI_Request request = MPI_REQUEST_NULL;
+  RINGDP_MPI_CHECK(PMPI_Iallreduce(MPI_IN_PLACE, &sums, 1, type_, op_, comm.native(), &request));
+  ringdp::detail::wait(comm, request);
 }
 
 }  // namespace ringdp::train::detail
