@@ -4,10 +4,12 @@
 #include <mpi.h>
 
 #include <cstdint>
+#include <cstring>
 #include <exception>
 #include <new>
 #include <span>
 #include <string>
+#include <type_traits>
 
 #include "ringdp/collectives/collectives.hpp"
 #include "ringdp/comm/communicator.hpp"
@@ -52,8 +54,26 @@ int guarded(Fn&& fn) noexcept {
   }
 }
 
-bool valid(ringdp_op op) { return op >= RINGDP_SUM && op <= RINGDP_PRODUCT; }
-bool valid(ringdp_algorithm a) { return a >= RINGDP_AUTO && a <= RINGDP_PARAMETER_SERVER; }
+// A C caller may pass any int as an enum argument (in C an enum is an integer), but in C++
+// reading an enum object whose value lies outside the range of its enumerators is undefined
+// (ringdp_datatype's range is 0..3, and the C example passes 42 on purpose). So an enum
+// argument is first read as bytes into its underlying integer type, and used as the enum
+// only once it is known to be one of the enumerators.
+template <class Enum>
+long long raw_value(const Enum& value) {
+  std::underlying_type_t<Enum> bits;
+  std::memcpy(&bits, &value, sizeof bits);
+  return static_cast<long long>(bits);
+}
+
+bool valid(const ringdp_op& op) {
+  const long long v = raw_value(op);
+  return v >= RINGDP_SUM && v <= RINGDP_PRODUCT;
+}
+bool valid(const ringdp_algorithm& a) {
+  const long long v = raw_value(a);
+  return v >= RINGDP_AUTO && v <= RINGDP_PARAMETER_SERVER;
+}
 
 ringdp::ReduceOp to_cpp(ringdp_op op) {
   switch (op) {
@@ -135,7 +155,7 @@ int ringdp_allreduce(ringdp_comm* comm, void* data, size_t count, ringdp_datatyp
     return fail(RINGDP_ERROR_INVALID_ARGUMENT, "ringdp_allreduce: unknown ringdp_algorithm");
   }
   return guarded([&] {
-    switch (type) {
+    switch (raw_value(type)) {
       case RINGDP_FLOAT32:
         run_allreduce<float>(comm, data, count, op, algorithm);
         return;

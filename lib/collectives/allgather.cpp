@@ -11,6 +11,7 @@
 #include "check.hpp"
 #include "mpi_types.hpp"
 #include "ringdp/collectives/collectives.hpp"
+#include "ringdp/collectives/tuning.hpp"
 #include "ringdp/comm/error.hpp"
 #include "ringdp/detail/mpi_check.hpp"
 #include "ringdp/detail/wait.hpp"
@@ -25,6 +26,7 @@ constexpr int kAllgatherTag = 0x4147;  // "AG"
 template <Reducible T>
 void allgather(const Communicator& comm, std::span<const T> mine, std::span<T> all) {
   const detail::CollectiveScope scope(comm, "allgather");
+  agree_on_tuning(comm);  // collective at the first call on comm only (tuning.hpp)
   const int n = comm.size();
   const std::size_t m = mine.size();
   if (comm.check_mode()) {

@@ -10,6 +10,7 @@
 #include "check.hpp"
 #include "mpi_types.hpp"
 #include "ringdp/collectives/collectives.hpp"
+#include "ringdp/collectives/tuning.hpp"
 #include "ringdp/comm/error.hpp"
 #include "ringdp/detail/mpi_check.hpp"
 #include "ringdp/detail/wait.hpp"  // CollectiveScope
@@ -19,6 +20,7 @@ namespace ringdp {
 template <Reducible T>
 void broadcast(const Communicator& comm, std::span<T> data, int root) {
   const detail::CollectiveScope scope(comm, "broadcast");
+  agree_on_tuning(comm);  // collective at the first call on comm only (tuning.hpp)
   if (comm.check_mode()) {
     detail::check_same_call(comm, "broadcast",
                             {.count = data.size(), .type = data_type_of<T>, .root = root});

@@ -133,6 +133,10 @@ GradientReducer::GradientReducer(const Communicator& comm, std::vector<std::span
     }
   }
 
+  // The progress thread resolves Auto per unit without communicating: agree on the
+  // tuning file now, on the caller's thread, so that it resolves alike on every rank.
+  agree_on_tuning(comm_);
+
   // The ranks must agree on the plan; the layout summary (count, elements, hash of sizes
   // and options) is gathered so that a mismatch names the rank that differs.
   std::uint64_t hash = 1469598103934665603ull;

@@ -12,6 +12,7 @@
 #include "mpi_types.hpp"
 #include "reduce_kernels.hpp"
 #include "ringdp/collectives/collectives.hpp"
+#include "ringdp/collectives/tuning.hpp"
 #include "ringdp/comm/error.hpp"
 #include "ringdp/detail/mpi_check.hpp"
 #include "ringdp/detail/wait.hpp"  // CollectiveScope
@@ -22,6 +23,7 @@ template <Reducible T>
 void reduce_scatter(const Communicator& comm, std::span<const T> data, std::span<T> my_block,
                     ReduceOp op) {
   const detail::CollectiveScope scope(comm, "reduce_scatter");
+  agree_on_tuning(comm);  // collective at the first call on comm only (tuning.hpp)
   const int n = comm.size();
   const std::size_t b = my_block.size();
   if (comm.check_mode()) {

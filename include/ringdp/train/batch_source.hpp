@@ -39,7 +39,9 @@ class BatchSource {
   /// Starts epoch `epoch` (0-based): the order of an epoch depends only on the epoch
   /// number and the source's seed, so a resumed run sees the same batches.
   virtual void start_epoch(std::uint64_t epoch) = 0;
-  /// Fills `batch` with the next batch of the epoch; false when the epoch is over.
+  /// Fills `batch` with the next batch of the epoch; false when the epoch is over. May
+  /// throw (an I/O error) on one rank only: Trainer::train_epoch(), step(BatchSource&) and
+  /// evaluate() turn that into the same collective Error on every rank.
   virtual bool next(Batch& batch) = 0;
   /// After start_epoch(): this rank's real count (Batch::real) of every step of the
   /// epoch, known in advance from the sample order alone; empty when the source cannot
