@@ -9,7 +9,7 @@
 # For each N (emulate.sh up N RATE):
 # 2. The ring's segment: the ring alone at 1 and 16 MiB with each of SEGMENTS (the first is
 #    the built-in default, kept unless another is 5% faster in total).
-#    ringdp-bench --tune --segment <that>: ring, rd and mpi at every size; the fastest per
+#    ringdp-bench --tune=FILE --segment <that>: ring, rd and mpi at every size; the fastest per
 #    size goes into OUT/tuning.txt with the segment (rules for N; other N's rules kept):
 #    what auto, and the ring, learn on this network.
 # 3. ringdp-bench ring, rd, mpi, auto from MIN_BYTES to MAX_BYTES with RINGDP_TUNING=tuning.txt
