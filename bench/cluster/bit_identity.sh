@@ -13,7 +13,9 @@
 # Writes to OUT (default: bench/results/bit-identity): train-ALGO-nN.{txt,csv} (the
 # cluster run's summary and metrics), bitwise-ALGO-nN.txt, raw/ (checkpoints, shm run).
 # Knobs: RATE (200mbit), SEED (1), TRAIN_EPOCHS (1), TRAIN_BATCH (64),
-# TRAIN_MODEL (784-512-256-10), TRAIN_SAMPLES (8192, for a new DATA.h5).
+# TRAIN_MODEL (784-512-256-10), TRAIN_SAMPLES (8192, for a new DATA.h5), RINGDP_TUNING (a
+# tuning file both runs read, e.g. the one scaling.sh measured: it sets the ring's segment;
+# segments change the messages, never the order in which elements are summed).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -50,16 +52,23 @@ fi
 
 args=(--data "$data" --model "$TRAIN_MODEL" --epochs "$TRAIN_EPOCHS" --batch "$TRAIN_BATCH"
       --algo "$algo" --seed "$SEED" --progress off)
+export_tuning=()
+if [ -n "${RINGDP_TUNING:-}" ]; then
+  export RINGDP_TUNING
+  export_tuning=(-x RINGDP_TUNING)
+fi
 tag=$algo-n$n
 rm -rf "$OUT/raw/ckpt-cluster-$tag" "$OUT/raw/ckpt-shm-$tag"
-echo "# $(date -u +%H:%M:%S) cluster run, load average $(cut -d' ' -f1-3 /proc/loadavg)" \
-  >"$OUT/train-$tag.txt"
-"$here/mpirun.sh" "$n" "$train" "${args[@]}" --checkpoint-dir "$OUT/raw/ckpt-cluster-$tag" \
+echo "# $(date -u +%H:%M:%S) cluster run, load average $(cut -d' ' -f1-3 /proc/loadavg)," \
+  "RINGDP_TUNING=${RINGDP_TUNING:-unset}" >"$OUT/train-$tag.txt"
+RDP_MPIRUN_ARGS="${export_tuning[*]}" \
+  "$here/mpirun.sh" "$n" "$train" "${args[@]}" --checkpoint-dir "$OUT/raw/ckpt-cluster-$tag" \
   --metrics "$OUT/train-$tag.csv" >>"$OUT/train-$tag.txt" 2>&1 ||
   { cat "$OUT/train-$tag.txt"; die "ringdp-train on the cluster failed"; }
 echo "# $(date -u +%H:%M:%S) shared-memory run, load average $(cut -d' ' -f1-3 /proc/loadavg)" \
   >"$OUT/raw/train-shm-$tag.txt"
-(source "$root/scripts/env.sh" && mpirun -np "$n" --oversubscribe --bind-to none "$train" \
+(source "$root/scripts/env.sh" && mpirun -np "$n" --oversubscribe --bind-to none \
+  "${export_tuning[@]}" "$train" \
   "${args[@]}" --checkpoint-dir "$OUT/raw/ckpt-shm-$tag" --metrics "$OUT/raw/train-shm-$tag.csv") \
   >>"$OUT/raw/train-shm-$tag.txt" 2>&1 ||
   { cat "$OUT/raw/train-shm-$tag.txt"; die "ringdp-train on shared memory failed"; }

@@ -1,11 +1,12 @@
 #!/usr/bin/python3
 """plot_training.py DIR: training throughput and exposed communication against the host
 count, from the ringdp-train metrics CSVs train-<algo>-n<N>.csv that bit_identity.sh writes
-(scaling.sh calls it). Per file, the epoch rows are summed: samples/s = samples / seconds,
-and the exposed communication fraction = exposed_comm_s over the step's parts (data,
-forward, backward, exposed communication, optimizer), as ringdp-train's summary computes
-it. Prints a table (with the bit-identity verdict from bitwise-<algo>-n<N>.txt) and
-writes training-scaling.png in DIR."""
+and train-<algo>-n<N>-r<k>.csv of further runs (scaling.sh makes both). Per file, the epoch
+rows are summed: samples/s = samples / seconds, and the exposed communication fraction =
+exposed_comm_s over the step's parts (data, forward, backward, exposed communication,
+optimizer), as ringdp-train's summary computes it; per algorithm and N, the run with the
+median samples/s is reported, with the range over runs. Prints a table (with the
+bit-identity verdict from bitwise-<algo>-n<N>.txt) and writes training-scaling.png in DIR."""
 import csv
 import glob
 import os
@@ -40,21 +41,29 @@ def verdict(d, algo, n):
 
 def main():
     d = sys.argv[1] if len(sys.argv) > 1 else "."
-    runs = {}
+    all_runs = {}
     for path in glob.glob(os.path.join(d, "train-*-n*.csv")):
-        m = re.search(r"train-(\w+)-n(\d+)\.csv$", path)
+        m = re.search(r"train-([a-z]+)-n(\d+)(?:-r\d+)?\.csv$", path)
         s = summarize(path) if m else None
         if s:
-            runs.setdefault(m.group(1), []).append((int(m.group(2)), s))
+            all_runs.setdefault((m.group(1), int(m.group(2))), []).append(s)
+    runs = {}
+    for (algo, n), ss in all_runs.items():
+        ss.sort(key=lambda s: s["samples_per_s"])
+        median = dict(ss[(len(ss) - 1) // 2])
+        median["range"] = (ss[0]["samples_per_s"], ss[-1]["samples_per_s"], len(ss))
+        runs.setdefault(algo, []).append((n, median))
     if not runs:
         print(f"plot_training.py: no train-<algo>-n<N>.csv with epoch rows in {d}")
         return 1
-    print(f"{'algo':>5} {'hosts':>5} {'samples/s':>10} {'train s':>8} {'exposed comm':>13} "
-          f"{'bit-identical to shared memory':>31}")
+    print(f"{'algo':>5} {'hosts':>5} {'samples/s':>10} {'(runs: min..max)':>22} {'train s':>8} "
+          f"{'exposed comm':>13} {'bit-identical to shared memory':>31}")
     for algo in sorted(runs):
         runs[algo].sort(key=lambda r: r[0])
         for n, s in runs[algo]:
-            print(f"{algo:>5} {n:>5} {s['samples_per_s']:>10.1f} {s['seconds']:>8.2f} "
+            lo, hi, k = s["range"]
+            spread = f"({k}: {lo:.0f}..{hi:.0f})"
+            print(f"{algo:>5} {n:>5} {s['samples_per_s']:>10.1f} {spread:>22} {s['seconds']:>8.2f} "
                   f"{s['exposed'] * 100:>12.1f}% {verdict(d, algo, n):>31}")
 
     import matplotlib

@@ -9,15 +9,18 @@
 # For each N (emulate.sh up N RATE):
 # 2. The ring's segment: the ring alone at 1 and 16 MiB with each of SEGMENTS (the first is
 #    the built-in default, kept unless another is 5% faster in total).
-#    ringdp-bench --tune --segment <that>: ring, rd and mpi at every size; the fastest per
+#    ringdp-bench --tune=FILE --segment <that>: ring, rd and mpi at every size; the fastest per
 #    size goes into OUT/tuning.txt with the segment (rules for N; other N's rules kept):
 #    what auto, and the ring, learn on this network.
 # 3. ringdp-bench ring, rd, mpi, auto from MIN_BYTES to MAX_BYTES with RINGDP_TUNING=tuning.txt
 #    (the table), then ps, which is N times slower, up to PS_MAX_BYTES next to a reference ring
 #    (also with the tuning file: the ring runs with the tuned segment in both).
-# 4. ringdp-train on synthetic data with --algo ring and TRAIN_ALGO2, on the cluster and on
-#    shared memory (plain mpirun, same seed, rank count and algorithm): bit-identity.sh
-#    compares the final checkpoints.
+# 4. ringdp-train on synthetic data with --algo ring and TRAIN_ALGO2 (both with the tuning
+#    file), on the cluster and on shared memory (plain mpirun, same seed, rank count,
+#    algorithm): bit_identity.sh compares the final checkpoints.
+# 5. Flatness, with the load matched: the ring alone at FLAT_BYTES, alternating between the
+#    N of FLAT_NS for FLAT_ROUNDS rounds (other work on the machine changes over minutes, so
+#    N = 4 and N = 8 measured ten minutes apart can differ by the load alone): flat.txt.
 # Then bench/model.py (fit, criteria, projection), bench/plot.py and plot_training.py.
 # Results: OUT (default bench/results/cluster-<host>-<date>/): CSV, logs, PNG, and load.txt,
 # the machine's load average at every step (the emulated hosts share the cores with
@@ -29,8 +32,9 @@
 # after WARMUP (0) untimed ones (the bench's checked call already warms up): small messages,
 # whose times the shared CPU scatters, get many calls, 64 MiB ones a few; TRAIN_SAMPLES
 # (8192), TRAIN_EPOCHS (1), TRAIN_BATCH (64), TRAIN_MODEL (784-512-256-10), TRAIN_ALGO2 (rd),
-# SEGMENTS ("131072 32768"), SEED (1), OUT, STEPS ("segment tune bench ps train": a subset
-# re-runs only those parts).
+# TRAIN_REPEATS (3: runs per algorithm and N on the cluster, the first also on shared memory),
+# SEGMENTS ("131072 32768"), FLAT_NS ("4 8"), FLAT_BYTES (16M), FLAT_ROUNDS (3), SEED (1), OUT,
+# STEPS ("segment tune bench ps train flat": a subset re-runs only those parts).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -52,9 +56,13 @@ TRAIN_EPOCHS=${TRAIN_EPOCHS:-1}
 TRAIN_BATCH=${TRAIN_BATCH:-64}
 TRAIN_MODEL=${TRAIN_MODEL:-784-512-256-10}
 TRAIN_ALGO2=${TRAIN_ALGO2:-rd}
+TRAIN_REPEATS=${TRAIN_REPEATS:-3}
 SEED=${SEED:-1}
 SEGMENTS=${SEGMENTS:-"131072 32768"}
-STEPS=${STEPS:-"segment tune bench ps train"}
+FLAT_NS=${FLAT_NS:-"4 8"}
+FLAT_BYTES=${FLAT_BYTES:-16M}
+FLAT_ROUNDS=${FLAT_ROUNDS:-3}
+STEPS=${STEPS:-"segment tune bench ps train flat"}
 OUT=${OUT:-$root/bench/results/cluster-$(hostname -s)-$(date -u +%Y-%m-%d)}
 PY=/usr/bin/python3
 
@@ -137,14 +145,14 @@ for n in $NS; do
       say "N=$n: ring with $seg-byte segments at 1 and 16 MiB"
       step "segment $seg N=$n" "$here/mpirun.sh" "$n" "$bench" --min-bytes 1M --max-bytes 16M \
         --factor 16 --iters 3 --reps 3 --warmup 0 --algos ring --segment "$seg" \
-        --csv "$OUT/raw/segment-$seg-n$n.csv" > >(tee "$OUT/raw/segment-$seg-n$n.txt") 2>&1
+        --csv "$OUT/segment-$seg-n$n.csv" > >(tee "$OUT/segment-$seg-n$n.txt") 2>&1
     done
-    best=$("$PY" - "$OUT/raw" "$n" $SEGMENTS <<'PY'
+    best=$("$PY" - "$OUT" "$n" $SEGMENTS <<'PY'
 import csv, os, sys
-raw, n, segs = sys.argv[1], sys.argv[2], sys.argv[3:]
+out, n, segs = sys.argv[1], sys.argv[2], sys.argv[3:]
 total = {}
 for s in segs:
-    path = os.path.join(raw, f"segment-{s}-n{n}.csv")
+    path = os.path.join(out, f"segment-{s}-n{n}.csv")
     if os.path.exists(path):
         total[s] = sum(float(r["time_us"]) for r in csv.DictReader(open(path)))
 best = segs[0] if segs[0] in total else min(total, key=total.get, default="")
@@ -166,7 +174,7 @@ PY
     # finds anywhere on its command line, also after the program, unless it is one word.
     step "tune N=$n" "$here/mpirun.sh" "$n" "$bench" "${sizes[@]}" --min-iters "$TUNE_MIN_ITERS" \
       --reps 2 --max-bytes "$MAX_BYTES" --algos ring,rd,mpi "${segment_args[@]}" \
-      --tune="$tuning" --csv "$OUT/raw/tune-n$n.csv" > >(tee "$OUT/raw/tune-n$n.txt") 2>&1
+      --tune="$tuning" --csv "$OUT/tune-n$n.csv" > >(tee "$OUT/tune-n$n.txt") 2>&1
   fi
   tuning_args=""
   [ -f "$tuning" ] && tuning_args="-x RINGDP_TUNING=$tuning"
@@ -188,12 +196,49 @@ PY
   if wants train; then
     for algo in ring "$TRAIN_ALGO2"; do
       say "N=$n: ringdp-train --algo $algo on the cluster and on shared memory"
+      # With the tuning file: the ring runs with this network's segment, as auto would.
       step "train $algo N=$n" env OUT="$OUT" SEED="$SEED" TRAIN_EPOCHS="$TRAIN_EPOCHS" \
-        TRAIN_BATCH="$TRAIN_BATCH" TRAIN_MODEL="$TRAIN_MODEL" \
+        TRAIN_BATCH="$TRAIN_BATCH" TRAIN_MODEL="$TRAIN_MODEL" RINGDP_TUNING="${tuning_args:+$tuning}" \
         "$here/bit_identity.sh" "$build" "$data" "$n" "$algo"
+      # More runs on the cluster alone: other work on the machine moves single runs by 2x.
+      for r in $(seq 2 "$TRAIN_REPEATS"); do
+        step "train $algo N=$n run $r" env RDP_MPIRUN_ARGS="$tuning_args" "$here/mpirun.sh" "$n" \
+          "$train" --data "$data" --model "$TRAIN_MODEL" --epochs "$TRAIN_EPOCHS" \
+          --batch "$TRAIN_BATCH" --algo "$algo" --seed "$SEED" --progress off \
+          --metrics "$OUT/train-$algo-n$n-r$r.csv" >"$OUT/raw/train-$algo-n$n-r$r.txt" 2>&1
+      done
     done
   fi
 done
+if wants flat; then
+  tuning_args=""
+  [ -f "$tuning" ] && tuning_args="-x RINGDP_TUNING=$tuning"
+  for round in $(seq 1 "$FLAT_ROUNDS"); do
+    for n in $FLAT_NS; do
+      "$here/emulate.sh" up "$n" "$RATE" >/dev/null
+      say "flatness round $round: ring at $FLAT_BYTES, N=$n"
+      step "flat round $round N=$n" env RDP_MPIRUN_ARGS="$tuning_args" "$here/mpirun.sh" "$n" \
+        "$bench" --min-bytes "$FLAT_BYTES" --max-bytes "$FLAT_BYTES" --iters 3 --reps 3 \
+        --warmup 0 --algos ring --csv "$OUT/raw/flat-n$n-r$round.csv" >/dev/null 2>&1
+    done
+  done
+  "$PY" - "$OUT" $FLAT_NS <<'PY' | tee "$OUT/flat.txt"
+import csv, glob, os, re, statistics, sys
+out, ns = sys.argv[1], [int(n) for n in sys.argv[2:]]
+times = {n: [] for n in ns}
+for path in sorted(glob.glob(os.path.join(out, "raw", "flat-n*-r*.csv"))):
+    n = int(re.search(r"flat-n(\d+)-r", path).group(1))
+    if n in times:
+        times[n] += [float(r["time_us"]) * 1e-6 for r in csv.DictReader(open(path))]
+print("ring alone, N alternating round by round (median of each round's 3 calls):")
+for n in ns:
+    print(f"  N={n}: " + ", ".join(f"{t:.3f} s" for t in times[n])
+          + (f"; median {statistics.median(times[n]):.3f} s" if times[n] else ""))
+if len(ns) == 2 and times[ns[0]] and times[ns[1]]:
+    ratio = statistics.median(times[ns[1]]) / statistics.median(times[ns[0]])
+    print(f"  time(N={ns[1]}) / time(N={ns[0]}) = {ratio:.2f}")
+PY
+fi
 "$here/emulate.sh" down
 "$here/emulate.sh" status | tee "$OUT/raw/status-after-down.txt"
 
