@@ -39,6 +39,7 @@ struct Variant {
   bool overlap = true;
   bool solo = false;
   bool single = false;
+  bool lockstep = false;  // solo, but the ranks meet at a barrier after every step
 };
 
 // Waits for every rank of `comm` without spinning on a core: a rank that polls MPI in a
@@ -113,6 +114,7 @@ int main(int argc, char** argv) {
   if (overlap_modes != "on") variants.push_back({"after", false, false});
   if (solo) {
     variants.push_back({"solo", true, true, false});
+    if (world.size() > 1) variants.push_back({"lockstep", true, true, false, true});
     if (world.size() > 1) variants.push_back({"single", true, false, true});
   }
   const Communicator self(MPI_COMM_SELF);
@@ -198,6 +200,7 @@ int main(int argc, char** argv) {
             source.next(b);
             b.global_real = b.real * step_ranks;
             trainer.step(b, spe);
+            if (variant.lockstep) world.barrier();
           }
           seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
           medians = trainer.times().medians();
