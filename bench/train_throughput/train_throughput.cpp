@@ -40,6 +40,7 @@ struct Variant {
   bool solo = false;
   bool single = false;
   bool lockstep = false;  // solo, but the ranks meet at a barrier after every step
+  bool pace = true;       // the progress thread polls gently while backward runs
 };
 
 // Waits for every rank of `comm` without spinning on a core: a rank that polls MPI in a
@@ -86,6 +87,7 @@ int main(int argc, char** argv) {
   std::string algorithm_name = "auto";
   std::string csv;
   bool solo = false;
+  bool spin = false;
   std::string timeline;
   app.add_option("--model", spec, "MLP spec")->capture_default_str();
   app.add_option("--batch", batch, "samples per rank per step")->capture_default_str();
@@ -100,6 +102,9 @@ int main(int argc, char** argv) {
   app.add_flag("--solo", solo,
                "also run every rank alone (MPI_COMM_SELF, no communication; the machine's "
                "ceiling for the scaling) and rank 0 alone (the 1-rank baseline)");
+  app.add_flag("--spin", spin,
+               "also run the overlap with a progress thread that spins while backward runs "
+               "(variant ovl-spin; the default paces its polls)");
   app.add_option("--timeline", timeline,
                  "write the last repeat's Chrome trace of each communicating variant to "
                  "FILE.<variant>.json");
@@ -110,7 +115,10 @@ int main(int argc, char** argv) {
   }
   if (bucket_sizes.empty()) bucket_sizes.push_back(default_bucket_bytes());
   std::vector<Variant> variants;
-  if (overlap_modes != "off") variants.push_back({"overlap", true, false});
+  if (overlap_modes != "off") {
+    variants.push_back({"overlap", true, false});
+    if (spin) variants.push_back({.name = "ovl-spin", .overlap = true, .pace = false});
+  }
   if (overlap_modes != "on") variants.push_back({"after", false, false});
   if (solo) {
     variants.push_back({"solo", true, true, false});
@@ -179,6 +187,7 @@ int main(int argc, char** argv) {
                                  {.bucket_bytes = bucket,
                                   .algorithm = algorithm,
                                   .overlap = variant.overlap,
+                                  .pace_polls = variant.pace,
                                   .schedule = {.base_lr = 0.01},
                                   .record_timeline = !timeline.empty() && &comm == &world &&
                                                      repeat == repeats - 1});

@@ -20,6 +20,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <cstdlib>
@@ -33,6 +34,7 @@
 #include "ringdp/collectives/tuning.hpp"
 #include "ringdp/comm/environment.hpp"
 #include "ringdp/comm/error.hpp"
+#include "ringdp/detail/wait.hpp"
 
 namespace ringdp {
 namespace {
@@ -96,6 +98,10 @@ struct GradientReducer::State {
   std::int64_t stall_step = -1;  // the caller's step, for stall reports
   std::size_t prefix_next = 0;   // submit_prefix: first bucket not yet considered
   bool in_flight = false;
+  // The caller is computing (a submit() since its last wait): the progress thread paces
+  // its polls (ReducerOptions::pace_while_computing). Read by the progress thread's waits
+  // without the mutex.
+  std::atomic<bool> computing{false};
   bool busy = false;       // the progress thread is inside a reduction
   bool skip_rest = false;  // an MPI error: the communicator is unusable this step
   bool shutdown = false;
@@ -250,6 +256,7 @@ void GradientReducer::submit(std::size_t index) {
           "GradientReducer::submit: bucket {} was already submitted in this step", index));
     }
     state_->in_flight = true;
+    state_->computing.store(true, std::memory_order_relaxed);
     state_->submitted[index] = 1;
     state_->timings[index].submitted = ReducerClock::now();
     --state_->missing[unit_of_[index]];
@@ -284,6 +291,7 @@ void GradientReducer::wait(std::size_t index) {
     throw InvalidArgument(fmt::format("GradientReducer::wait: bucket {} of {} does not exist",
                                       index, buckets_.size()));
   }
+  state_->computing.store(false, std::memory_order_relaxed);
   std::unique_lock lock(state_->mutex);
   // Stalled: the progress thread is idle and cannot go on without another submit.
   auto stalled = [&] {
@@ -300,6 +308,7 @@ void GradientReducer::wait(std::size_t index) {
 }
 
 void GradientReducer::wait_all() {
+  state_->computing.store(false, std::memory_order_relaxed);
   std::unique_lock lock(state_->mutex);
   if (!state_->in_flight) return;
   // Wait until the progress thread has run every unit it can: all of them, or it stands
@@ -330,6 +339,7 @@ void GradientReducer::wait_all() {
 }
 
 void GradientReducer::run() noexcept {
+  const detail::PacedWaits pacing(options_.pace_while_computing ? &state_->computing : nullptr);
   std::unique_lock lock(state_->mutex);
   for (;;) {
     state_->changed.wait(lock, [&] {

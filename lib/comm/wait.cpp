@@ -37,6 +37,13 @@ namespace {
 constexpr int kSpinPolls = 16;
 constexpr unsigned kPollsPerTick = 16;
 
+// Set by PacedWaits for its thread: while *t_computing is true, waits sleep between polls.
+thread_local const std::atomic<bool>* t_computing = nullptr;
+
+bool paced() noexcept {
+  return t_computing != nullptr && t_computing->load(std::memory_order_relaxed);
+}
+
 template <class Poll>
 void watched_wait(const Communicator& comm, Poll&& poll) {
   for (int i = 0; i < kSpinPolls; ++i) {
@@ -45,6 +52,13 @@ void watched_wait(const Communicator& comm, Poll&& poll) {
   StallWatch watch(comm);
   for (unsigned i = 1;; ++i) {
     if (poll()) return;
+    // A paced wait ticks every poll: its polls are far apart, and the inspector's clock
+    // must still see the time pass.
+    if (paced()) {
+      watch.tick();
+      std::this_thread::sleep_for(std::chrono::microseconds(kPacedPollMicroseconds));
+      continue;
+    }
     if (i % kPollsPerTick == 0) watch.tick();
     if (watch.yielding()) std::this_thread::yield();
   }
@@ -95,6 +109,12 @@ void maybe_stall(const StallState& state) noexcept {
 }
 
 }  // namespace
+
+PacedWaits::PacedWaits(const std::atomic<bool>* computing) noexcept {
+  t_computing = computing;
+}
+
+PacedWaits::~PacedWaits() { t_computing = nullptr; }
 
 CollectiveScope::CollectiveScope(const Communicator& comm, const char* name) noexcept
     : state_(StallAccess::state(comm)), previous_(nullptr) {

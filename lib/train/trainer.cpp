@@ -93,7 +93,8 @@ Trainer::Trainer(const Communicator& comm, nn::Sequential<float>& model,
                        if (!detail::all_finite(reduced)) {
                          gradient_nonfinite_.store(true, std::memory_order_relaxed);
                        }
-                     }});
+                     },
+                     .pace_while_computing = options_.pace_polls});
   step_sums_ = std::make_unique<detail::StepSumsReduction>();
   // Every replica starts from rank 0's parameters, whatever each rank initialised.
   broadcast<float>(comm_, model_.parameters(), 0);

@@ -64,6 +64,11 @@ struct ReducerOptions {
   /// every rank, so a check of them decides the same everywhere. An exception thrown
   /// here is carried to wait_all(). Must not call MPI.
   std::function<void(std::span<const float> reduced)> after_reduce = {};
+  /// While the caller computes (from a submit() until it calls wait() or wait_all()), the
+  /// progress thread polls MPI gently, sleeping briefly between polls, so that the
+  /// computation keeps its core; while the caller waits, it polls at full speed. Right
+  /// when ranks have no spare core for the progress thread; false: always full speed.
+  bool pace_while_computing = true;
 };
 
 /// What happened to one bucket in the last completed step (times on ReducerClock).

@@ -6,6 +6,7 @@
 
 #include <mpi.h>
 
+#include <atomic>
 #include <cstddef>
 #include <span>
 
@@ -33,6 +34,27 @@ class CollectiveScope {
   StallState* state_;
   const char* previous_;
 };
+
+/// Paces the waits of the calling thread while another thread of this rank computes.
+///
+/// While the scope lives and `*computing` is true, a wait of this thread that is not over
+/// after its first polls sleeps about kPacedPollMicroseconds between polls instead of
+/// spinning, so that the computing thread keeps its core; once `*computing` is false the
+/// wait spins again (the computing thread is then waiting for the result itself). For a
+/// progress thread that reduces while its rank's main thread computes: with one core per
+/// rank a spinning poller takes half the core from the computation, while data keeps
+/// arriving meanwhile (socket buffers, shared-memory queues) and is picked up at the next
+/// poll. Scopes do not nest. Local, no MPI call.
+class PacedWaits {
+ public:
+  explicit PacedWaits(const std::atomic<bool>* computing) noexcept;
+  ~PacedWaits();
+  PacedWaits(const PacedWaits&) = delete;
+  PacedWaits& operator=(const PacedWaits&) = delete;
+};
+
+/// Sleep between two polls of a paced wait (see PacedWaits).
+inline constexpr int kPacedPollMicroseconds = 50;
 
 /// Completes `request` like MPI_Wait (status ignored): polls it with MPI_Test, first
 /// spinning as MPI_Wait does, then, once the wait lasts, yielding the core and letting the

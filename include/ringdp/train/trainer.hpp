@@ -41,6 +41,9 @@ struct TrainerOptions {
   /// true: hand each bucket to the reducer as backward finishes it (overlap). false:
   /// reduce everything after backward (for comparison in benchmarks).
   bool overlap = true;
+  /// The reducer's progress thread polls gently while backward runs (see
+  /// ReducerOptions::pace_while_computing); false: it spins (for comparison in benchmarks).
+  bool pace_polls = true;
   /// Check mode: compare a hash of the parameters across ranks after the initial
   /// broadcast and after every epoch; a mismatch throws an Error on every rank naming a
   /// differing rank. Also on when the communicator is in check mode (RINGDP_CHECK).
