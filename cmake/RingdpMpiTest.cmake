@@ -13,6 +13,7 @@ set(RINGDP_MPI_TEST_ENV
   OMPI_ALLOW_RUN_AS_ROOT=1
   OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
   OMPI_MCA_rmaps_base_oversubscribe=1
+  # Two MPI jobs run side by side (ctest -j2) on the cores: idle ranks must yield.
   OMPI_MCA_mpi_yield_when_idle=1
   # Shared-memory single copy needs ptrace rights that containers often lack; the
   # copy-in/copy-out path works everywhere and keeps the output free of warnings.
