@@ -294,17 +294,21 @@ TEST_CASE("read-ahead depth and restarts do not change the stream") {
   s.batch_size = 5;
   s.seed = 8;
   ShardedLoader sync(comm, H5Dataset(comm, path), s, {0, 0});
-  ShardedLoader deep(comm, H5Dataset(comm, path), s, {16, 0});
   bool ok = true;
   Batch a;
   Batch b;
-  deep.start_epoch(0);  // abandoned after two batches
-  ok = ok && deep.next(b) && deep.next(b);
-  for (std::uint64_t epoch : {3ULL, 4ULL}) {
-    sync.start_epoch(epoch);
-    deep.start_epoch(epoch);
-    while (sync.next(a)) ok = ok && deep.next(b) && a.indices == b.indices && a.x == b.x;
-    ok = ok && !deep.next(b);
+  // Depths below, at and above the steps of an epoch (40 at 1 rank, 10 at 4): the consumer
+  // waits for a full queue, or for the steps left when fewer remain.
+  for (std::size_t depth : {1, 2, 3, 16}) {
+    ShardedLoader deep(comm, H5Dataset(comm, path), s, {depth, 0});
+    deep.start_epoch(0);  // abandoned after two batches
+    ok = ok && deep.next(b) && deep.next(b);
+    for (std::uint64_t epoch : {3ULL, 4ULL}) {
+      sync.start_epoch(epoch);
+      deep.start_epoch(epoch);
+      while (sync.next(a)) ok = ok && deep.next(b) && a.indices == b.indices && a.x == b.x;
+      ok = ok && !deep.next(b);
+    }
   }
   CHECK(all_ranks(ok));
   const LoaderOptions one_ahead{1, 0};
