@@ -1,10 +1,11 @@
 #!/usr/bin/python3
 """Plots of ringdp-bench results: PNGs next to the CSVs of one results directory.
 
-usage: bench/plot.py RESULTS_DIR [--sizes 4K,16M]
+usage: bench/plot.py RESULTS_DIR [--sizes 4K,16M] [--glob 'allreduce-np*.csv']
 
-For every allreduce-npN*.csv with N > 1: busbw-npN.png, bus bandwidth against message size
-(log-log, one line per algorithm) above vs_mpi against size. Over all rank counts:
+For every allreduce-npN*.csv (or the CSVs --glob names) with N > 1: busbw-npN.png, bus
+bandwidth against message size (log-log, one line per algorithm) above vs_mpi against size.
+Over all rank counts:
 time-vs-ranks-<size>.png, the median time of each algorithm against the rank count at a
 fixed message size (oversubscribed rank counts shaded). A 1-rank run moves no data (busbw
 is 0 by definition), so it is in neither plot; its table is still in the CSV.
@@ -143,10 +144,13 @@ def main():
     parser.add_argument("directory")
     parser.add_argument("--sizes", default="4K,16M",
                         help="message sizes of the time-vs-ranks plots (default 4K,16M)")
+    parser.add_argument("--glob", default="allreduce-np*.csv",
+                        help="ringdp-bench CSVs to plot, in the directory (default "
+                             "allreduce-np*.csv; bench/cluster/scaling.sh: bench-n*.csv)")
     args = parser.parse_args()
-    paths = sorted(glob.glob(os.path.join(args.directory, "allreduce-np*.csv")))
+    paths = sorted(glob.glob(os.path.join(args.directory, args.glob)))
     if not paths:
-        raise SystemExit(f"plot.py: no allreduce-np*.csv in {args.directory}")
+        raise SystemExit(f"plot.py: no {args.glob} in {args.directory}")
     runs = []
     for path in paths:
         ranks, over, rows, meta = load(path)

@@ -38,6 +38,7 @@ int run(const ringdp::Communicator& comm, const ringdp::bench::Options& options,
   const RunInfo info = collect_run_info(comm);
   ringdp::agree_on(comm, [&] {
     (void)ringdp::algorithm_from_environment();  // a bad RINGDP_ALGORITHM fails here, cleanly
+    (void)ringdp::tuning_from_environment();     // and a bad RINGDP_TUNING file
     const std::size_t needed = bytes_needed_per_rank(options) * info.ranks_on_my_host;
     if (info.mem_available > 0 && needed > info.mem_available) {
       throw ringdp::InvalidArgument(fmt::format(
@@ -51,6 +52,8 @@ int run(const ringdp::Communicator& comm, const ringdp::bench::Options& options,
     if (root && !options.tune_path.empty()) check_writable(options.tune_path);
   });
 
+  // The same argv on every rank, so the same segment everywhere (a mismatch would deadlock).
+  if (options.segment_bytes > 0) ringdp::set_ring_segment_bytes(options.segment_bytes);
   if (root) {
     std::fputs(table_header(info, options).c_str(), stdout);
     std::fflush(stdout);
@@ -75,10 +78,12 @@ int run(const ringdp::Communicator& comm, const ringdp::bench::Options& options,
     }
     if (!options.tune_path.empty()) {
       const std::string measured_with = fmt::format(
-          "{} {}, {} .. {}", ringdp::to_string(options.type), ringdp::to_string(options.op),
-          format_bytes(options.min_bytes), format_bytes(options.max_bytes));
-      write_file_atomically(options.tune_path, tuning_file(read_file_if_exists(options.tune_path),
-                                                           rows, comm.size(), info, measured_with));
+          "{} {}, {} .. {}, ring segment {}", ringdp::to_string(options.type),
+          ringdp::to_string(options.op), format_bytes(options.min_bytes),
+          format_bytes(options.max_bytes), format_bytes(ringdp::ring_segment_bytes(comm.size())));
+      write_file_atomically(options.tune_path,
+                            tuning_file(read_file_if_exists(options.tune_path), rows, comm.size(),
+                                        options.segment_bytes, info, measured_with));
     }
   });
   // The rows are reduced over ranks, so wrong_total, and the exit code, agree everywhere.

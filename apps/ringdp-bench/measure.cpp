@@ -18,8 +18,6 @@
 namespace ringdp::bench {
 namespace {
 
-constexpr int kMinIterations = 5;
-
 // Bounds the per-iteration time log (8 bytes each) for messages of a microsecond or less.
 constexpr int kMaxIterations = 200000;
 
@@ -156,7 +154,7 @@ class Runner {
       if (elapsed >= target || calls >= kMaxIterations) {
         const double per_call = elapsed / calls;
         const double wanted = std::ceil(options_.point_seconds / std::max(per_call, 1e-9));
-        return static_cast<int>(std::clamp<double>(wanted, kMinIterations, kMaxIterations));
+        return static_cast<int>(std::clamp<double>(wanted, options_.min_iters, kMaxIterations));
       }
       calls *= 2;
     }

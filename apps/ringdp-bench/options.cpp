@@ -77,6 +77,7 @@ void validate(const Options& o) {
   if (o.iters < 0) throw InvalidArgument("--iters must be >= 0 (0: automatic)");
   if (o.repetitions < 1) throw InvalidArgument("--reps must be >= 1");
   if (!(o.point_seconds > 0)) throw InvalidArgument("--point-seconds must be > 0");
+  if (o.min_iters < 1) throw InvalidArgument("--min-iters must be >= 1");
   if (!o.tune_path.empty()) {
     for (const Algorithm needed : {Algorithm::Ring, Algorithm::RecursiveDoubling, Algorithm::Mpi}) {
       if (std::find(o.algorithms.begin(), o.algorithms.end(), needed) == o.algorithms.end()) {
@@ -100,6 +101,7 @@ ParseResult parse_options(int argc, char** argv) {
   std::string dtype = "float";
   std::string op = "sum";
   std::string corrupt;
+  std::string segment;
 
   CLI::App app{
       "ringdp-bench: allreduce bus bandwidth per message size, for every ringdp algorithm "
@@ -126,13 +128,21 @@ ParseResult parse_options(int argc, char** argv) {
   app.add_option("--point-seconds", o.point_seconds,
                  "Timed seconds per (size, algorithm) when --iters is 0")
       ->capture_default_str();
+  app.add_option("--min-iters", o.min_iters,
+                 "With --iters 0: at least this many timed calls per point (lower it when "
+                 "large messages take seconds: small ones still get --point-seconds)")
+      ->capture_default_str();
   app.add_option("--dtype", dtype, "float, double, int32 or int64")->capture_default_str();
   app.add_option("--op", op, "sum, avg, min, max or prod")->capture_default_str();
   app.add_option("--csv", o.csv_path, "Write the table as CSV to this file");
   app.add_option("--json", o.json_path, "Write the run header and the table as JSON");
   app.add_option("--tune", o.tune_path,
                  "Write (or update, for this rank count) a tuning file for auto: the fastest of "
-                 "ring, rd, mpi per size; use it with RINGDP_TUNING=FILE");
+                 "ring, rd, mpi per size; use it with RINGDP_TUNING=FILE. Under Open MPI "
+                 "write --tune=FILE: mpirun takes a separate --tune as its own option");
+  app.add_option("--segment", segment,
+                 "Ring segment size for this run (suffixes K, M; overrides RINGDP_SEGMENT_BYTES "
+                 "and RINGDP_TUNING); with --tune also written to the file for this rank count");
   app.add_option("--seed", o.seed, "Seed of the verification data")->capture_default_str();
   // Hidden (empty group): a test hook, not a user feature.
   app.add_option("--corrupt-for-testing", corrupt)->group("");
@@ -146,6 +156,10 @@ ParseResult parse_options(int argc, char** argv) {
     o.type = parse_data_type(dtype);
     o.op = parse_reduce_op(op);
     if (!corrupt.empty()) o.corrupt_for_testing = parse_algorithm(corrupt);
+    if (!segment.empty()) {
+      o.segment_bytes = parse_bytes(segment);
+      if (o.segment_bytes == 0) throw InvalidArgument("--segment must be at least 1 byte");
+    }
     validate(o);
   } catch (const CLI::CallForHelp&) {
     result.message = app.help();

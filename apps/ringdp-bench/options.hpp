@@ -21,11 +21,14 @@ struct Options {
   int iters = 0;               // 0: chosen per point from the warm-up (see measure.cpp)
   int repetitions = 5;         // timed blocks per algorithm, interleaved
   double point_seconds = 0.1;  // time budget per (size, algorithm) when iters == 0
+  int min_iters = 5;           // fewest timed calls per point when iters == 0
   DataType type = DataType::Float32;
   ReduceOp op = ReduceOp::Sum;
   std::string csv_path;
   std::string json_path;
   std::string tune_path;  // update this tuning file with the measured choices (tuning_file.hpp)
+  std::size_t segment_bytes =
+      0;  // ring segment for the run (0: RINGDP_SEGMENT_BYTES, tuning, default)
   std::uint64_t seed = 1;
   // Test hook: corrupt one element of this algorithm's result on the last rank before it
   // is compared, to prove that wrong results are counted and fail the run.

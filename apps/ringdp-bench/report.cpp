@@ -6,6 +6,7 @@
 #include <cmath>
 #include <limits>
 
+#include "ringdp/collectives/tuning.hpp"
 #include "stats.hpp"
 
 namespace ringdp::bench {
@@ -141,10 +142,12 @@ std::string table_header(const RunInfo& info, const Options& options) {
       "# sizes {} .. {} x{}; {}; {} interleaved blocks per point, order rotated; "
       "time = median (min, max) over calls of the slowest rank's time\n",
       format_bytes(options.min_bytes), format_bytes(options.max_bytes), options.factor,
-      options.iters > 0
-          ? fmt::format("{} warm-up + {} timed calls", options.warmup, options.iters)
-          : fmt::format("timed calls for ~{} s per point (>= 5)", options.point_seconds),
+      options.iters > 0 ? fmt::format("{} warm-up + {} timed calls", options.warmup, options.iters)
+                        : fmt::format("timed calls for ~{} s per point (>= {})",
+                                      options.point_seconds, options.min_iters),
       options.repetitions);
+  out += fmt::format("# ring segment {}{}\n", format_bytes(ring_segment_bytes(info.ranks)),
+                     options.segment_bytes > 0 ? " (--segment)" : "");
   out +=
       "# algbw = bytes/time, busbw = algbw x 2(n-1)/n (GB/s = 1e9 B/s); vs_mpi = MPI time / "
       "time; wrong = elements != PMPI_Allreduce, summed over ranks\n";
@@ -243,9 +246,11 @@ std::string to_json(const RunInfo& info, const Options& options, std::span<const
   out += "],\n";
   out += fmt::format(
       "    \"min_bytes\": {}, \"max_bytes\": {}, \"factor\": {}, \"warmup\": {}, \"iters\": {}, "
-      "\"reps\": {}, \"point_seconds\": {}, \"seed\": {}\n  }},\n",
+      "\"reps\": {}, \"point_seconds\": {}, \"min_iters\": {}, \"ring_segment_bytes\": {}, "
+      "\"seed\": {}\n  }},\n",
       options.min_bytes, options.max_bytes, options.factor, options.warmup, options.iters,
-      options.repetitions, options.point_seconds, options.seed);
+      options.repetitions, options.point_seconds, options.min_iters, ring_segment_bytes(info.ranks),
+      options.seed);
 
   out += "  \"rows\": [\n";
   for (std::size_t i = 0; i < rows.size(); ++i) {

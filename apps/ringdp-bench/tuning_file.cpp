@@ -14,7 +14,7 @@ namespace {
 struct Rule {
   int ranks;
   std::size_t bytes;
-  std::string algorithm;
+  std::string algorithm;  // empty: a segment rule, `bytes` is the segment size
 };
 
 bool is_candidate(Algorithm algorithm) {
@@ -53,34 +53,46 @@ std::vector<Rule> rules_from_rows(std::span<const Row> rows, int ranks) {
 }  // namespace
 
 std::string tuning_file(const std::string& existing, std::span<const Row> rows, int ranks,
-                        const RunInfo& info, const std::string& measured_with) {
+                        std::size_t segment_bytes, const RunInfo& info,
+                        const std::string& measured_with) {
   std::vector<Rule> rules;
   std::istringstream in(existing);
   std::string line;
   while (std::getline(in, line)) {
     std::istringstream fields(line.substr(0, line.find('#')));
-    std::string ranks_word, bytes_word;
+    std::string ranks_word, kind_word;
     Rule rule{};
-    if (fields >> ranks_word >> rule.ranks >> bytes_word >> rule.bytes >> rule.algorithm &&
-        ranks_word == "ranks" && bytes_word == "bytes" && rule.ranks != ranks) {
-      rules.push_back(rule);
+    if (!(fields >> ranks_word >> rule.ranks >> kind_word >> rule.bytes) || ranks_word != "ranks" ||
+        rule.ranks == ranks) {
+      continue;
     }
+    if (kind_word == "bytes" && fields >> rule.algorithm) rules.push_back(rule);
+    if (kind_word == "segment") rules.push_back(rule);
   }
   for (Rule& rule : rules_from_rows(rows, ranks)) rules.push_back(rule);
+  if (segment_bytes > 0) rules.push_back({ranks, segment_bytes, ""});
+  // Per rank count: the size rules in order, then the segment rule.
   std::stable_sort(rules.begin(), rules.end(), [](const Rule& a, const Rule& b) {
-    return a.ranks != b.ranks ? a.ranks < b.ranks : a.bytes < b.bytes;
+    if (a.ranks != b.ranks) return a.ranks < b.ranks;
+    if (a.algorithm.empty() != b.algorithm.empty()) return b.algorithm.empty();
+    return a.bytes < b.bytes;
   });
 
   std::string out;
   out += "# ringdp tuning file, written by ringdp-bench --tune; read through RINGDP_TUNING.\n";
   out += "# Rule: ranks <n> bytes <min-bytes> <algorithm>: at n ranks, messages of at least\n";
-  out += "# min-bytes bytes use the algorithm, up to the next rule of the same n.\n";
+  out += "# min-bytes bytes use the algorithm, up to the next rule of the same n;\n";
+  out += "# ranks <n> segment <bytes>: the ring's segment size at n ranks.\n";
   out +=
       fmt::format("# last update: ranks {} measured {} on {} ({}), {}, ringdp {} ({}): {}\n", ranks,
                   info.date_utc, info.hosts.empty() ? "?" : info.hosts.front().name, info.cpu_model,
                   info.mpi_library, info.ringdp_version, info.git_hash, measured_with);
   for (const Rule& rule : rules) {
-    out += fmt::format("ranks {} bytes {} {}\n", rule.ranks, rule.bytes, rule.algorithm);
+    if (rule.algorithm.empty()) {
+      out += fmt::format("ranks {} segment {}\n", rule.ranks, rule.bytes);
+    } else {
+      out += fmt::format("ranks {} bytes {} {}\n", rule.ranks, rule.bytes, rule.algorithm);
+    }
   }
   return out;
 }

@@ -2,12 +2,14 @@
 // The tuning file ringdp-bench --tune writes: which algorithm Auto should run from which
 // message size on, per rank count, learnt from a measurement on the machine at hand.
 //
-// Format (text; '#' starts a comment): one rule per line,
+// Format (text; '#' starts a comment; the library's reader, with the full rules, is
+// include/ringdp/collectives/tuning_table.hpp): one rule per line,
 //     ranks <n> bytes <min-bytes> <algorithm>
+//     ranks <n> segment <bytes>
 // meaning: at exactly <n> ranks, messages of at least <min-bytes> bytes use <algorithm>
-// (ring, rd or mpi), until the next rule of the same <n>. The rules of one <n> are sorted
-// by size and the first starts at 0. The file is meant to be read through the environment
-// variable RINGDP_TUNING by the collectives' Auto selection.
+// (ring, rd or mpi), until the next rule of the same <n>; and the ring cuts its chunks
+// into segments of <bytes> (written only when the run set --segment). The rules of one <n>
+// are sorted by size and the first starts at 0. Read through RINGDP_TUNING by Auto.
 
 #include <span>
 #include <string>
@@ -23,8 +25,10 @@ inline constexpr double kSwitchMargin = 0.05;
 
 /// The text of the tuning file: the rules of `existing` (the current file's text, or
 /// empty) for other rank counts, kept as they are, and new rules for `ranks` from `rows`
-/// (the fastest of ring, rd and mpi at each size, with the margin above).
+/// (the fastest of ring, rd and mpi at each size, with the margin above), plus a segment
+/// rule for `ranks` when `segment_bytes` > 0 (the ring was measured with that segment).
 std::string tuning_file(const std::string& existing, std::span<const Row> rows, int ranks,
-                        const RunInfo& info, const std::string& measured_with);
+                        std::size_t segment_bytes, const RunInfo& info,
+                        const std::string& measured_with);
 
 }  // namespace ringdp::bench

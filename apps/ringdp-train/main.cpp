@@ -29,16 +29,22 @@ int rank_of_world() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  // The trainer's gradient reducer calls MPI from its progress thread while the main
-  // thread waits, so SERIALIZED is needed (checked by the reducer, with a clear error).
-  ringdp::Environment environment(argc, argv, ringdp::ThreadLevel::Serialized);
-  const bool root = rank_of_world() == 0;
-
   // Every rank parses the same argv, so every rank reaches the same verdict without
-  // communicating; only rank 0 speaks.
+  // communicating; only rank 0 speaks (below, once MPI says which rank this is). Parsing
+  // is pure, so it may come before MPI_Init, which needs its result:
   ringdp_train::Options options;
   std::string message;
-  switch (ringdp_train::parse(argc, argv, options, message)) {
+  const ringdp_train::ParseResult parsed = ringdp_train::parse(argc, argv, options, message);
+
+  // The trainer's gradient reducer calls MPI from its progress thread while the main
+  // thread waits, so SERIALIZED is needed (checked by the reducer, with a clear error).
+  // With --io mpiio the loader's read-ahead thread calls MPI-IO at the same time: MULTIPLE.
+  const bool mpiio = parsed == ringdp_train::ParseResult::Run && options.io == "mpiio";
+  ringdp::Environment environment(
+      argc, argv, mpiio ? ringdp::ThreadLevel::Multiple : ringdp::ThreadLevel::Serialized);
+  const bool root = rank_of_world() == 0;
+
+  switch (parsed) {
     case ringdp_train::ParseResult::Help:
       if (root) fmt::print("{}", message);
       return 0;

@@ -108,6 +108,10 @@ ParseResult parse(int argc, char** argv, Options& o, std::string& message) {
                  "sampling: global (permutation over all ranks), shard (each rank its own "
                  "chunks) or auto (global when the data fits --cache-bytes)")
       ->check(CLI::IsMember({"auto", "global", "shard"}));
+  app.add_option("--io", o.io,
+                 "how the ranks read the data file: serial (each rank opens it) or mpiio "
+                 "(opened together through MPI-IO, parallel HDF5)")
+      ->check(CLI::IsMember({"serial", "mpiio"}));
   app.add_option(
          "--virtual-ranks", o.virtual_ranks,
          "play the sample streams of this many ranks (a multiple of the rank count; 0 = off)")
@@ -135,6 +139,9 @@ ParseResult parse(int argc, char** argv, Options& o, std::string& message) {
                  "write a Chrome trace JSON of every step (chrome://tracing, Perfetto)");
   app.add_flag("--check", o.check,
                "check mode: verify collective arguments and replica hashes (also RINGDP_CHECK=1)");
+  app.add_flag("--skip-nonfinite", o.skip_nonfinite,
+               "skip a step whose loss or averaged gradient holds NaN or Inf (no update on any "
+               "rank, a warning, counted in the summary and metrics) instead of stopping");
   app.add_flag("--quiet", o.quiet, "print only errors and the final summary");
   app.add_option("--progress", o.progress,
                  "progress line: auto (in place on a terminal, else lines), tty, lines or off")

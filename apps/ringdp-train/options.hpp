@@ -26,6 +26,7 @@ struct Options {
   double warmup_epochs = 0.0;
   std::string algo = "auto";
   std::string shuffle = "auto";
+  std::string io = "serial";  // how the ranks open the data file: serial or mpiio
   int virtual_ranks = 0;
   std::uint64_t cache_bytes = std::uint64_t{256} << 20;
   std::uint64_t bucket_bytes = 0;  // 0: the library's measured default
@@ -40,6 +41,7 @@ struct Options {
   bool metrics_steps = false;
   std::string timeline;
   bool check = false;
+  bool skip_nonfinite = false;
   bool quiet = false;
   std::string progress = "auto";
   double progress_interval = 2.0;

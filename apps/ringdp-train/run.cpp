@@ -15,6 +15,7 @@
 #include <limits>
 #include <memory>
 #include <optional>
+#include <string_view>
 
 #include "console.hpp"
 #include "ringdp/ringdp.hpp"
@@ -88,12 +89,18 @@ struct Breakdown {
   }
 };
 
-// Sums over the steps of one epoch (or one metrics step row).
+// Sums over the steps of one epoch (or one metrics step row). A skipped step (NaN or Inf,
+// --skip-nonfinite) is only counted: its loss may be NaN and it trained nothing.
 struct Tally {
   double loss_sum = 0.0;
   double correct = 0.0;
   std::int64_t samples = 0;
+  std::int64_t skipped = 0;
   void add(const train::StepResult& r) {
+    if (r.skipped) {
+      ++skipped;
+      return;
+    }
     loss_sum += r.loss * static_cast<double>(r.samples);
     correct += r.accuracy * static_cast<double>(r.samples);
     samples += r.samples;
@@ -125,6 +132,7 @@ train::MetricsRow make_row(const char* kind, std::int64_t epoch, std::int64_t st
   row.backward_s = b.backward;
   row.exposed_comm_s = b.exposed;
   row.optimizer_s = b.optimizer;
+  row.skipped_steps = tally.skipped;
   return row;
 }
 
@@ -189,8 +197,9 @@ void run(const Options& o) {
 
   // --- data: every rank opens and validates the file; errors are agreed --------------
   const data::SamplingMode mode = sampling_mode(o.shuffle);
+  const data::IoDriver driver = o.io == "mpiio" ? data::IoDriver::MpiIo : data::IoDriver::Serial;
   data::ShardedLoader train_loader(
-      comm, data::H5Dataset(comm, o.data, {.names = data::DatasetNames::train()}),
+      comm, data::H5Dataset(comm, o.data, {.names = data::DatasetNames::train(), .driver = driver}),
       data::SamplerOptions{.mode = mode,
                            .batch_size = o.batch,
                            .seed = o.seed,
@@ -201,7 +210,8 @@ void run(const Options& o) {
   std::string no_test;
   try {
     data::H5Dataset test_set(
-        comm, o.data, {.names = data::DatasetNames::test(), .classes = train_loader.classes()});
+        comm, o.data,
+        {.names = data::DatasetNames::test(), .classes = train_loader.classes(), .driver = driver});
     test_loader = std::make_unique<data::ShardedLoader>(
         comm, std::move(test_set),
         data::SamplerOptions{.mode = mode,
@@ -238,6 +248,7 @@ void run(const Options& o) {
   trainer_options.check = o.check;
   trainer_options.schedule = make_schedule(o);
   trainer_options.record_timeline = !o.timeline.empty();
+  trainer_options.skip_nonfinite = o.skip_nonfinite;
   train::Trainer trainer(comm, model, *optimizer, trainer_options);
   // The trainer's event times count from the end of its construction; data-wait events
   // recorded here use this origin, taken a few microseconds later.
@@ -317,6 +328,7 @@ void run(const Options& o) {
   std::vector<train::TimelineEvent> data_events;
   Breakdown run_breakdown;
   std::int64_t run_samples = 0;
+  std::int64_t run_skipped = 0;
   double train_seconds = 0.0;
   std::int64_t last_checkpoint_step = -1;
   std::string last_checkpoint;
@@ -359,27 +371,42 @@ void run(const Options& o) {
     source.start_epoch(static_cast<std::uint64_t>(epoch));
     // A resumed run skips the batches its epoch already trained on: the order is a
     // function of (seed, epoch), so these are exactly the batches the checkpoint saw.
+    // A failure there is local to a rank: agreed, like the steps' (every rank resumes at
+    // the same step).
     const std::int64_t first = trainer.position().step_in_epoch;
-    for (std::int64_t s = 0; s < first; ++s) static_cast<void>(source.next(batch));
+    if (first > 0) {
+      ringdp::agree_on(comm, [&] {
+        for (std::int64_t s = 0; s < first; ++s) {
+          if (!source.next(batch)) throw ringdp::Error("the data ended while skipping");
+        }
+      });
+    }
 
     Tally tally;
     Tally step_tally;
     Breakdown breakdown;
     double lr = 0.0;
     for (std::int64_t s = first; s < steps; ++s) {
+      // The trainer fetches the batch: a data error on any rank (a corrupt chunk, say)
+      // becomes the same Error on every rank, agreed within the step.
       const auto t0 = ringdp::ReducerClock::now();
-      if (!source.next(batch)) {
-        throw ringdp::Error(
-            fmt::format("the data ended after {} of {} steps of epoch {}", s, steps, epoch + 1));
-      }
-      const auto t1 = ringdp::ReducerClock::now();
-      const train::StepResult r = trainer.step(batch, steps);
-      train::StepTimes t = trainer.times().all().back();
-      t.data = std::chrono::duration<double>(t1 - t0).count();
-      t.total += t.data;
+      const train::StepResult r = trainer.step(source, steps);
+      const train::StepTimes t = trainer.times().all().back();
+      const auto t1 = t0 + std::chrono::duration_cast<ringdp::ReducerClock::duration>(
+                               std::chrono::duration<double>(t.data));
       breakdown.add(t);
       tally.add(r);
       lr = r.learning_rate;
+      if (r.skipped) {
+        // The same verdict on every rank; rank 0 says it once per skipped step.
+        constexpr std::string_view kPrefix = "ringdp: ";
+        std::string_view what = r.nonfinite;
+        if (what.starts_with(kPrefix)) what.remove_prefix(kPrefix.size());
+        out.line(
+            fmt::format("warning    {}: step skipped, no update on any rank "
+                        "(--skip-nonfinite)",
+                        what));
+      }
       train::TrainPosition p = trainer.position();  // global_step advanced by step()
       p.step_in_epoch = s + 1;
       trainer.set_position(p);
@@ -418,6 +445,7 @@ void run(const Options& o) {
     const double epoch_train_seconds = seconds_since(epoch_start);
     train_seconds += epoch_train_seconds;
     run_samples += tally.samples;
+    run_skipped += tally.skipped;
     run_breakdown.data += breakdown.data;
     run_breakdown.forward += breakdown.forward;
     run_breakdown.backward += breakdown.backward;
@@ -446,9 +474,10 @@ void run(const Options& o) {
     }
     out.line(fmt::format(
         "epoch {:>{}}/{}  train loss {:.4f} acc {:6.2f}%{}  {:.2f} s  {:>8.0f} "
-        "samples/s",
+        "samples/s{}",
         epoch + 1, std::to_string(o.epochs).size(), o.epochs, tally.loss(),
-        100.0 * tally.accuracy(), test_text, epoch_train_seconds, row.samples_per_second));
+        100.0 * tally.accuracy(), test_text, epoch_train_seconds, row.samples_per_second,
+        tally.skipped > 0 ? fmt::format("  ({} skipped: NaN/Inf)", tally.skipped) : std::string()));
     metrics.write(row);
     metrics.agree();
     const bool epoch_due =
@@ -473,6 +502,7 @@ void run(const Options& o) {
   summary.train_seconds = train_seconds;
   summary.samples = run_samples;
   summary.steps = trainer.position().global_step - first_step;
+  summary.skipped_steps = run_skipped;
   summary.tested = tested;
   summary.test = last_test;
   summary.checkpoint = last_checkpoint;
@@ -480,7 +510,8 @@ void run(const Options& o) {
   std::array<double, 6> parts = {run_breakdown.data,      run_breakdown.forward,
                                  run_breakdown.backward,  run_breakdown.exposed,
                                  run_breakdown.optimizer, train_seconds};
-  ringdp::allreduce<double>(comm, parts, ringdp::ReduceOp::Average, ringdp::Algorithm::Mpi);
+  ringdp::allreduce<double>(comm, parts, ringdp::ReduceOp::Average,
+                            ringdp::Algorithm::RecursiveDoubling);
   summary.data = parts[0];
   summary.forward = parts[1];
   summary.backward = parts[2];

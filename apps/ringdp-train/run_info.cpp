@@ -95,7 +95,8 @@ std::vector<std::string> header_lines(const RunInfo& info, const Options& o) {
   lines.push_back(fmt::format("ringdp-train {} (git {})", RINGDP_VERSION_STRING, RINGDP_GIT_HASH));
   lines.push_back(fmt::format("  ranks       {} on {} host{} ({})", info.ranks, info.hosts.size(),
                               info.hosts.size() == 1 ? "" : "s", info.hosts_text));
-  lines.push_back(fmt::format("  data        {}", o.data));
+  lines.push_back(
+      fmt::format("  data        {}{}", o.data, o.io == "mpiio" ? " (read through MPI-IO)" : ""));
   lines.push_back(
       fmt::format("              {} train / {} test samples, {} features ({}), {} classes",
                   format_count(static_cast<std::int64_t>(info.train_samples)),
@@ -150,6 +151,12 @@ std::vector<std::string> summary_lines(const Summary& s, const RunInfo& info, co
                   "wall time {}",
                   format_count(s.steps), format_count(s.samples), format_seconds(s.train_seconds),
                   sps, format_seconds(s.wall_seconds)));
+  if (s.skipped_steps > 0 || o.skip_nonfinite) {
+    lines.push_back(
+        fmt::format("  skipped     {} of {} steps: NaN or Inf in the loss or the "
+                    "averaged gradient (--skip-nonfinite)",
+                    format_count(s.skipped_steps), format_count(s.steps)));
+  }
   if (s.tested) {
     lines.push_back(fmt::format("  test        accuracy {:.2f}%, loss {:.4f} ({} samples)",
                                 100.0 * s.test.accuracy, s.test.loss,

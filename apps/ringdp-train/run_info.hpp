@@ -46,6 +46,7 @@ struct Summary {
   double train_seconds = 0.0;
   std::int64_t samples = 0;
   std::int64_t steps = 0;
+  std::int64_t skipped_steps = 0;  // skipped for NaN/Inf (--skip-nonfinite)
   bool tested = false;
   ringdp::train::EpochResult test{};
   std::string checkpoint;

@@ -4,18 +4,37 @@
 #
 #   sudo bench/cluster/scaling.sh [BUILD_DIR]        (default BUILD_DIR: build)
 #
-# First calibrate.sh (plain-MPI ping-pong and ring pattern). For each N: emulate.sh up N RATE;
-# ringdp-bench
-# (ring, rd, mpi, auto from 64 KiB to 64 MiB, ps to PS_MAX_BYTES because it is n times slower);
-# a short ringdp-train run on synthetic data, repeated on shared memory (plain mpirun, same
-# seed and rank count) to check that the final parameters are bit-identical. Then
-# bench/model.py fits and plots the model against the measurements.
-# Results: bench/results/cluster-<host>-<date>/ (CSV, logs, PNG). Always tears down.
+# 1. calibrate.sh (plain-MPI ping-pong and ring pattern: alpha, beta = the link's rate B),
+#    unless OUT already holds pingpong.csv.
+# For each N (emulate.sh up N RATE):
+# 2. The ring's segment: the ring alone at 1 and 16 MiB with each of SEGMENTS (the first is
+#    the built-in default, kept unless another is 5% faster in total).
+#    ringdp-bench --tune=FILE --segment <that>: ring, rd and mpi at every size; the fastest per
+#    size goes into OUT/tuning.txt with the segment (rules for N; other N's rules kept):
+#    what auto, and the ring, learn on this network.
+# 3. ringdp-bench ring, rd, mpi, auto from MIN_BYTES to MAX_BYTES with RINGDP_TUNING=tuning.txt
+#    (the table), then ps, which is N times slower, up to PS_MAX_BYTES next to a reference ring
+#    (also with the tuning file: the ring runs with the tuned segment in both).
+# 4. ringdp-train on synthetic data with --algo ring and TRAIN_ALGO2 (both with the tuning
+#    file), on the cluster and on shared memory (plain mpirun, same seed, rank count,
+#    algorithm): bit_identity.sh compares the final checkpoints.
+# 5. Flatness, with the load matched: the ring alone at FLAT_BYTES, alternating between the
+#    N of FLAT_NS for FLAT_ROUNDS rounds (other work on the machine changes over minutes, so
+#    N = 4 and N = 8 measured ten minutes apart can differ by the load alone): flat.txt.
+# Then bench/model.py (fit, criteria, projection), bench/plot.py and plot_training.py.
+# Results: OUT (default bench/results/cluster-<host>-<date>/): CSV, logs, PNG, and load.txt,
+# the machine's load average at every step (the emulated hosts share the cores with
+# anything else running). Always tears the cluster down, also on error or Ctrl-C.
 #
 # Knobs (environment): RATE (200mbit), NS ("2 4 8"), MIN_BYTES (65536), MAX_BYTES (67108864),
-# PS_MAX_BYTES (16777216), FACTOR (4), ITERS (1) x REPS (3) timed calls, WARMUP (1),
-# TRAIN_SAMPLES (8192),
-# TRAIN_EPOCHS (1), TRAIN_BATCH (64), TRAIN_MODEL (784-512-256-10), SEED (1), OUT (results dir).
+# PS_MAX_BYTES (16777216), FACTOR (4); timed calls per point: enough for POINT_SECONDS (0.5)
+# but at least MIN_ITERS (3; TUNE_MIN_ITERS (2) for --tune), in REPS (3) interleaved blocks,
+# after WARMUP (0) untimed ones (the bench's checked call already warms up): small messages,
+# whose times the shared CPU scatters, get many calls, 64 MiB ones a few; TRAIN_SAMPLES
+# (8192), TRAIN_EPOCHS (1), TRAIN_BATCH (64), TRAIN_MODEL (784-512-256-10), TRAIN_ALGO2 (rd),
+# TRAIN_REPEATS (3: runs per algorithm and N on the cluster, the first also on shared memory),
+# SEGMENTS ("131072 32768"), FLAT_NS ("4 8"), FLAT_BYTES (16M), FLAT_ROUNDS (3), SEED (1), OUT,
+# STEPS ("segment tune bench ps train flat": a subset re-runs only those parts).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -27,42 +46,52 @@ MIN_BYTES=${MIN_BYTES:-65536}
 MAX_BYTES=${MAX_BYTES:-67108864}
 PS_MAX_BYTES=${PS_MAX_BYTES:-16777216}
 FACTOR=${FACTOR:-4}
-ITERS=${ITERS:-1}
+POINT_SECONDS=${POINT_SECONDS:-0.5}
+MIN_ITERS=${MIN_ITERS:-3}
+TUNE_MIN_ITERS=${TUNE_MIN_ITERS:-2}
 REPS=${REPS:-3}
-WARMUP=${WARMUP:-1}
+WARMUP=${WARMUP:-0}
 TRAIN_SAMPLES=${TRAIN_SAMPLES:-8192}
 TRAIN_EPOCHS=${TRAIN_EPOCHS:-1}
 TRAIN_BATCH=${TRAIN_BATCH:-64}
 TRAIN_MODEL=${TRAIN_MODEL:-784-512-256-10}
+TRAIN_ALGO2=${TRAIN_ALGO2:-rd}
+TRAIN_REPEATS=${TRAIN_REPEATS:-3}
 SEED=${SEED:-1}
+SEGMENTS=${SEGMENTS:-"131072 32768"}
+FLAT_NS=${FLAT_NS:-"4 8"}
+FLAT_BYTES=${FLAT_BYTES:-16M}
+FLAT_ROUNDS=${FLAT_ROUNDS:-3}
+STEPS=${STEPS:-"segment tune bench ps train flat"}
 OUT=${OUT:-$root/bench/results/cluster-$(hostname -s)-$(date -u +%Y-%m-%d)}
 PY=/usr/bin/python3
 
 die() { echo "scaling.sh: error: $*" >&2; exit 1; }
 failures=()
+say() { echo "== $(date -u +%H:%M:%S) $*"; }
+wants() { [[ " $STEPS " == *" $1 "* ]]; }
+# The load average next to every step: other work on the machine shows up as latency.
+load() { echo "$(date -u +%H:%M:%S) $1: load average $(cut -d' ' -f1-3 /proc/loadavg)" >>"$OUT/load.txt"; }
 # A failed step is recorded and the run goes on: one bad point must not cost the others.
 step() {
   local name=$1; shift
+  load "start $name"
+  local started=$SECONDS
   if ! "$@"; then
     echo "scaling.sh: FAILED: $name" >&2
     failures+=("$name")
   fi
+  load "end   $name ($((SECONDS - started)) s)"
 }
-say() { echo "== $(date -u +%H:%M:%S) $*"; }
 
 [ "$(id -u)" -eq 0 ] || die "must run as root (it brings up the emulated cluster)"
 bench=$build/apps/ringdp-bench/ringdp-bench
 train=$build/apps/ringdp-train/ringdp-train
 data_tool=$build/apps/ringdp-data/ringdp-data
 pingpong=$build/bench/cluster/ringdp-pingpong
-for exe in "$bench" "$pingpong"; do
+for exe in "$bench" "$train" "$data_tool" "$pingpong"; do
   [ -x "$exe" ] || die "$exe not built (cmake --build $build)"
 done
-with_train=1
-if [ ! -x "$train" ] || [ ! -x "$data_tool" ]; then
-  echo "scaling.sh: warning: ringdp-train or ringdp-data not built: allreduce only, no training runs"
-  with_train=0
-fi
 
 mkdir -p "$OUT/raw"
 trap '"$here/emulate.sh" down >/dev/null 2>&1 || true' EXIT
@@ -75,14 +104,16 @@ source "$root/scripts/env.sh"   # root + oversubscription variables for the shar
   echo "mpi: $(mpirun --version 2>&1 | head -1)"
   echo "ringdp: $(git -C "$root" rev-parse --short=12 HEAD 2>/dev/null || echo unknown)"
   echo "rate per link and direction: $RATE (tbf); no emulated delay; all hosts share the cores"
-  echo "sizes: $MIN_BYTES..$MAX_BYTES bytes, factor $FACTOR (ps up to $PS_MAX_BYTES); $ITERS iters x $REPS reps, warmup $WARMUP"
+  echo "N: $NS; steps: $STEPS"
+  echo "sizes: $MIN_BYTES..$MAX_BYTES bytes, factor $FACTOR (ps up to $PS_MAX_BYTES); timed calls for $POINT_SECONDS s per point, >= $MIN_ITERS (tune: >= $TUNE_MIN_ITERS), in $REPS blocks, after $WARMUP warm-up"
+  echo "train: $TRAIN_SAMPLES samples, model $TRAIN_MODEL, batch $TRAIN_BATCH/rank, $TRAIN_EPOCHS epoch(s), seed $SEED, algorithms ring and $TRAIN_ALGO2"
   echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
-} >"$OUT/run-info.txt"
+} >>"$OUT/run-info.txt"
 cat "$OUT/run-info.txt"
 
 # Synthetic training data, made once on shared memory (the data set is not what is measured).
 data=$OUT/raw/synth.h5
-if [ "$with_train" = 1 ] && [ ! -f "$data" ]; then
+if wants train && [ ! -f "$data" ]; then
   say "synthetic data: $TRAIN_SAMPLES samples"
   "$data_tool" synth --samples "$TRAIN_SAMPLES" --features "${TRAIN_MODEL%%-*}" \
     --classes "${TRAIN_MODEL##*-}" --test-samples $((TRAIN_SAMPLES / 8)) --seed "$SEED" \
@@ -93,60 +124,135 @@ fi
 # The network's own figures first (plain MPI): alpha, beta, gamma and the ring pattern.
 if [ ! -f "$OUT/pingpong.csv" ]; then
   say "calibration (calibrate.sh)"
+  load "start calibration"
   OUT=$OUT NS=$NS RATE=$RATE "$here/calibrate.sh" "$build" >"$OUT/raw/calibrate.log" 2>&1 ||
     die "calibration failed (see $OUT/raw/calibrate.log)"
+  load "end   calibration"
 fi
 
-has_tune=0
-"$bench" --help 2>/dev/null | grep -q -- '--tune' && has_tune=1
-
+tuning=$OUT/tuning.txt
+sizes=(--min-bytes "$MIN_BYTES" --factor "$FACTOR" --warmup "$WARMUP" --iters 0
+       --point-seconds "$POINT_SECONDS")
 for n in $NS; do
   say "N=$n: emulate.sh up $n $RATE"
   "$here/emulate.sh" up "$n" "$RATE" >/dev/null
-  tuning_args=""
-  if [ "$has_tune" = 1 ]; then
-    # Let auto learn this network's thresholds, not those of shared memory.
-    say "N=$n: ringdp-bench --tune"
-    "$here/mpirun.sh" "$n" "$bench" --tune "$OUT/tuning-n$n.txt" >"$OUT/raw/tune-n$n.log" 2>&1 ||
-      echo "scaling.sh: warning: --tune failed at N=$n (see raw/tune-n$n.log); auto keeps its defaults"
-    [ -f "$OUT/tuning-n$n.txt" ] && tuning_args="-x RINGDP_TUNING=$OUT/tuning-n$n.txt"
-  fi
-  bench_args=(--min-bytes "$MIN_BYTES" --factor "$FACTOR" --iters "$ITERS" --reps "$REPS"
-              --warmup "$WARMUP")
-  say "N=$n: ringdp-bench ring,rd,mpi,auto"
-  step "bench N=$n" env RDP_MPIRUN_ARGS="$tuning_args" "$here/mpirun.sh" "$n" "$bench" \
-    "${bench_args[@]}" --max-bytes "$MAX_BYTES" --algos ring,rd,mpi,auto \
-    --csv "$OUT/bench-n$n.csv" --json "$OUT/raw/bench-n$n.json" > >(tee "$OUT/bench-n$n.txt") 2>&1
-  say "N=$n: ringdp-bench ps (to $PS_MAX_BYTES bytes, next to a reference ring)"
-  step "bench ps N=$n" "$here/mpirun.sh" "$n" "$bench" "${bench_args[@]}" \
-    --max-bytes "$PS_MAX_BYTES" --algos ps,ring --csv "$OUT/bench-ps-n$n.csv" \
-    > >(tee "$OUT/bench-ps-n$n.txt") 2>&1
 
-  if [ "$with_train" = 0 ]; then continue; fi
-  train_args=(--data "$data" --model "$TRAIN_MODEL" --epochs "$TRAIN_EPOCHS" --batch "$TRAIN_BATCH"
-              --algo ring --seed "$SEED")
-  say "N=$n: ringdp-train on the cluster"
-  rm -rf "$OUT/raw/ckpt-cluster-n$n" "$OUT/raw/ckpt-shm-n$n"
-  step "train N=$n" "$here/mpirun.sh" "$n" "$train" "${train_args[@]}" \
-    --checkpoint-dir "$OUT/raw/ckpt-cluster-n$n" --metrics "$OUT/train-n$n.csv" \
-    --timeline "$OUT/raw/timeline-n$n.json" > >(tee "$OUT/train-n$n.txt") 2>&1
-  say "N=$n: ringdp-train on shared memory (same seed, ranks, algorithm)"
-  step "train shm N=$n" mpirun -np "$n" --oversubscribe --bind-to none "$train" "${train_args[@]}" \
-    --checkpoint-dir "$OUT/raw/ckpt-shm-n$n" --metrics "$OUT/raw/train-shm-n$n.csv" \
-    >"$OUT/raw/train-shm-n$n.txt" 2>&1
-  # The final parameters must not depend on the network.
-  step "bit-identical N=$n" "$PY" "$here/compare_checkpoints.py" "$OUT/raw/ckpt-cluster-n$n" \
-    "$OUT/raw/ckpt-shm-n$n" > >(tee "$OUT/bitwise-n$n.txt") 2>&1
+  segment_args=()
+  if wants segment; then
+    # Over TCP a segment above Open MPI's eager limit costs a rendezvous per segment: the
+    # ring's segment is worth measuring on each network (the tuning file carries it).
+    for seg in $SEGMENTS; do
+      say "N=$n: ring with $seg-byte segments at 1 and 16 MiB"
+      step "segment $seg N=$n" "$here/mpirun.sh" "$n" "$bench" --min-bytes 1M --max-bytes 16M \
+        --factor 16 --iters 3 --reps 3 --warmup 0 --algos ring --segment "$seg" \
+        --csv "$OUT/segment-$seg-n$n.csv" > >(tee "$OUT/segment-$seg-n$n.txt") 2>&1
+    done
+    best=$("$PY" - "$OUT" "$n" $SEGMENTS <<'PY'
+import csv, os, sys
+out, n, segs = sys.argv[1], sys.argv[2], sys.argv[3:]
+total = {}
+for s in segs:
+    path = os.path.join(out, f"segment-{s}-n{n}.csv")
+    if os.path.exists(path):
+        total[s] = sum(float(r["time_us"]) for r in csv.DictReader(open(path)))
+best = segs[0] if segs[0] in total else min(total, key=total.get, default="")
+for s, t in total.items():
+    if t < total.get(best, float("inf")) * 0.95:
+        best = s
+print(best)
+PY
+)
+    if [ -n "$best" ]; then
+      echo "N=$n: ring segment $best bytes (candidates $SEGMENTS)" | tee -a "$OUT/segments.txt"
+      segment_args=(--segment "$best")
+    fi
+  fi
+  if wants tune; then
+    # Auto learns this network's choices, not those of shared memory.
+    say "N=$n: ringdp-bench --tune (ring, rd, mpi) ${segment_args[*]}"
+    # --tune=FILE, not --tune FILE: Open MPI's mpirun has a --tune option of its own, which it
+    # finds anywhere on its command line, also after the program, unless it is one word.
+    step "tune N=$n" "$here/mpirun.sh" "$n" "$bench" "${sizes[@]}" --min-iters "$TUNE_MIN_ITERS" \
+      --reps 2 --max-bytes "$MAX_BYTES" --algos ring,rd,mpi "${segment_args[@]}" \
+      --tune="$tuning" --csv "$OUT/tune-n$n.csv" > >(tee "$OUT/tune-n$n.txt") 2>&1
+  fi
+  tuning_args=""
+  [ -f "$tuning" ] && tuning_args="-x RINGDP_TUNING=$tuning"
+  if wants bench; then
+    [ -f "$tuning" ] || echo "scaling.sh: warning: no $tuning: auto runs its built-in choice"
+    say "N=$n: ringdp-bench ring,rd,mpi,auto (auto with RINGDP_TUNING)"
+    step "bench N=$n" env RDP_MPIRUN_ARGS="$tuning_args" "$here/mpirun.sh" "$n" "$bench" \
+      "${sizes[@]}" --min-iters "$MIN_ITERS" --reps "$REPS" --max-bytes "$MAX_BYTES" \
+      --algos ring,rd,mpi,auto \
+      --csv "$OUT/bench-n$n.csv" --json "$OUT/bench-n$n.json" > >(tee "$OUT/bench-n$n.txt") 2>&1
+  fi
+  if wants ps; then
+    say "N=$n: ringdp-bench ps (to $PS_MAX_BYTES bytes, next to a reference ring)"
+    step "bench ps N=$n" env RDP_MPIRUN_ARGS="$tuning_args" "$here/mpirun.sh" "$n" "$bench" \
+      "${sizes[@]}" --min-iters "$MIN_ITERS" --reps "$REPS" \
+      --max-bytes "$PS_MAX_BYTES" --algos ps,ring --csv "$OUT/bench-ps-n$n.csv" \
+      > >(tee "$OUT/bench-ps-n$n.txt") 2>&1
+  fi
+  if wants train; then
+    for algo in ring "$TRAIN_ALGO2"; do
+      say "N=$n: ringdp-train --algo $algo on the cluster and on shared memory"
+      # With the tuning file: the ring runs with this network's segment, as auto would.
+      step "train $algo N=$n" env OUT="$OUT" SEED="$SEED" TRAIN_EPOCHS="$TRAIN_EPOCHS" \
+        TRAIN_BATCH="$TRAIN_BATCH" TRAIN_MODEL="$TRAIN_MODEL" RINGDP_TUNING="${tuning_args:+$tuning}" \
+        "$here/bit_identity.sh" "$build" "$data" "$n" "$algo"
+      # More runs on the cluster alone: other work on the machine moves single runs by 2x.
+      for r in $(seq 2 "$TRAIN_REPEATS"); do
+        step "train $algo N=$n run $r" env RDP_MPIRUN_ARGS="$tuning_args" "$here/mpirun.sh" "$n" \
+          "$train" --data "$data" --model "$TRAIN_MODEL" --epochs "$TRAIN_EPOCHS" \
+          --batch "$TRAIN_BATCH" --algo "$algo" --seed "$SEED" --progress off \
+          --metrics "$OUT/train-$algo-n$n-r$r.csv" >"$OUT/raw/train-$algo-n$n-r$r.txt" 2>&1
+      done
+    done
+  fi
 done
+if wants flat; then
+  tuning_args=""
+  [ -f "$tuning" ] && tuning_args="-x RINGDP_TUNING=$tuning"
+  for round in $(seq 1 "$FLAT_ROUNDS"); do
+    for n in $FLAT_NS; do
+      "$here/emulate.sh" up "$n" "$RATE" >/dev/null
+      say "flatness round $round: ring at $FLAT_BYTES, N=$n"
+      step "flat round $round N=$n" env RDP_MPIRUN_ARGS="$tuning_args" "$here/mpirun.sh" "$n" \
+        "$bench" --min-bytes "$FLAT_BYTES" --max-bytes "$FLAT_BYTES" --iters 3 --reps 3 \
+        --warmup 0 --algos ring --csv "$OUT/raw/flat-n$n-r$round.csv" >/dev/null 2>&1
+    done
+  done
+  "$PY" - "$OUT" $FLAT_NS <<'PY' | tee "$OUT/flat.txt"
+import csv, glob, os, re, statistics, sys
+out, ns = sys.argv[1], [int(n) for n in sys.argv[2:]]
+times = {n: [] for n in ns}
+for path in sorted(glob.glob(os.path.join(out, "raw", "flat-n*-r*.csv"))):
+    n = int(re.search(r"flat-n(\d+)-r", path).group(1))
+    if n in times:
+        times[n] += [float(r["time_us"]) * 1e-6 for r in csv.DictReader(open(path))]
+print("ring alone, N alternating round by round (median of each round's 3 calls):")
+for n in ns:
+    print(f"  N={n}: " + ", ".join(f"{t:.3f} s" for t in times[n])
+          + (f"; median {statistics.median(times[n]):.3f} s" if times[n] else ""))
+if len(ns) == 2 and times[ns[0]] and times[ns[1]]:
+    ratio = statistics.median(times[ns[1]]) / statistics.median(times[ns[0]])
+    print(f"  time(N={ns[1]}) / time(N={ns[0]}) = {ratio:.2f}")
+PY
+fi
 "$here/emulate.sh" down
+"$here/emulate.sh" status | tee "$OUT/raw/status-after-down.txt"
 
 say "model fit and plots"
 shopt -s nullglob
-step "model" "$PY" "$root/bench/model.py" --pingpong "$OUT/pingpong.csv" --rate "$RATE" \
-  --bench "$OUT"/bench-n*.csv "$OUT"/bench-ps-n*.csv --out "$OUT" > >(tee "$OUT/model.txt") 2>&1
-[ "$with_train" = 0 ] || step "training plot" "$PY" "$here/plot_training.py" "$OUT" > >(tee "$OUT/training.txt") 2>&1
-if [ -f "$root/bench/plot.py" ]; then
-  "$PY" "$root/bench/plot.py" "$OUT" || echo "scaling.sh: warning: bench/plot.py failed"
+benches=("$OUT"/bench-n*.csv "$OUT"/bench-ps-n*.csv)
+if [ ${#benches[@]} -gt 0 ]; then
+  step "model" "$PY" "$root/bench/model.py" --pingpong "$OUT/pingpong.csv" --rate "$RATE" \
+    --bench "${benches[@]}" --out "$OUT" > >(tee "$OUT/model.txt") 2>&1
+  step "plot" "$PY" "$root/bench/plot.py" "$OUT" --glob 'bench-n*.csv' --sizes 1M,16M
+fi
+trains=("$OUT"/train-*-n*.csv)
+if [ ${#trains[@]} -gt 0 ]; then
+  step "training plot" "$PY" "$here/plot_training.py" "$OUT" > >(tee "$OUT/training.txt") 2>&1
 fi
 echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$OUT/run-info.txt"
 if [ ${#failures[@]} -ne 0 ]; then

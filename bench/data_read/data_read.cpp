@@ -4,12 +4,15 @@
 //   mpirun -np P bench-data-read [--samples 200000 --features 784 --chunk-rows 1024 ...]
 //
 // For each file (gzip level 1, and uncompressed), interleaved over --repeats rounds:
-//   whole-file  each rank reads its contiguous 1/P of the rows in slabs of 8 chunks
-//   whole+float the same, each slab also scaled to floats in file order (no shuffle)
-//   shard       a fresh ShardedLoader (shard mode, --cache-mib budget) runs one shuffled
-//               epoch, batches of --batch rows, converted to floats as the trainer gets them
-//   random      batches of --batch random rows, each batch one HDF5 row selection (what
-//               global mode does without a cache), for --random-seconds, extrapolated
+//   whole-file        each rank reads its contiguous 1/P of the rows in slabs of 8 chunks
+//   whole+float       the same, each slab also scaled to floats in file order (no shuffle)
+//   shard-epoch       a fresh ShardedLoader (shard mode, --cache-mib budget) runs one
+//                     shuffled epoch, batches of --batch rows, converted to floats as the
+//                     trainer gets them; this first epoch also fills the cache budget
+//   shard-next-epoch  the same loader's next epoch (what every later epoch of a run costs)
+//   random-batches    batches of --batch random rows, each batch one HDF5 row selection
+//                     (what global mode does without a cache), for --random-seconds
+//   whole-file/mpiio, shard-epoch/mpiio  the same through IoDriver::MpiIo (parallel HDF5)
 // Throughput = stored bytes (images) delivered by all ranks / the slowest rank's time.
 // CPU throughput = the same bytes / the CPU seconds of all ranks (all threads): on a
 // shared, loaded machine it says what each method costs independently of the scheduler.
@@ -23,6 +26,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <memory>
 #include <random>
 #include <vector>
 
@@ -58,41 +62,42 @@ double slowest(const ringdp::Communicator& comm, double mine) {
 }
 
 // Each rank reads its contiguous share, slab by slab; returns the bytes it read. With
-// `to_float`, each slab is also scaled to floats in file order (v / 255.0f), the output the
-// loader produces, but without shuffling: the cost of the conversion alone.
+// `to_float`, each slab is also scaled to floats in file order (v / 255.0f, with the
+// library's scale_to_unit, the loader's own conversion), one chunk at a time into a reused
+// chunk-sized buffer (as the loader fills batches that stay in cache): the cost of the
+// conversion alone, without shuffling.
 std::size_t whole_file(const ringdp::Communicator& comm, const rd::H5Dataset& data,
                        bool to_float = false) {
   const std::size_t n = data.size();
   const auto p = static_cast<std::size_t>(comm.size());
   const auto r = static_cast<std::size_t>(comm.rank());
   const std::size_t chunks = data.chunks();
-  const std::size_t lo = std::min(n, chunks * r / p * data.chunk_rows());
-  const std::size_t hi = std::min(n, chunks * (r + 1) / p * data.chunk_rows());
-  const std::size_t slab = 8 * data.chunk_rows();
-  std::vector<std::byte> images(slab * data.row_bytes());
+  const std::size_t chunk_rows = data.chunk_rows();
+  const std::size_t row_bytes = data.row_bytes();  // out of the loops: a call into the library
+  const std::size_t lo = std::min(n, chunks * r / p * chunk_rows);
+  const std::size_t hi = std::min(n, chunks * (r + 1) / p * chunk_rows);
+  const std::size_t slab = 8 * chunk_rows;
+  std::vector<std::byte> images(slab * row_bytes);
   std::vector<std::int32_t> labels(slab);
-  std::vector<float> floats(to_float ? images.size() : 0);
-  float table[256];
-  for (int v = 0; v < 256; ++v) table[v] = static_cast<float>(v) / 255.0f;
+  std::vector<float> floats(to_float ? chunk_rows * row_bytes : 0);
   for (std::size_t first = lo; first < hi; first += slab) {
     const std::size_t rows = std::min(slab, hi - first);
     data.read_rows(first, rows, images, labels);
     if (to_float) {
       const auto* bytes = reinterpret_cast<const std::uint8_t*>(images.data());
-      for (std::size_t i = 0; i < rows * data.row_bytes(); ++i) floats[i] = table[bytes[i]];
+      const std::size_t total = rows * row_bytes;
+      for (std::size_t at = 0; at < total; at += floats.size()) {
+        const std::size_t piece = std::min(floats.size(), total - at);
+        rd::scale_to_unit(std::span<const std::uint8_t>(bytes + at, piece), floats);
+      }
     }
   }
-  return (hi - lo) * data.row_bytes();
+  return (hi - lo) * row_bytes;
 }
 
-std::size_t shard_epoch(const ringdp::Communicator& comm, const std::string& path,
-                        std::size_t batch, std::size_t cache_bytes, std::uint64_t seed) {
-  rd::SamplerOptions s;
-  s.mode = rd::SamplingMode::Shard;
-  s.batch_size = batch;
-  s.seed = seed;
-  rd::ShardedLoader loader(comm, rd::H5Dataset(comm, path), s, {4, cache_bytes});
-  loader.start_epoch(0);
+// Runs one epoch of `loader`; returns the stored bytes of the columns it delivered.
+std::size_t epoch_bytes(rd::ShardedLoader& loader, std::uint64_t epoch) {
+  loader.start_epoch(epoch);
   rd::Batch b;
   std::size_t columns = 0;
   while (loader.next(b)) columns += static_cast<std::size_t>(b.x.cols());
@@ -134,7 +139,8 @@ Stats stats(std::vector<double> v) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  ringdp::Environment env(argc, argv);
+  // MULTIPLE: the MPI-IO loader's reader thread calls MPI-IO (see ShardedLoader).
+  ringdp::Environment env(argc, argv, ringdp::ThreadLevel::Multiple);
   ringdp::Communicator comm(MPI_COMM_WORLD);
 
   rd::SynthOptions synth;
@@ -183,54 +189,92 @@ int main(int argc, char** argv) {
     paths.push_back(path);
   }
 
+  // The methods, in the order of the table. Each round runs every method on every file,
+  // interleaved, so that the machine's load is spread evenly over them.
+  enum Method {
+    kWhole,
+    kWholeFloat,
+    kShard,
+    kShardNext,
+    kRandom,
+    kWholeMpiio,
+    kShardMpiio,
+    kMethods
+  };
+  const char* names[kMethods] = {"whole-file",       "whole+float",    "shard-epoch",
+                                 "shard-next-epoch", "random-batches", "whole-file/mpiio",
+                                 "shard-epoch/mpiio"};
+  // MPI-IO reads on the loader's thread need MPI_THREAD_MULTIPLE (asked for below).
+  const bool mpiio_loader = ringdp::Environment::thread_level() == ringdp::ThreadLevel::Multiple;
+  if (!mpiio_loader && comm.rank() == 0) {
+    std::cerr << "warning: MPI_THREAD_MULTIPLE not provided: no shard-epoch/mpiio\n";
+  }
+
   // results[variant][method] = throughputs in MB/s, one per round
   std::vector<std::vector<std::vector<double>>> results(variants.size(),
-                                                        std::vector<std::vector<double>>(4));
+                                                        std::vector<std::vector<double>>(kMethods));
   auto cpu_results = results;
+  // Times `fn` (which returns the bytes this rank delivered) on every rank: throughput =
+  // all ranks' bytes / the slowest rank's wall time, and / all ranks' CPU seconds.
+  auto measure = [&](std::size_t v, Method m, auto&& fn) {
+    MPI_Barrier(comm.native());
+    const auto t = Clock::now();
+    const double cpu = cpu_seconds();
+    const auto bytes = static_cast<double>(fn());
+    const double elapsed = slowest(comm, seconds_since(t));
+    const double cpu_all = total_over_ranks(comm, cpu_seconds() - cpu);
+    const double all = total_over_ranks(comm, bytes);
+    results[v][m].push_back(all / 1e6 / elapsed);
+    cpu_results[v][m].push_back(all / 1e6 / cpu_all);
+  };
+  rd::SamplerOptions shard;
+  shard.mode = rd::SamplingMode::Shard;
+  shard.batch_size = batch;
+  const rd::LoaderOptions loading{4, cache_bytes};
+  rd::DatasetOptions through_mpiio;
+  through_mpiio.driver = rd::IoDriver::MpiIo;
+
   for (int round = 0; round < repeats; ++round) {
+    shard.seed = static_cast<std::uint64_t>(round);
     for (std::size_t v = 0; v < variants.size(); ++v) {
       rd::H5Dataset data(comm, paths[v]);
       const double file_mb = static_cast<double>(data.size() * data.row_bytes()) / 1e6;
       if (round == 0 && comm.rank() == 0 && static_cast<double>(cache_bytes) >= file_mb * 1e6) {
         std::cerr << "warning: the file fits the cache budget\n";
       }
-      MPI_Barrier(comm.native());
-      auto t = Clock::now();
-      double cpu = cpu_seconds();
-      whole_file(comm, data);
-      results[v][0].push_back(file_mb / slowest(comm, seconds_since(t)));
-      cpu_results[v][0].push_back(file_mb / total_over_ranks(comm, cpu_seconds() - cpu));
-
-      MPI_Barrier(comm.native());
-      t = Clock::now();
-      cpu = cpu_seconds();
-      whole_file(comm, data, true);
-      results[v][3].push_back(file_mb / slowest(comm, seconds_since(t)));
-      cpu_results[v][3].push_back(file_mb / total_over_ranks(comm, cpu_seconds() - cpu));
-
-      MPI_Barrier(comm.native());
-      t = Clock::now();
-      cpu = cpu_seconds();
-      shard_epoch(comm, paths[v], batch, cache_bytes, static_cast<std::uint64_t>(round));
-      results[v][1].push_back(file_mb / slowest(comm, seconds_since(t)));
-      cpu_results[v][1].push_back(file_mb / total_over_ranks(comm, cpu_seconds() - cpu));
-
-      MPI_Barrier(comm.native());
-      t = Clock::now();
-      cpu = cpu_seconds();
-      const std::size_t bytes = random_batches(
-          data, batch, random_seconds, static_cast<std::uint64_t>(round * 100 + comm.rank()));
-      const double elapsed = slowest(comm, seconds_since(t));
-      double total = static_cast<double>(bytes);
-      double all = 0;
-      MPI_Allreduce(&total, &all, 1, MPI_DOUBLE, MPI_SUM, comm.native());
-      results[v][2].push_back(all / 1e6 / elapsed);
-      cpu_results[v][2].push_back(all / 1e6 / total_over_ranks(comm, cpu_seconds() - cpu));
+      measure(v, kWhole, [&] { return whole_file(comm, data); });
+      measure(v, kWholeFloat, [&] { return whole_file(comm, data, true); });
+      {
+        // A fresh loader (its dataset opened beforehand, as the whole-file read's is):
+        // the first epoch also fills the cache budget with the chunks it reads; the next
+        // epoch is what every later epoch of a run costs.
+        rd::H5Dataset own(comm, paths[v]);
+        std::unique_ptr<rd::ShardedLoader> loader;
+        measure(v, kShard, [&] {
+          loader = std::make_unique<rd::ShardedLoader>(comm, std::move(own), shard, loading);
+          return epoch_bytes(*loader, 0);
+        });
+        measure(v, kShardNext, [&] { return epoch_bytes(*loader, 1); });
+      }
+      measure(v, kRandom, [&] {
+        return random_batches(data, batch, random_seconds,
+                              static_cast<std::uint64_t>(round * 100 + comm.rank()));
+      });
+      {
+        rd::H5Dataset parallel(comm, paths[v], through_mpiio);
+        measure(v, kWholeMpiio, [&] { return whole_file(comm, parallel); });
+      }
+      if (mpiio_loader) {
+        rd::H5Dataset parallel(comm, paths[v], through_mpiio);
+        measure(v, kShardMpiio, [&] {
+          rd::ShardedLoader loader(comm, std::move(parallel), shard, loading);
+          return epoch_bytes(loader, 0);
+        });
+      }
     }
   }
 
   if (comm.rank() == 0) {
-    const char* methods[4] = {"whole-file", "shard-epoch", "random-batches", "whole+float"};
     std::ofstream out(csv);
     out << "file,compression,ranks,samples,features,chunk_rows,batch,cache_mib,method,"
            "mbps_median,mbps_min,mbps_max,vs_whole_file,cpu_mbps_median,cpu_vs_whole_file\n";
@@ -239,25 +283,26 @@ int main(int argc, char** argv) {
         "{} ranks, {} rounds\n",
         synth.samples, synth.features, static_cast<double>(synth.samples * synth.features) / 1e6,
         synth.chunk_rows, batch, cache_mib, comm.size(), repeats);
-    std::cout << fmt::format("{:<12} {:<16} {:>10} {:>10} {:>10} {:>10} {:>12} {:>10}\n",
+    std::cout << fmt::format("{:<12} {:<18} {:>10} {:>10} {:>10} {:>10} {:>12} {:>10}\n",
                              "compression", "method", "MB/s", "min", "max", "vs whole", "MB/cpu-s",
                              "vs whole");
     for (std::size_t v = 0; v < variants.size(); ++v) {
-      const Stats whole = stats(results[v][0]);
-      const Stats whole_cpu = stats(cpu_results[v][0]);
-      for (int m : {0, 3, 1, 2}) {
-        const Stats s = stats(results[v][static_cast<std::size_t>(m)]);
-        const Stats c = stats(cpu_results[v][static_cast<std::size_t>(m)]);
+      const Stats whole = stats(results[v][kWhole]);
+      const Stats whole_cpu = stats(cpu_results[v][kWhole]);
+      for (int m = 0; m < kMethods; ++m) {
+        if (results[v][m].empty()) continue;
+        const Stats s = stats(results[v][m]);
+        const Stats c = stats(cpu_results[v][m]);
         const double ratio = s.median / whole.median;
         const double cpu_ratio = c.median / whole_cpu.median;
         std::cout << fmt::format(
-            "{:<12} {:<16} {:>10.1f} {:>10.1f} {:>10.1f} {:>9.1f}% {:>12.1f} {:>9.1f}%\n",
-            variants[v].name, methods[m], s.median, s.low, s.high, 100 * ratio, c.median,
+            "{:<12} {:<18} {:>10.1f} {:>10.1f} {:>10.1f} {:>9.1f}% {:>12.1f} {:>9.1f}%\n",
+            variants[v].name, names[m], s.median, s.low, s.high, 100 * ratio, c.median,
             100 * cpu_ratio);
         out << fmt::format("{},{},{},{},{},{},{},{},{},{:.2f},{:.2f},{:.2f},{:.4f},{:.2f},{:.4f}\n",
                            std::filesystem::path(paths[v]).filename().string(), variants[v].name,
                            comm.size(), synth.samples, synth.features, synth.chunk_rows, batch,
-                           cache_mib, methods[m], s.median, s.low, s.high, ratio, c.median,
+                           cache_mib, names[m], s.median, s.low, s.high, ratio, c.median,
                            cpu_ratio);
       }
     }

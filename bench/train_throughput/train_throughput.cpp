@@ -18,6 +18,7 @@
 #include <fstream>
 #include <map>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "ringdp/detail/mpi_check.hpp"
@@ -27,10 +28,36 @@ namespace {
 
 using namespace ringdp;
 
+// A variant of the step: the trainer on the world communicator with the gradient
+// reduction overlapped with backward or after it; "solo": each rank trains its own
+// replica on MPI_COMM_SELF, with no communication at all, which measures what the machine
+// gives k independent processes (shared caches, memory bandwidth, clock), the ceiling of
+// any data-parallel scaling on it; "single": rank 0 alone while the others sleep, the
+// 1-rank baseline.
+struct Variant {
+  std::string name;
+  bool overlap = true;
+  bool solo = false;
+  bool single = false;
+};
+
+// Waits for every rank of `comm` without spinning on a core: a rank that polls MPI in a
+// busy loop would steal the core of the rank being measured.
+void sleep_until_all_arrive(const Communicator& comm) {
+  MPI_Request request = MPI_REQUEST_NULL;
+  RINGDP_MPI_CHECK(MPI_Ibarrier(comm.native(), &request));
+  int done = 0;
+  while (true) {
+    RINGDP_MPI_CHECK(MPI_Test(&request, &done, MPI_STATUS_IGNORE));
+    if (done) return;
+    std::this_thread::sleep_for(std::chrono::microseconds(500));
+  }
+}
+
 struct Result {
   int repeat = 0;
   std::size_t bucket_bytes = 0;
-  bool overlap = true;
+  std::string variant;
   double samples_per_s = 0.0;
   train::StepTimes median;  // rank 0's per-step medians (seconds)
 };
@@ -57,6 +84,8 @@ int main(int argc, char** argv) {
   std::string overlap_modes = "both";
   std::string algorithm_name = "auto";
   std::string csv;
+  bool solo = false;
+  std::string timeline;
   app.add_option("--model", spec, "MLP spec")->capture_default_str();
   app.add_option("--batch", batch, "samples per rank per step")->capture_default_str();
   app.add_option("--steps", steps, "timed steps per run")->capture_default_str();
@@ -67,15 +96,26 @@ int main(int argc, char** argv) {
   app.add_option("--overlap", overlap_modes, "on, off or both")->capture_default_str();
   app.add_option("--algo", algorithm_name, "allreduce algorithm")->capture_default_str();
   app.add_option("--csv", csv, "write every run to this CSV file");
+  app.add_flag("--solo", solo,
+               "also run every rank alone (MPI_COMM_SELF, no communication; the machine's "
+               "ceiling for the scaling) and rank 0 alone (the 1-rank baseline)");
+  app.add_option("--timeline", timeline,
+                 "write the last repeat's Chrome trace of each communicating variant to "
+                 "FILE.<variant>.json");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return world.rank() == 0 ? app.exit(e) : 1;
   }
   if (bucket_sizes.empty()) bucket_sizes.push_back(default_bucket_bytes());
-  std::vector<bool> overlaps;
-  if (overlap_modes != "off") overlaps.push_back(true);
-  if (overlap_modes != "on") overlaps.push_back(false);
+  std::vector<Variant> variants;
+  if (overlap_modes != "off") variants.push_back({"overlap", true, false});
+  if (overlap_modes != "on") variants.push_back({"after", false, false});
+  if (solo) {
+    variants.push_back({"solo", true, true, false});
+    if (world.size() > 1) variants.push_back({"single", true, false, true});
+  }
+  const Communicator self(MPI_COMM_SELF);
   const Algorithm algorithm = parse_algorithm(algorithm_name);
 
   // Synthetic data: uniform features in [0, 1), labels from a fixed random linear teacher;
@@ -116,48 +156,68 @@ int main(int argc, char** argv) {
         "{:.2f}\n",
         steps, warmup, repeats, load[0], load[1], load[2]);
     fmt::print("{:>6} {:>8} {:>7} {:>10} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8}\n", "repeat", "bucket",
-               "overlap", "samples/s", "step_ms", "data_ms", "fwd_ms", "bwd_ms", "comm_ms",
+               "variant", "samples/s", "step_ms", "data_ms", "fwd_ms", "bwd_ms", "comm_ms",
                "opt_ms");
   }
 
   std::vector<Result> results;
   for (int repeat = 0; repeat < repeats; ++repeat) {
     for (const std::size_t bucket : bucket_sizes) {
-      for (const bool overlap : overlaps) {
-        model.initialize(42);
-        nn::Sgd<float> sgd(model.parameter_count(), {.momentum = 0.9});
-        train::Trainer trainer(world, model, sgd,
-                               {.bucket_bytes = bucket,
-                                .algorithm = algorithm,
-                                .overlap = overlap,
-                                .schedule = {.base_lr = 0.01}});
-        source.start_epoch(static_cast<std::uint64_t>(repeat));
-        train::Batch b;
-        const auto spe = static_cast<std::int64_t>(source.steps_per_epoch());
-        for (std::size_t s = 0; s < warmup; ++s) {
-          source.next(b);
-          trainer.step(b, spe);
+      for (const Variant& variant : variants) {
+        // single: rank 0 trains alone while the other ranks sleep (not spin) until it is
+        // done; the 1-rank baseline, measured in the same interleaved run.
+        const bool trains = !variant.single || world.rank() == 0;
+        const Communicator& comm = (variant.solo || variant.single) ? self : world;
+        double seconds = 0.0;
+        train::StepTimes medians;
+        if (trains) {
+          model.initialize(42);
+          nn::Sgd<float> sgd(model.parameter_count(), {.momentum = 0.9});
+          train::Trainer trainer(comm, model, sgd,
+                                 {.bucket_bytes = bucket,
+                                  .algorithm = algorithm,
+                                  .overlap = variant.overlap,
+                                  .schedule = {.base_lr = 0.01},
+                                  .record_timeline = !timeline.empty() && &comm == &world &&
+                                                     repeat == repeats - 1});
+          // Every batch is full (the sample count is a multiple of the global batch), so
+          // the global count is known in advance, as train_epoch() would know it.
+          const auto step_ranks = static_cast<std::size_t>(comm.size());
+          source.start_epoch(static_cast<std::uint64_t>(repeat));
+          train::Batch b;
+          const auto spe = static_cast<std::int64_t>(source.steps_per_epoch());
+          for (std::size_t s = 0; s < warmup; ++s) {
+            source.next(b);
+            b.global_real = b.real * step_ranks;
+            trainer.step(b, spe);
+          }
+          trainer.clear_times();
+          if (!variant.single) world.barrier();
+          const auto start = std::chrono::steady_clock::now();
+          for (std::size_t s = 0; s < steps; ++s) {
+            source.next(b);
+            b.global_real = b.real * step_ranks;
+            trainer.step(b, spe);
+          }
+          seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+          medians = trainer.times().medians();
+          if (trainer.options().record_timeline) {
+            train::write_chrome_trace(world, timeline + "." + variant.name + ".json",
+                                      trainer.timeline());
+          }
         }
-        trainer.clear_times();
-        world.barrier();
-        const auto start = std::chrono::steady_clock::now();
-        for (std::size_t s = 0; s < steps; ++s) {
-          source.next(b);
-          trainer.step(b, spe);
-        }
-        double seconds =
-            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        if (variant.single) sleep_until_all_arrive(world);
         RINGDP_MPI_CHECK(
             MPI_Allreduce(MPI_IN_PLACE, &seconds, 1, MPI_DOUBLE, MPI_MAX, world.native()));
-        Result r{
-            repeat, bucket, overlap,
-            static_cast<double>(steps * batch * static_cast<std::size_t>(world.size())) / seconds,
-            trainer.times().medians()};
+        const std::size_t trained_ranks =
+            variant.single ? 1 : static_cast<std::size_t>(world.size());
+        Result r{repeat, bucket, variant.name,
+                 static_cast<double>(steps * batch * trained_ranks) / seconds, medians};
         results.push_back(r);
         if (world.rank() == 0) {
           fmt::print(
               "{:>6} {:>8} {:>7} {:>10.0f} {:>9.3f} {:>8.3f} {:>8.3f} {:>8.3f} {:>8.3f} {:>8.3f}\n",
-              repeat, bucket, overlap ? "on" : "off", r.samples_per_s, r.median.total * 1e3,
+              repeat, bucket, r.variant, r.samples_per_s, r.median.total * 1e3,
               r.median.data * 1e3, r.median.forward * 1e3, r.median.backward * 1e3,
               r.median.exposed_comm * 1e3, r.median.optimizer * 1e3);
           std::fflush(stdout);
@@ -167,29 +227,40 @@ int main(int argc, char** argv) {
   }
 
   if (world.rank() == 0) {
-    fmt::print("# summary: median over repeats\n{:>8} {:>7} {:>10} {:>9} {:>8}\n", "bucket",
-               "overlap", "samples/s", "step_ms", "comm_ms");
+    // vs_single: per repeat, the variant's rate over the single-rank rate of the same
+    // repeat (measured minutes apart at most), then the median: a speed-up that the
+    // machine's drifting load affects much less than either rate alone.
+    const bool have_single = std::any_of(variants.begin(), variants.end(),
+                                         [](const Variant& v) { return v.single; });
+    fmt::print("# summary: median over repeats\n{:>8} {:>7} {:>10} {:>9} {:>8} {:>10}\n", "bucket",
+               "variant", "samples/s", "step_ms", "comm_ms", "vs_single");
     for (const std::size_t bucket : bucket_sizes) {
-      for (const bool overlap : overlaps) {
-        std::vector<double> rate, step, comm;
+      for (const Variant& variant : variants) {
+        std::vector<double> rate, step, comm, speedup;
         for (const auto& r : results) {
-          if (r.bucket_bytes != bucket || r.overlap != overlap) continue;
+          if (r.bucket_bytes != bucket || r.variant != variant.name) continue;
           rate.push_back(r.samples_per_s);
           step.push_back(r.median.total * 1e3);
           comm.push_back(r.median.exposed_comm * 1e3);
+          for (const auto& base : results) {
+            if (base.bucket_bytes == bucket && base.repeat == r.repeat && base.variant == "single") {
+              speedup.push_back(r.samples_per_s / base.samples_per_s);
+            }
+          }
         }
-        fmt::print("{:>8} {:>7} {:>10.0f} {:>9.3f} {:>8.3f}\n", bucket, overlap ? "on" : "off",
-                   median_of(rate), median_of(step), median_of(comm));
+        fmt::print("{:>8} {:>7} {:>10.0f} {:>9.3f} {:>8.3f} {:>10}\n", bucket, variant.name,
+                   median_of(rate), median_of(step), median_of(comm),
+                   have_single ? fmt::format("{:.2f}x", median_of(speedup)) : "-");
       }
     }
     if (!csv.empty()) {
       std::ofstream out(csv);
-      out << "ranks,batch,model,repeat,bucket_bytes,overlap,samples_per_s,step_ms,data_ms,forward_"
+      out << "ranks,batch,model,repeat,bucket_bytes,variant,samples_per_s,step_ms,data_ms,forward_"
              "ms,"
              "backward_ms,exposed_comm_ms,optimizer_ms\n";
       for (const auto& r : results) {
         out << fmt::format("{},{},{},{},{},{},{:.1f},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f}\n",
-                           world.size(), batch, spec, r.repeat, r.bucket_bytes, r.overlap ? 1 : 0,
+                           world.size(), batch, spec, r.repeat, r.bucket_bytes, r.variant,
                            r.samples_per_s, r.median.total * 1e3, r.median.data * 1e3,
                            r.median.forward * 1e3, r.median.backward * 1e3,
                            r.median.exposed_comm * 1e3, r.median.optimizer * 1e3);

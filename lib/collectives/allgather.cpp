@@ -11,8 +11,10 @@
 #include "check.hpp"
 #include "mpi_types.hpp"
 #include "ringdp/collectives/collectives.hpp"
+#include "ringdp/collectives/tuning.hpp"
 #include "ringdp/comm/error.hpp"
 #include "ringdp/detail/mpi_check.hpp"
+#include "ringdp/detail/wait.hpp"
 
 namespace ringdp {
 namespace {
@@ -23,6 +25,8 @@ constexpr int kAllgatherTag = 0x4147;  // "AG"
 
 template <Reducible T>
 void allgather(const Communicator& comm, std::span<const T> mine, std::span<T> all) {
+  const detail::CollectiveScope scope(comm, "allgather");
+  agree_on_tuning(comm);  // collective at the first call on comm only (tuning.hpp)
   const int n = comm.size();
   const std::size_t m = mine.size();
   if (comm.check_mode()) {
@@ -40,21 +44,26 @@ void allgather(const Communicator& comm, std::span<const T> mine, std::span<T> a
   if (n == 1) return;
   const MPI_Datatype type = detail::mpi_type<T>();
   if (m <= detail::max_mpi_count()) {
+    // MPI's blocking call, not watched by the stall inspector (as broadcast.cpp says).
     RINGDP_MPI_CHECK(MPI_Allgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, all.data(),
                                    static_cast<int>(m), type, comm.native()));
     return;
   }
   // Ring: in step s, pass block (rank - s) right and take block (rank - s - 1) from the
-  // left; after n-1 steps every block has visited every rank.
+  // left; after n-1 steps every block has visited every rank. Ringdp's own transfers, so
+  // they wait through the watched wait.
   const int right = (comm.rank() + 1) % n;
   const int left = (comm.rank() + n - 1) % n;
   for (int step = 0; step < n - 1; ++step) {
     const auto out = static_cast<std::size_t>(((comm.rank() - step) % n + n) % n);
     const auto in = static_cast<std::size_t>(((comm.rank() - step - 1) % n + n) % n);
     detail::for_each_piece(m, [&](std::size_t offset, int piece) {
-      RINGDP_MPI_CHECK(MPI_Sendrecv(all.data() + out * m + offset, piece, type, right,
-                                    kAllgatherTag, all.data() + in * m + offset, piece, type, left,
-                                    kAllgatherTag, comm.native(), MPI_STATUS_IGNORE));
+      MPI_Request requests[2] = {MPI_REQUEST_NULL, MPI_REQUEST_NULL};
+      RINGDP_MPI_CHECK(MPI_Irecv(all.data() + in * m + offset, piece, type, left, kAllgatherTag,
+                                 comm.native(), &requests[0]));
+      RINGDP_MPI_CHECK(MPI_Isend(all.data() + out * m + offset, piece, type, right, kAllgatherTag,
+                                 comm.native(), &requests[1]));
+      detail::wait_all(comm, requests);
     });
   }
 }

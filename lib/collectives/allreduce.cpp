@@ -10,6 +10,7 @@
 #include "ringdp/collectives/collectives.hpp"
 #include "ringdp/collectives/tuning.hpp"
 #include "ringdp/comm/error.hpp"
+#include "ringdp/detail/wait.hpp"
 
 namespace ringdp {
 namespace detail {
@@ -39,6 +40,10 @@ void validate_op(ReduceOp op) {
 
 template <Reducible T>
 void allreduce(const Communicator& comm, std::span<T> data, ReduceOp op, Algorithm algorithm) {
+  const detail::CollectiveScope scope(comm, "allreduce");
+  // First on a communicator: the ranks agree on RINGDP_TUNING, so Auto's choice (and the
+  // ring's segment size) below are the same on every rank.
+  agree_on_tuning(comm);
   const Algorithm chosen = resolve_algorithm(algorithm, data.size_bytes(), comm.size());
   if (comm.check_mode()) {
     detail::check_same_call(comm, "allreduce",

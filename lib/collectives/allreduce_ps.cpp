@@ -11,6 +11,7 @@
 #include "mpi_types.hpp"
 #include "reduce_kernels.hpp"
 #include "ringdp/detail/mpi_check.hpp"
+#include "ringdp/detail/wait.hpp"
 
 namespace ringdp::detail {
 namespace {
@@ -32,21 +33,28 @@ void allreduce_ps(const Communicator& comm, std::span<T> data, ReduceOp op) {
     T* incoming = reinterpret_cast<T*>(comm.scratch(count * sizeof(T)).data());
     for (int source = 1; source < n; ++source) {
       for_each_piece(count, [&](std::size_t offset, int piece) {
-        RINGDP_MPI_CHECK(MPI_Recv(incoming + offset, piece, mpi_type<T>(), source, kPsTag,
-                                  comm.native(), MPI_STATUS_IGNORE));
+        MPI_Request request = MPI_REQUEST_NULL;
+        RINGDP_MPI_CHECK(MPI_Irecv(incoming + offset, piece, mpi_type<T>(), source, kPsTag,
+                                   comm.native(), &request));
+        wait(comm, request);
       });
       reduce_into(data.data(), incoming, count, op);
     }
     if (op == ReduceOp::Average) finish_average(data.data(), count, n);
   } else {
     for_each_piece(count, [&](std::size_t offset, int piece) {
-      RINGDP_MPI_CHECK(
-          MPI_Send(data.data() + offset, piece, mpi_type<T>(), kServer, kPsTag, comm.native()));
+      MPI_Request request = MPI_REQUEST_NULL;
+      RINGDP_MPI_CHECK(MPI_Isend(data.data() + offset, piece, mpi_type<T>(), kServer, kPsTag,
+                                 comm.native(), &request));
+      wait(comm, request);
     });
   }
   // The server's bytes go to everyone: all ranks end bit-identical.
   for_each_piece(count, [&](std::size_t offset, int piece) {
-    RINGDP_MPI_CHECK(MPI_Bcast(data.data() + offset, piece, mpi_type<T>(), kServer, comm.native()));
+    MPI_Request request = MPI_REQUEST_NULL;
+    RINGDP_MPI_CHECK(
+        MPI_Ibcast(data.data() + offset, piece, mpi_type<T>(), kServer, comm.native(), &request));
+    wait(comm, request);
   });
 }
 

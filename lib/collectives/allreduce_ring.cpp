@@ -13,7 +13,7 @@
 //     by one rank only and then copied, so every rank ends bit-identical.
 // Per rank this moves 2(n-1)/n x N bytes each way, independent of n for large n.
 //
-// Each step moves its chunk in segments of ring_segment_bytes(): while the left
+// Each step moves its chunk in segments of ring_segment_bytes(n): while the left
 // neighbour's next segments are in flight, this rank reduces the segment that arrived,
 // so transfer and reduction overlap, and the segment being reduced (plus the caller's
 // matching slice) stays in cache. Received segments land in a few scratch slots owned by
@@ -34,6 +34,7 @@
 #include "reduce_kernels.hpp"
 #include "ringdp/collectives/tuning.hpp"
 #include "ringdp/detail/mpi_check.hpp"
+#include "ringdp/detail/wait.hpp"
 
 namespace ringdp {
 namespace {
@@ -52,19 +53,24 @@ namespace {
 // and in an earlier, less loaded run (7 repetitions) 128 KiB was best at 1 and 64 MiB.
 // 128 KiB is best or within noise of it everywhere; with 3 receive slots the scratch
 // (384 KiB) and the segment being reduced stay in the 1 MiB L2. Overridable with
-// RINGDP_SEGMENT_BYTES.
+// RINGDP_SEGMENT_BYTES, and per rank count by a tuning file (RINGDP_TUNING): over Open
+// MPI's TCP transport a segment above its eager limit (64 KiB) costs a rendezvous round
+// trip per segment, and with 2 hosts the two directions of the ring share one connection
+// and take turns, so the ring ran at half the link rate with 128 KiB segments and at the
+// full rate with 32 KiB ones (bench/cluster/README.md).
 constexpr std::size_t kDefaultSegmentBytes = 128 * 1024;
 
+// RINGDP_SEGMENT_BYTES, or 0 (no override) when unset or not a positive integer.
 std::size_t segment_bytes_from_environment() {
   const char* value = std::getenv("RINGDP_SEGMENT_BYTES");
-  if (value == nullptr || *value == '\0') return kDefaultSegmentBytes;
+  if (value == nullptr || *value == '\0') return 0;
   char* end = nullptr;
   const unsigned long long parsed = std::strtoull(value, &end, 10);
-  if (end == value || *end != '\0' || parsed == 0) return kDefaultSegmentBytes;
+  if (end == value || *end != '\0') return 0;
   return static_cast<std::size_t>(parsed);
 }
 
-std::atomic<std::size_t>& segment_bytes() {
+std::atomic<std::size_t>& segment_override() {
   static std::atomic<std::size_t> bytes{segment_bytes_from_environment()};
   return bytes;
 }
@@ -72,11 +78,21 @@ std::atomic<std::size_t>& segment_bytes() {
 }  // namespace
 
 std::size_t ring_segment_bytes() noexcept {
-  return segment_bytes().load(std::memory_order_relaxed);
+  return segment_override().load(std::memory_order_relaxed);
 }
 
 void set_ring_segment_bytes(std::size_t bytes) noexcept {
-  segment_bytes().store(bytes == 0 ? 1 : bytes, std::memory_order_relaxed);
+  segment_override().store(bytes, std::memory_order_relaxed);
+}
+
+std::size_t ring_segment_bytes(int ranks) {
+  // An explicit setting wins over the tuning file, as RINGDP_ALGORITHM wins over it for
+  // the algorithm: the file holds measured defaults, the variable a deliberate choice.
+  if (const std::size_t set = ring_segment_bytes(); set != 0) return set;
+  if (const TuningTable* table = tuning_from_environment()) {
+    if (const auto tuned = table->segment_bytes(ranks)) return *tuned;
+  }
+  return kDefaultSegmentBytes;
 }
 
 namespace detail {
@@ -112,7 +128,7 @@ void allreduce_ring(const Communicator& comm, std::span<T> data, ReduceOp op) {
   const std::size_t count = data.size();
   if (n == 1 || count == 0) return;
 
-  const std::size_t segment = std::max<std::size_t>(1, ring_segment_bytes() / sizeof(T));
+  const std::size_t segment = std::max<std::size_t>(1, ring_segment_bytes(n) / sizeof(T));
   const int right = (rank + 1) % n;
   const int left = (rank + n - 1) % n;
   const MPI_Comm mcomm = comm.native();
@@ -168,7 +184,7 @@ void allreduce_ring(const Communicator& comm, std::span<T> data, ReduceOp op) {
       };
       for (std::size_t k = 0; k < std::min(kSlots, in_segments); ++k) post(k);
       for (std::size_t k = 0; k < in_segments; ++k) {
-        RINGDP_MPI_CHECK(MPI_Wait(&recvs[k], MPI_STATUS_IGNORE));
+        wait(comm, recvs[k]);
         const std::size_t offset = k * seg;
         const std::size_t piece = std::min(seg, in.size - offset);
         T* target = base + in.begin + offset;
@@ -188,7 +204,7 @@ void allreduce_ring(const Communicator& comm, std::span<T> data, ReduceOp op) {
             MPI_Irecv(base + in.begin + offset, piece, type, left, kRingTag, mcomm, &recvs[k]));
       }
       for (std::size_t k = 0; k < in_segments; ++k) {
-        RINGDP_MPI_CHECK(MPI_Wait(&recvs[k], MPI_STATUS_IGNORE));
+        wait(comm, recvs[k]);
         const std::size_t offset = k * seg;
         forward(base + in.begin + offset, std::min(seg, in.size - offset));
       }
@@ -202,8 +218,7 @@ void allreduce_ring(const Communicator& comm, std::span<T> data, ReduceOp op) {
     //  - Deadlock-free: every wait is for a receive whose matching send was posted
     //    before its sender could block, or for sends whose receives the right neighbour
     //    posts without waiting on this rank.
-    RINGDP_MPI_CHECK(
-        MPI_Waitall(static_cast<int>(sends.size()), sends.data(), MPI_STATUSES_IGNORE));
+    wait_all(comm, sends);
     sends.swap(next_sends);
     next_sends.clear();
   }

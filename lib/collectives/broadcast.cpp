@@ -10,13 +10,17 @@
 #include "check.hpp"
 #include "mpi_types.hpp"
 #include "ringdp/collectives/collectives.hpp"
+#include "ringdp/collectives/tuning.hpp"
 #include "ringdp/comm/error.hpp"
 #include "ringdp/detail/mpi_check.hpp"
+#include "ringdp/detail/wait.hpp"  // CollectiveScope
 
 namespace ringdp {
 
 template <Reducible T>
 void broadcast(const Communicator& comm, std::span<T> data, int root) {
+  const detail::CollectiveScope scope(comm, "broadcast");
+  agree_on_tuning(comm);  // collective at the first call on comm only (tuning.hpp)
   if (comm.check_mode()) {
     detail::check_same_call(comm, "broadcast",
                             {.count = data.size(), .type = data_type_of<T>, .root = root});
@@ -25,6 +29,9 @@ void broadcast(const Communicator& comm, std::span<T> data, int root) {
     throw InvalidArgument(fmt::format("broadcast root {} is not a rank of a {}-rank communicator",
                                       root, comm.size()));
   }
+  // MPI's blocking MPI_Bcast, not watched by the stall inspector: the non-blocking
+  // MPI_Ibcast a watched wait needs is Open MPI's libnbc, which was measured far slower for
+  // many small calls with more ranks than cores (see stall.hpp).
   detail::for_each_piece(data.size(), [&](std::size_t offset, int piece) {
     RINGDP_MPI_CHECK(
         MPI_Bcast(data.data() + offset, piece, detail::mpi_type<T>(), root, comm.native()));

@@ -11,6 +11,7 @@
 
 #include "ringdp/comm/error.hpp"
 #include "ringdp/detail/mpi_check.hpp"
+#include "ringdp/detail/wait.hpp"
 
 namespace ringdp::detail {
 namespace {
@@ -43,8 +44,12 @@ void check_same_call(const Communicator& comm, const char* collective, const Cal
     in[i] = fields[i];
     in[kFields + i] = -fields[i];
   }
-  RINGDP_MPI_CHECK(
-      PMPI_Allreduce(in.data(), out.data(), 2 * kFields, MPI_INT64_T, MPI_MIN, comm.native()));
+  // Non-blocking and the library's wait: a rank that never makes the call is exactly what
+  // check mode users hunt for, and the stall inspector names it.
+  MPI_Request request = MPI_REQUEST_NULL;
+  RINGDP_MPI_CHECK(PMPI_Iallreduce(in.data(), out.data(), 2 * kFields, MPI_INT64_T, MPI_MIN,
+                                   comm.native(), &request));
+  wait(comm, request);
   bool same = true;
   for (int i = 0; i < kFields; ++i) same = same && out[i] == -out[kFields + i];
   if (same) return;
@@ -52,8 +57,9 @@ void check_same_call(const Communicator& comm, const char* collective, const Cal
   // Slow path, taken only on error: gather every rank's call so that all ranks name the
   // same culprit (the first rank whose call differs from rank 0's) in the same words.
   std::vector<std::int64_t> all(static_cast<std::size_t>(kFields) * comm.size());
-  RINGDP_MPI_CHECK(MPI_Allgather(fields.data(), kFields, MPI_INT64_T, all.data(), kFields,
-                                 MPI_INT64_T, comm.native()));
+  RINGDP_MPI_CHECK(MPI_Iallgather(fields.data(), kFields, MPI_INT64_T, all.data(), kFields,
+                                  MPI_INT64_T, comm.native(), &request));
+  wait(comm, request);
   std::array<std::int64_t, kFields> first{};
   std::copy_n(all.begin(), kFields, first.begin());
   int culprit = 0;

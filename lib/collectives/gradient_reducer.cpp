@@ -92,8 +92,9 @@ struct GradientReducer::State {
   std::vector<char> reduced;         // per bucket, in this step
   std::vector<std::size_t> missing;  // per unit: buckets not yet submitted
   std::vector<BucketTiming> timings;
-  std::size_t next_unit = 0;    // the unit the progress thread runs next
-  std::size_t prefix_next = 0;  // submit_prefix: first bucket not yet considered
+  std::size_t next_unit = 0;     // the unit the progress thread runs next
+  std::int64_t stall_step = -1;  // the caller's step, for stall reports
+  std::size_t prefix_next = 0;   // submit_prefix: first bucket not yet considered
   bool in_flight = false;
   bool busy = false;       // the progress thread is inside a reduction
   bool skip_rest = false;  // an MPI error: the communicator is unusable this step
@@ -104,7 +105,7 @@ struct GradientReducer::State {
 
 GradientReducer::GradientReducer(const Communicator& comm, std::vector<std::span<float>> buckets,
                                  ReducerOptions options)
-    : comm_(comm.native()), buckets_(std::move(buckets)), options_(std::move(options)) {
+    : comm_(comm.duplicate()), buckets_(std::move(buckets)), options_(std::move(options)) {
   // Every rank has the same thread level, so every rank throws here or none does.
   require_thread_level(ThreadLevel::Serialized, "GradientReducer (progress thread)");
   comm_.set_check_mode(comm.check_mode());
@@ -131,6 +132,10 @@ GradientReducer::GradientReducer(const Communicator& comm, std::vector<std::span
       }
     }
   }
+
+  // The progress thread resolves Auto per unit without communicating: agree on the
+  // tuning file now, on the caller's thread, so that it resolves alike on every rank.
+  agree_on_tuning(comm_);
 
   // The ranks must agree on the plan; the layout summary (count, elements, hash of sizes
   // and options) is gathered so that a mismatch names the rank that differs.
@@ -226,6 +231,11 @@ std::vector<std::span<float>> GradientReducer::split(std::span<float> arena,
     begin = end;
   }
   return buckets;
+}
+
+void GradientReducer::set_stall_step(std::int64_t step) {
+  std::lock_guard lock(state_->mutex);
+  state_->stall_step = step;
 }
 
 void GradientReducer::submit(std::size_t index) {
@@ -329,8 +339,13 @@ void GradientReducer::run() noexcept {
     if (state_->shutdown) return;
     const std::size_t u = state_->next_unit;
     const bool skip = state_->skip_rest;
+    const std::int64_t step = state_->stall_step;
     state_->busy = true;
     lock.unlock();
+    // What a stall report of this reduction names: the caller's step and these buckets.
+    comm_.set_stall_context({.step = step,
+                             .first_bucket = static_cast<std::int64_t>(units_[u].first),
+                             .buckets = static_cast<std::int64_t>(units_[u].count)});
 
     const ReducerClock::time_point started = ReducerClock::now();
     std::exception_ptr error;

@@ -12,14 +12,18 @@
 #include "mpi_types.hpp"
 #include "reduce_kernels.hpp"
 #include "ringdp/collectives/collectives.hpp"
+#include "ringdp/collectives/tuning.hpp"
 #include "ringdp/comm/error.hpp"
 #include "ringdp/detail/mpi_check.hpp"
+#include "ringdp/detail/wait.hpp"  // CollectiveScope
 
 namespace ringdp {
 
 template <Reducible T>
 void reduce_scatter(const Communicator& comm, std::span<const T> data, std::span<T> my_block,
                     ReduceOp op) {
+  const detail::CollectiveScope scope(comm, "reduce_scatter");
+  agree_on_tuning(comm);  // collective at the first call on comm only (tuning.hpp)
   const int n = comm.size();
   const std::size_t b = my_block.size();
   if (comm.check_mode()) {
@@ -40,6 +44,7 @@ void reduce_scatter(const Communicator& comm, std::span<const T> data, std::span
   if (b == 0) return;
   const MPI_Datatype type = detail::mpi_type<T>();
   if (b <= detail::max_mpi_count()) {
+    // MPI's blocking calls, not watched by the stall inspector (as broadcast.cpp says).
     RINGDP_MPI_CHECK(MPI_Reduce_scatter_block(data.data(), my_block.data(), static_cast<int>(b),
                                               type, mop, comm.native()));
   } else {

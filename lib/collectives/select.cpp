@@ -23,6 +23,11 @@
 // best, so Auto does not pick it. Rank counts above 4 could not be measured here: the
 // same threshold is used (the ring's latency term grows with n, so on a real cluster a
 // larger threshold for large n is likely better; ringdp-bench measures it).
+//
+// Where the machine at hand differs (an emulated or real cluster over TCP differs a lot),
+// `ringdp-bench --tune FILE` measures the choice per rank count and RINGDP_TUNING=FILE
+// makes Auto follow it; the collectives agree on the file first (tuning_agreement.cpp),
+// so every rank decides the same.
 
 #include "ringdp/collectives/tuning.hpp"
 
@@ -44,6 +49,9 @@ Algorithm resolve_algorithm(Algorithm requested, std::size_t bytes, int ranks) {
   if (auto from_environment = algorithm_from_environment();
       from_environment && *from_environment != Algorithm::Auto) {
     return *from_environment;
+  }
+  if (const TuningTable* table = tuning_from_environment()) {
+    if (const auto tuned = table->algorithm(bytes, ranks)) return *tuned;
   }
   return select_algorithm(bytes, ranks);
 }

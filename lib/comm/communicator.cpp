@@ -9,6 +9,8 @@
 #include "ringdp/comm/environment.hpp"
 #include "ringdp/comm/error.hpp"
 #include "ringdp/detail/mpi_check.hpp"
+#include "ringdp/detail/wait.hpp"
+#include "stall_state.hpp"
 
 namespace ringdp {
 namespace {
@@ -50,19 +52,29 @@ std::span<std::byte> Communicator::scratch(std::size_t bytes) const {
 Communicator::Communicator(MPI_Comm comm) {
   if (comm == MPI_COMM_NULL)
     throw InvalidArgument("cannot build a Communicator from MPI_COMM_NULL");
+  // A malformed RINGDP_STALL_* variable fails here, before any collective call (the
+  // environment is the same on every rank, so every rank throws).
+  static_cast<void>(stall_settings());
   MPI_Comm dup = MPI_COMM_NULL;
   RINGDP_MPI_CHECK(MPI_Comm_dup(comm, &dup));
   *this = Communicator(Adopt{}, dup);
 }
 
-Communicator::Communicator(Adopt, MPI_Comm owned) : comm_(owned) {
+Communicator::Communicator(Adopt, MPI_Comm owned, const Communicator* parent) : comm_(owned) {
   check_mode_ = check_mode_from_environment();
   if (comm_ == MPI_COMM_NULL) return;
   // Errors on our own handle come back as codes (RINGDP_MPI_CHECK turns them into
   // exceptions) instead of aborting the caller's job from inside MPI.
-  RINGDP_MPI_CHECK(MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN));
-  RINGDP_MPI_CHECK(MPI_Comm_rank(comm_, &rank_));
-  RINGDP_MPI_CHECK(MPI_Comm_size(comm_, &size_));
+  try {
+    RINGDP_MPI_CHECK(MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN));
+    RINGDP_MPI_CHECK(MPI_Comm_rank(comm_, &rank_));
+    RINGDP_MPI_CHECK(MPI_Comm_size(comm_, &size_));
+    stall_ = parent != nullptr && parent->stall_ ? detail::make_stall_state(*parent->stall_)
+                                                 : detail::make_stall_state(comm_, rank_, size_);
+  } catch (...) {
+    reset();  // the destructor does not run for a constructor that throws
+    throw;
+  }
 }
 
 Communicator::~Communicator() { reset(); }
@@ -72,7 +84,8 @@ Communicator::Communicator(Communicator&& other) noexcept
       rank_(std::exchange(other.rank_, -1)),
       size_(std::exchange(other.size_, 0)),
       check_mode_(other.check_mode_),
-      scratch_(std::move(other.scratch_)) {}
+      scratch_(std::move(other.scratch_)),
+      stall_(std::move(other.stall_)) {}
 
 Communicator& Communicator::operator=(Communicator&& other) noexcept {
   if (this != &other) {
@@ -82,11 +95,13 @@ Communicator& Communicator::operator=(Communicator&& other) noexcept {
     size_ = std::exchange(other.size_, 0);
     check_mode_ = other.check_mode_;
     scratch_ = std::move(other.scratch_);
+    stall_ = std::move(other.stall_);
   }
   return *this;
 }
 
 void Communicator::reset() noexcept {
+  stall_.reset();  // frees the report channel (its deleter does nothing after MPI_Finalize)
   // Freeing after MPI_Finalize is an error; the handle is gone with MPI then anyway.
   if (comm_ != MPI_COMM_NULL && !Environment::finalized()) {
     if (MPI_Comm_free(&comm_) != MPI_SUCCESS) {
@@ -106,6 +121,34 @@ Communicator Communicator::split(int color, int key) const {
   return result;
 }
 
-void Communicator::barrier() const { RINGDP_MPI_CHECK(MPI_Barrier(comm_)); }
+Communicator Communicator::duplicate() const {
+  MPI_Comm out = MPI_COMM_NULL;
+  RINGDP_MPI_CHECK(MPI_Comm_dup(comm_, &out));
+  Communicator result(Adopt{}, out, this);
+  result.check_mode_ = check_mode_;
+  return result;
+}
+
+void Communicator::barrier() const {
+  const detail::CollectiveScope scope(*this, "barrier");
+  MPI_Request request = MPI_REQUEST_NULL;
+  RINGDP_MPI_CHECK(MPI_Ibarrier(comm_, &request));
+  detail::wait(*this, request);
+}
+
+std::uint64_t Communicator::collective_count() const noexcept {
+  return stall_ ? stall_->sequence : 0;
+}
+
+void Communicator::set_stall_context(const StallContext& context) noexcept {
+  if (!stall_) return;
+  stall_->step.store(context.step, std::memory_order_relaxed);
+  stall_->first_bucket.store(context.first_bucket, std::memory_order_relaxed);
+  stall_->buckets.store(context.buckets, std::memory_order_relaxed);
+}
+
+StallContext Communicator::stall_context() const noexcept {
+  return stall_ ? stall_->context() : StallContext{};
+}
 
 }  // namespace ringdp

@@ -21,6 +21,16 @@ namespace ringdp::data {
 
 using detail::h5_check;
 
+const char* to_string(IoDriver driver) noexcept {
+  switch (driver) {
+    case IoDriver::Serial:
+      return "serial";
+    case IoDriver::MpiIo:
+      return "mpiio";
+  }
+  return "unknown";
+}
+
 const char* to_string(ElementType type) noexcept {
   switch (type) {
     case ElementType::UInt8:
@@ -34,6 +44,7 @@ const char* to_string(ElementType type) noexcept {
 struct H5Dataset::Impl {
   std::string path;
   DatasetNames names;
+  IoDriver driver = IoDriver::Serial;
   detail::FileHandle file;
   detail::DatasetHandle images;
   detail::DatasetHandle labels;
@@ -43,6 +54,10 @@ struct H5Dataset::Impl {
   ElementType type = ElementType::UInt8;
   int classes = 0;
   std::size_t chunk_rows = 1;
+  // Whole chunks may be read with H5Dread_chunk: the images are chunked by whole rows
+  // (the chunk spans every feature dimension), unfiltered, stored in the memory type, and
+  // the driver is serial (HDF5 1.10 has no direct chunk read through MPI-IO).
+  bool direct_chunks = false;
   std::atomic<std::uint64_t> rows{0};
   std::atomic<std::uint64_t> bytes{0};
   std::atomic<std::uint64_t> reads{0};
@@ -121,10 +136,8 @@ detail::DatasetHandle open_dataset(hid_t file, const std::string& name, const st
   return detail::DatasetHandle(id);
 }
 
-// The local part of opening: every check that needs only this rank's view of the file.
-void open_local(H5Dataset::Impl& d, int ranks) {
-  std::lock_guard lock(hdf5_mutex());
-  detail::silence_hdf5();
+// The checks that can be made without opening the file.
+void check_path(const H5Dataset::Impl& d) {
   std::error_code ec;
   if (!std::filesystem::exists(d.path, ec)) {
     throw IoError(fmt::format("'{}': no such file", d.path));
@@ -132,7 +145,21 @@ void open_local(H5Dataset::Impl& d, int ranks) {
   if (std::filesystem::is_directory(d.path, ec)) {
     throw IoError(fmt::format("'{}': is a directory, not an HDF5 file", d.path));
   }
-  const hid_t file = H5Fopen(d.path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+}
+
+// The part of opening that runs on each rank: every check that needs only this rank's view
+// of the file. With MPI-IO, H5Fopen inside is collective over `comm`.
+void open_local(H5Dataset::Impl& d, const Communicator& comm) {
+  const int ranks = comm.size();
+  std::lock_guard lock(hdf5_mutex());
+  detail::silence_hdf5();
+  check_path(d);
+  detail::PlistHandle file_access(H5Pcreate(H5P_FILE_ACCESS));
+  if (d.driver == IoDriver::MpiIo) {
+    h5_check(H5Pset_fapl_mpio(file_access.get(), comm.native(), MPI_INFO_NULL),
+             fmt::format("'{}'", d.path), "cannot use MPI-IO (HDF5 without parallel support?)");
+  }
+  const hid_t file = H5Fopen(d.path.c_str(), H5F_ACC_RDONLY, file_access.get());
   if (file < 0) {
     detail::throw_hdf5_error(fmt::format("'{}'", d.path),
                              "cannot be opened as HDF5 (not an HDF5 file, or truncated)");
@@ -218,6 +245,11 @@ void open_local(H5Dataset::Impl& d, int ranks) {
     h5_check(H5Pget_chunk(create.get(), static_cast<int>(chunk.size()), chunk.data()), images_where,
              "cannot read its chunk shape");
     d.chunk_rows = std::max<std::size_t>(1, chunk[0]);
+    const bool whole_rows = std::equal(chunk.begin() + 1, chunk.end(), dims.begin() + 1);
+    detail::TypeHandle stored(h5_check(H5Dget_type(d.images.get()), images_where, "no type"));
+    const hid_t memory = d.type == ElementType::UInt8 ? H5T_NATIVE_UINT8 : H5T_NATIVE_FLOAT;
+    d.direct_chunks = d.driver == IoDriver::Serial && whole_rows &&
+                      H5Pget_nfilters(create.get()) == 0 && H5Tequal(stored.get(), memory) > 0;
   } else {
     d.chunk_rows = std::max<std::size_t>(1, kContiguousReadBytes / d.row_bytes());
   }
@@ -310,6 +342,61 @@ std::string cause_of(const std::exception& e) {
   return e.what();
 }
 
+// Selects the rows of `ranges` in `space`; `start` and `count` hold the dataset's rank,
+// their entries after the first set to 0 and to the full extent.
+void select_rows(hid_t space, std::span<const RowRange> ranges, std::vector<hsize_t>& start,
+                 std::vector<hsize_t>& count, const std::string& where) {
+  bool first = true;
+  for (const RowRange& r : ranges) {
+    if (r.count == 0) continue;
+    start[0] = r.begin;
+    count[0] = r.count;
+    h5_check(H5Sselect_hyperslab(space, first ? H5S_SELECT_SET : H5S_SELECT_OR, start.data(),
+                                 nullptr, count.data(), nullptr),
+             where, "cannot select rows");
+    first = false;
+  }
+}
+
+// Reads the images of `ranges` with one direct chunk read when they are exactly one whole
+// chunk and the dataset allows it (see Impl::direct_chunks); returns false otherwise, and
+// the caller reads through a hyperslab. Why: for an unfiltered chunk, H5Dread still walks
+// the selection machinery and, when the chunk fits its chunk cache, copies it through the
+// cache; H5Dread_chunk is one index lookup and one read into `images`. The bytes are the
+// stored bytes, which equal the memory type's (checked at opening), so the rows are
+// bit-identical to what H5Dread returns. The last chunk of the dataset is usually partial
+// (and stored as a full chunk, larger than the caller's buffer): it takes the hyperslab.
+bool read_whole_chunk(const H5Dataset::Impl& d, std::span<const RowRange> ranges, std::size_t total,
+                      std::span<std::byte> images) {
+  if (!d.direct_chunks || total != d.chunk_rows) return false;
+  const RowRange* whole = nullptr;
+  for (const RowRange& r : ranges) {
+    if (r.count == 0) continue;
+    if (whole != nullptr) return false;
+    whole = &r;
+  }
+  if (whole == nullptr || whole->begin % d.chunk_rows != 0) return false;
+  const std::string where = d.where(d.names.images);
+  const std::size_t bytes = d.chunk_rows * d.row_bytes();
+  std::vector<hsize_t> offset(d.shape.size() + 1, 0);
+  offset[0] = whole->begin;
+  // The chunk's size in the file bounds what H5Dread_chunk writes: a corrupted index could
+  // claim more than the buffer holds. Unfiltered, it must be exactly one chunk.
+  hsize_t stored = 0;
+  h5_check(H5Dget_chunk_storage_size(d.images.get(), offset.data(), &stored), where,
+           fmt::format("cannot locate the chunk of row {}", whole->begin));
+  if (stored != bytes) {
+    throw IoError(
+        fmt::format("{}: the chunk of row {} holds {} bytes in the file, not {}: the "
+                    "file is corrupt",
+                    where, whole->begin, stored, bytes));
+  }
+  std::uint32_t filters = 0;
+  h5_check(H5Dread_chunk(d.images.get(), H5P_DEFAULT, offset.data(), &filters, images.data()),
+           where, fmt::format("cannot read {} rows from row {}", total, whole->begin));
+  return true;
+}
+
 }  // namespace
 
 H5Dataset::H5Dataset(const Communicator& comm, std::string path, DatasetOptions options)
@@ -318,10 +405,21 @@ H5Dataset::H5Dataset(const Communicator& comm, std::string path, DatasetOptions 
   d.path = std::move(path);
   d.names = std::move(options.names);
   d.classes = options.classes;
+  d.driver = options.driver;
 
   std::string error;
+  if (d.driver == IoDriver::MpiIo) {
+    // H5Fopen through MPI-IO is collective (MPI_File_open): a rank that failed a check
+    // before it would leave the others waiting there, so those checks are agreed first.
+    try {
+      check_path(d);
+    } catch (const std::exception& e) {
+      error = cause_of(e);
+    }
+    agree(comm, error);
+  }
   try {
-    open_local(d, comm.size());
+    open_local(d, comm);
   } catch (const std::exception& e) {
     error = cause_of(e);
   }
@@ -366,6 +464,7 @@ H5Dataset& H5Dataset::operator=(H5Dataset&&) noexcept = default;
 
 const std::string& H5Dataset::path() const noexcept { return impl_->path; }
 const DatasetNames& H5Dataset::names() const noexcept { return impl_->names; }
+IoDriver H5Dataset::driver() const noexcept { return impl_->driver; }
 std::size_t H5Dataset::size() const noexcept { return impl_->n; }
 const std::vector<std::size_t>& H5Dataset::feature_shape() const noexcept { return impl_->shape; }
 std::size_t H5Dataset::features() const noexcept { return impl_->features; }
@@ -425,41 +524,35 @@ void H5Dataset::read_rows(std::span<const RowRange> ranges, std::span<std::byte>
   const std::string images_where = d.where(d.names.images);
   const std::string labels_where = d.where(d.names.labels);
 
-  // One selection per dataset holding every range: HDF5 then visits each chunk once per
-  // call, whatever the number of ranges in it.
-  const std::size_t rank = d.shape.size() + 1;
-  detail::SpaceHandle image_space(h5_check(H5Dget_space(d.images.get()), images_where, "no space"));
-  detail::SpaceHandle label_space(h5_check(H5Dget_space(d.labels.get()), labels_where, "no space"));
-  std::vector<hsize_t> start(rank, 0);
-  std::vector<hsize_t> count(rank);
-  for (std::size_t i = 1; i < rank; ++i) count[i] = d.shape[i - 1];
-  bool first = true;
-  for (const RowRange& r : ranges) {
-    if (r.count == 0) continue;
-    const H5S_seloper_t op = first ? H5S_SELECT_SET : H5S_SELECT_OR;
-    start[0] = r.begin;
-    count[0] = r.count;
+  // Images: one direct read when the ranges are exactly one whole chunk, otherwise one
+  // selection holding every range (HDF5 then visits each chunk once per call, whatever
+  // the number of ranges in it).
+  if (!read_whole_chunk(d, ranges, total, images)) {
+    detail::SpaceHandle space(h5_check(H5Dget_space(d.images.get()), images_where, "no space"));
+    std::vector<hsize_t> start(d.shape.size() + 1, 0);
+    std::vector<hsize_t> count(d.shape.size() + 1);
+    std::copy(d.shape.begin(), d.shape.end(), count.begin() + 1);
+    select_rows(space.get(), ranges, start, count, images_where);
+    const hsize_t dims[2] = {total, d.features};
+    detail::SpaceHandle memory(H5Screate_simple(2, dims, nullptr));
+    const hid_t memory_type = d.type == ElementType::UInt8 ? H5T_NATIVE_UINT8 : H5T_NATIVE_FLOAT;
     h5_check(
-        H5Sselect_hyperslab(image_space.get(), op, start.data(), nullptr, count.data(), nullptr),
-        images_where, "cannot select rows");
-    const hsize_t label_start = r.begin;
-    const hsize_t label_count = r.count;
-    h5_check(
-        H5Sselect_hyperslab(label_space.get(), op, &label_start, nullptr, &label_count, nullptr),
-        labels_where, "cannot select rows");
-    first = false;
+        H5Dread(d.images.get(), memory_type, memory.get(), space.get(), H5P_DEFAULT, images.data()),
+        images_where, fmt::format("cannot read {} rows from row {}", total, ranges[0].begin));
   }
-  const hsize_t image_dims[2] = {total, d.features};
-  detail::SpaceHandle image_memory(H5Screate_simple(2, image_dims, nullptr));
-  const hsize_t label_dims = total;
-  detail::SpaceHandle label_memory(H5Screate_simple(1, &label_dims, nullptr));
-  const hid_t memory_type = d.type == ElementType::UInt8 ? H5T_NATIVE_UINT8 : H5T_NATIVE_FLOAT;
-  h5_check(H5Dread(d.images.get(), memory_type, image_memory.get(), image_space.get(), H5P_DEFAULT,
-                   images.data()),
-           images_where, fmt::format("cannot read {} rows from row {}", total, ranges[0].begin));
-  h5_check(H5Dread(d.labels.get(), H5T_NATIVE_INT32, label_memory.get(), label_space.get(),
-                   H5P_DEFAULT, labels.data()),
-           labels_where, fmt::format("cannot read {} labels from row {}", total, ranges[0].begin));
+  // Labels: always a selection (4 bytes a row; no direct read needed).
+  {
+    detail::SpaceHandle space(h5_check(H5Dget_space(d.labels.get()), labels_where, "no space"));
+    std::vector<hsize_t> start(1, 0);
+    std::vector<hsize_t> count(1);
+    select_rows(space.get(), ranges, start, count, labels_where);
+    const hsize_t dims = total;
+    detail::SpaceHandle memory(H5Screate_simple(1, &dims, nullptr));
+    h5_check(H5Dread(d.labels.get(), H5T_NATIVE_INT32, memory.get(), space.get(), H5P_DEFAULT,
+                     labels.data()),
+             labels_where,
+             fmt::format("cannot read {} labels from row {}", total, ranges[0].begin));
+  }
 
   impl_->rows += total;
   impl_->bytes += total * (d.row_bytes() + sizeof(std::int32_t));

@@ -4,7 +4,6 @@
 #include <mpi.h>
 
 #include <algorithm>
-#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <cstring>
@@ -14,8 +13,11 @@
 #include <thread>
 #include <unordered_map>
 
+#include "data/chunk_pool.hpp"
 #include "data/random.hpp"
+#include "data/scale_kernel.hpp"
 #include "ringdp/comm/agreement.hpp"
+#include "ringdp/comm/environment.hpp"
 #include "ringdp/comm/error.hpp"
 #include "ringdp/detail/mpi_check.hpp"
 
@@ -23,14 +25,13 @@ namespace ringdp::data {
 namespace {
 
 // One chunk (block) of rows as stored: the unit of reading and of caching in shard mode.
-// Its buffer is allocated uninitialised and recycled (see Impl::spare_buffers): a fresh
-// zero-filled buffer per chunk costs a memset and a page fault per 4 KiB, which on
-// uncompressed files takes longer than the read itself.
+// Its buffer comes from the loader's ChunkPool and goes back there when the last holder
+// (the current windows, the cache) drops the chunk.
 struct ChunkData {
   std::size_t first_row = 0;
   std::size_t rows = 0;
   std::size_t bytes = 0;
-  std::unique_ptr<std::byte[]> images;
+  detail::PooledBuffer images;
   std::vector<std::int32_t> labels;
 };
 using ChunkPtr = std::shared_ptr<const ChunkData>;
@@ -39,7 +40,9 @@ using ChunkPtr = std::shared_ptr<const ChunkData>;
 struct StreamState {
   int rank = 0;
   RankEpoch plan;
-  std::size_t window = 0;  // the window of the last real position visited
+  std::size_t window = 0;                // the window of the last real position visited
+  bool loaded = false;                   // `window`'s chunks are in Impl::held ...
+  std::vector<const ChunkData*> chunks;  // ... and here, in the order of its blocks
 };
 
 // Where one column's sample comes from.
@@ -47,13 +50,6 @@ struct Source {
   const std::byte* image = nullptr;
   std::int32_t label = 0;
 };
-
-// v / 255.0f for every byte v: uint8 samples scaled to [0, 1].
-const std::array<float, 256> kByteToUnit = [] {
-  std::array<float, 256> table{};
-  for (std::size_t v = 0; v < table.size(); ++v) table[v] = static_cast<float>(v) / 255.0f;
-  return table;
-}();
 
 std::uint64_t fingerprint(const SamplerOptions& s, const LoaderOptions& l, int logical) {
   std::uint64_t h = 0x6c6f61646572ULL;
@@ -78,20 +74,32 @@ struct ShardedLoader::Impl {
   // --- producer state: touched only by the producing thread (the background thread, or
   // the caller's thread when read_ahead == 0) ---
   std::vector<StreamState> streams;
-  std::unordered_map<std::size_t, ChunkPtr> held;           // chunks of the current windows
-  std::unordered_map<std::size_t, ChunkPtr> cache;          // shard mode: kept across epochs
-  std::vector<std::unique_ptr<std::byte[]>> spare_buffers;  // full-chunk buffers to reuse
-  std::vector<std::byte> row_cache;                         // global mode: every row, once it fits
+  // Declared before `held` and `cache`, so destroyed after them: every chunk buffer has
+  // gone back to the pool by the time it frees its regions.
+  std::unique_ptr<detail::ChunkPool> pool;
+  std::unordered_map<std::size_t, ChunkPtr> held;  // chunks of the current windows
+  bool window_moved = false;  // a stream entered a new window since held was last trimmed
+  std::unordered_map<std::size_t, ChunkPtr> cache;  // shard mode: kept across epochs
+  std::vector<std::byte> row_cache;                 // global mode: every row, once it fits
   std::vector<std::int32_t> row_cache_labels;
   std::vector<bool> row_cached;
   std::vector<std::byte> scratch_images;  // global mode: one batch's fresh rows
   std::vector<std::int32_t> scratch_labels;
+  std::vector<Source> batch_sources;  // the columns of the batch being made (reused)
   std::atomic<std::size_t> cached_bytes{0};
 
   // --- hand-over between the producer and next(), guarded by mutex ---
+  // Each side sleeps on its own condition and is woken only when it can make progress in
+  // bulk: the consumer when `consumer_wants` batches are ready, the producer (once the
+  // queue was full) when half of it is free again. Waking a thread costs a futex call and a
+  // context switch (~10 us of CPU each on a loaded virtual machine), and an epoch of small
+  // batches is thousands of batches, so waking in bulk saves thousands of them.
   std::mutex mutex;
-  std::condition_variable changed;
+  std::condition_variable ready;  // the consumer waits here
+  std::condition_variable space;  // the producer waits here (queue full, or idle)
   std::deque<Batch> queue;
+  std::size_t consumer_wants = 0;  // > 0 while next() sleeps: batches it waits for
+  bool producer_waiting = false;   // the producer sleeps until the queue has drained
   // Batches handed back by next(): the producer refills them, so that a batch's matrix is
   // not allocated (and page-faulted in) anew at every step.
   std::vector<Batch> spares;
@@ -112,6 +120,15 @@ struct ShardedLoader::Impl {
         options(opts),
         logical(std::move(played)) {}
 
+  // Batches the consumer waits for at once (when it has to wait at all), and the queue
+  // length at which a producer that found the queue full resumes. Both leave the producer
+  // room to keep working while the consumer sleeps, so neither side idles because of the
+  // batching: the consumer waits for half the queue, the producer for half of it to free.
+  [[nodiscard]] std::size_t wake_batches() const {
+    return std::max<std::size_t>(1, options.read_ahead / 2);
+  }
+  [[nodiscard]] std::size_t resume_below() const { return options.read_ahead - wake_batches(); }
+
   [[nodiscard]] bool global_cache_on() const {
     return dataset.size() * dataset.row_bytes() <= options.cache_bytes;
   }
@@ -119,7 +136,8 @@ struct ShardedLoader::Impl {
   void prepare_epoch(std::uint64_t e) {
     streams.clear();
     held.clear();
-    for (int r : logical) streams.push_back({r, sampler.epoch(r, e), 0});
+    window_moved = false;
+    for (int r : logical) streams.push_back({r, sampler.epoch(r, e), 0, false, {}});
   }
 
   // Shard mode: the chunk `block`, from the cache or read whole from the file.
@@ -130,15 +148,11 @@ struct ShardedLoader::Impl {
     chunk->rows = sampler.block_size(block);
     chunk->bytes = chunk->rows * dataset.row_bytes();
     const std::size_t full = sampler.block_rows() * dataset.row_bytes();
-    if (!spare_buffers.empty()) {
-      chunk->images = std::move(spare_buffers.back());
-      spare_buffers.pop_back();
-    } else {
-      chunk->images = std::make_unique_for_overwrite<std::byte[]>(full);
-    }
+    if (!pool) pool = std::make_unique<detail::ChunkPool>(full);
+    chunk->images = pool->acquire();
     chunk->labels.resize(chunk->rows);
-    // One hyperslab covering exactly the chunk: HDF5 decompresses it once, straight into
-    // this buffer; never a row-by-row selection.
+    // Exactly the chunk, never a row-by-row selection: HDF5 decompresses it once, straight
+    // into this buffer (an unfiltered chunk is one direct chunk read, see read_rows).
     dataset.read_rows(chunk->first_row, chunk->rows,
                       std::span<std::byte>(chunk->images.get(), chunk->bytes), chunk->labels);
     const std::size_t bytes = full + chunk->labels.size() * sizeof(std::int32_t);
@@ -149,16 +163,27 @@ struct ShardedLoader::Impl {
     return chunk;
   }
 
-  void load_window(const Window& window) {
-    for (std::size_t block : window.blocks) {
-      if (!held.contains(block)) held.emplace(block, load_block(block));
+  // Loads the chunks of the stream's current window (those not held yet) and notes where
+  // they are, so that each row's lookup is a scan of a few pointers, not a hash lookup.
+  void load_window(StreamState& s) {
+    s.chunks.clear();
+    for (std::size_t block : s.plan.windows[s.window].blocks) {
+      auto it = held.find(block);
+      if (it == held.end()) it = held.emplace(block, load_block(block)).first;
+      s.chunks.push_back(it->second.get());
     }
+    s.loaded = true;
   }
 
-  Source shard_source(std::uint64_t row) const {
-    const ChunkData& chunk = *held.at(static_cast<std::size_t>(row / sampler.block_rows()));
+  // Row `row` of the stream's current window.
+  Source shard_source(const StreamState& s, std::uint64_t row, std::size_t row_bytes) const {
+    const auto block = static_cast<std::size_t>(row / sampler.block_rows());
+    const std::vector<std::size_t>& blocks = s.plan.windows[s.window].blocks;
+    const auto at =
+        static_cast<std::size_t>(std::find(blocks.begin(), blocks.end(), block) - blocks.begin());
+    const ChunkData& chunk = *s.chunks.at(at);  // at() throws if the plan were inconsistent
     const std::size_t offset = static_cast<std::size_t>(row) - chunk.first_row;
-    return {chunk.images.get() + offset * dataset.row_bytes(), chunk.labels[offset]};
+    return {chunk.images.get() + offset * row_bytes, chunk.labels[offset]};
   }
 
   // Keeps only the chunks of each stream's current window.
@@ -170,12 +195,8 @@ struct ShardedLoader::Impl {
         if (auto it = held.find(block); it != held.end()) keep.emplace(block, it->second);
       }
     }
-    // A chunk no window and no cache holds any more gives its buffer back for reuse.
-    for (auto& [block, chunk] : held) {
-      if (!keep.contains(block) && chunk.use_count() == 1 && spare_buffers.size() < 64) {
-        spare_buffers.push_back(std::move(const_cast<ChunkData&>(*chunk).images));
-      }
-    }
+    // A chunk no window and no cache holds any more gives its buffer back to the pool
+    // when `keep` replaces `held` here.
     held.swap(keep);
   }
 
@@ -184,16 +205,25 @@ struct ShardedLoader::Impl {
   // left behind are released at the start of the next batch, once the previous batch
   // has been copied out of them (so at most about two windows are ever in memory).
   void shard_sources(std::size_t step, std::vector<Source>& sources, Batch& batch) {
-    release_old_windows();
+    // Only a stream that moved to a new window during the last batch leaves chunks behind.
+    if (window_moved) release_old_windows();
+    window_moved = false;
     const std::size_t b = sampler.batch_size();
+    const std::size_t row_bytes = dataset.row_bytes();
     for (StreamState& s : streams) {
       const std::size_t end = std::min(s.plan.order.size(), (step + 1) * b);
       for (std::size_t p = step * b; p < end; ++p) {
         if (p < s.plan.real) {
-          while (s.plan.windows[s.window].end <= p) ++s.window;
+          while (s.plan.windows[s.window].end <= p) {
+            ++s.window;
+            s.loaded = false;
+            window_moved = true;
+          }
         }  // padding positions repeat rows of the last window, which is the current one
-        load_window(s.plan.windows[s.window]);
-        sources.push_back(shard_source(s.plan.order[p]));
+        // Once per window, not per row: the chunks stay in `held` until the stream moves
+        // on (release_old_windows keeps every stream's current window).
+        if (!s.loaded) load_window(s);
+        sources.push_back(shard_source(s, s.plan.order[p], row_bytes));
         batch.indices.push_back(s.plan.order[p]);
         if (p < s.plan.real) ++batch.real;
       }
@@ -261,16 +291,21 @@ struct ShardedLoader::Impl {
     batch.real = 0;
     batch.epoch = e;
     batch.step = step;
-    std::vector<Source> sources;
+    std::vector<Source>& sources = batch_sources;
+    sources.clear();
     if (sampler.mode() == SamplingMode::Shard) {
       shard_sources(step, sources, batch);
     } else {
       global_sources(step, sources, batch);
     }
+    // Loop invariants read once: these are calls into another translation unit, which the
+    // compiler cannot hoist out of the loop by itself.
     const std::size_t d = dataset.features();
+    const std::size_t row_bytes = dataset.row_bytes();
+    const bool bytes_stored = dataset.element_type() == ElementType::UInt8;
     batch.x.resize(static_cast<Eigen::Index>(d), static_cast<Eigen::Index>(sources.size()));
     batch.labels.resize(sources.size());
-    const std::size_t row_bytes = dataset.row_bytes();
+    float* const x = batch.x.data();
     for (std::size_t c = 0; c < sources.size(); ++c) {
       // Shuffled rows are scattered over a window of several chunks, far larger than the
       // CPU caches: fetching the row two columns ahead hides most of the memory latency,
@@ -279,12 +314,9 @@ struct ShardedLoader::Impl {
         const std::byte* ahead = sources[c + 2].image;
         for (std::size_t line = 0; line < row_bytes; line += 64) __builtin_prefetch(ahead + line);
       }
-      float* column = batch.x.data() + c * d;  // column-major: a column is contiguous
-      if (dataset.element_type() == ElementType::UInt8) {
-        // A table of the 256 quotients v / 255.0f: the same bits as dividing, without a
-        // division and an int-to-float conversion per value (the loop's main cost).
-        const auto* bytes = reinterpret_cast<const std::uint8_t*>(sources[c].image);
-        for (std::size_t i = 0; i < d; ++i) column[i] = kByteToUnit[bytes[i]];
+      float* column = x + c * d;  // column-major: a column is contiguous
+      if (bytes_stored) {
+        detail::scale_bytes(reinterpret_cast<const std::uint8_t*>(sources[c].image), column, d);
       } else {
         std::memcpy(column, sources[c].image, d * sizeof(float));
       }
@@ -301,7 +333,7 @@ struct ShardedLoader::Impl {
       std::uint64_t e = 0;
       {
         std::unique_lock lock(mutex);
-        changed.wait(lock, [&] { return stop || generation != done; });
+        space.wait(lock, [&] { return stop || generation != done; });
         if (stop) return;
         mine = generation;
         e = epoch;
@@ -319,18 +351,21 @@ struct ShardedLoader::Impl {
           }
           make_batch(e, step, batch);
           std::unique_lock lock(mutex);
-          changed.wait(lock, [&] {
-            return stop || generation != mine || queue.size() < options.read_ahead;
-          });
+          if (queue.size() >= options.read_ahead) {
+            producer_waiting = true;
+            space.wait(
+                lock, [&] { return stop || generation != mine || queue.size() <= resume_below(); });
+            producer_waiting = false;
+          }
           if (stop) return;
           if (generation != mine) break;
           queue.push_back(std::move(batch));
-          changed.notify_all();
+          if (consumer_wants > 0 && queue.size() >= consumer_wants) ready.notify_one();
         }
       } catch (...) {
         std::lock_guard lock(mutex);
         if (generation == mine) error = std::current_exception();
-        changed.notify_all();
+        ready.notify_one();
       }
       done = mine;
     }
@@ -350,6 +385,11 @@ ShardedLoader::ShardedLoader(const Communicator& comm, H5Dataset dataset, Sample
     if (k % p != 0) {
       throw InvalidArgument(
           fmt::format("loader: virtual_ranks {} is not a multiple of the {} MPI ranks", k, p));
+    }
+    if (dataset.driver() == IoDriver::MpiIo && options.read_ahead > 0) {
+      // The reader thread then calls MPI-IO while the trainer's threads may call MPI too.
+      require_thread_level(ThreadLevel::Multiple,
+                           "loader: MPI-IO reads on the read-ahead thread (read_ahead > 0)");
     }
     const SamplingMode mode =
         DistributedSampler::resolve(sampling.mode, dataset.size() * dataset.row_bytes(),
@@ -389,7 +429,7 @@ ShardedLoader::~ShardedLoader() {
       std::lock_guard lock(impl_->mutex);
       impl_->stop = true;
     }
-    impl_->changed.notify_all();
+    impl_->space.notify_one();
     impl_->worker.join();
   }
 }
@@ -410,7 +450,7 @@ void ShardedLoader::start_epoch(std::uint64_t epoch) {
     d.queue.clear();
     d.error = nullptr;
   }
-  d.changed.notify_all();
+  d.space.notify_one();
 }
 
 bool ShardedLoader::next(Batch& batch) {
@@ -423,13 +463,20 @@ bool ShardedLoader::next(Batch& batch) {
     return true;
   }
   std::unique_lock lock(d.mutex);
-  d.changed.wait(lock, [&] { return !d.queue.empty() || d.error; });
+  if (d.queue.empty() && !d.error) {
+    // The producer pushes every step of the epoch (or fails), so waiting for up to the
+    // steps still to come always ends.
+    d.consumer_wants = std::min(d.wake_batches(), d.sampler.steps_per_epoch() - d.consumed);
+    d.ready.wait(lock, [&] { return d.queue.size() >= d.consumer_wants || d.error; });
+    d.consumer_wants = 0;
+  }
+  // Batches made before a failure are still delivered; the failure comes after them.
   if (d.queue.empty()) std::rethrow_exception(d.error);
   std::swap(batch, d.queue.front());
   if (d.spares.size() < d.options.read_ahead) d.spares.push_back(std::move(d.queue.front()));
   d.queue.pop_front();
   ++d.consumed;
-  d.changed.notify_all();
+  if (d.producer_waiting && d.queue.size() <= d.resume_below()) d.space.notify_one();
   return true;
 }
 

@@ -10,6 +10,7 @@
 #include <mutex>
 #include <vector>
 
+#include "data/durable_file.hpp"
 #include "data/h5_handle.hpp"
 #include "data/random.hpp"
 #include "ringdp/comm/agreement.hpp"
@@ -273,17 +274,31 @@ void synthesize(const Communicator& comm, const std::string& path, const SynthOp
     if (comm.rank() == 0) std::remove(temporary.c_str());
     throw;
   }
+  // H5Fclose is collective with MPI-IO: when it returns on every rank, every rank's rows
+  // are in the file.
   const herr_t closed = H5Fclose(file.get());
   static_cast<void>(file.release());
   std::string error;
   if (closed < 0)
     error = fmt::format("{}: cannot close '{}': {}", where, temporary, detail::hdf5_error_text());
-  agree(comm, error);
+  try {
+    agree(comm, error);
+  } catch (const Error&) {
+    if (comm.rank() == 0) std::remove(temporary.c_str());
+    throw;
+  }
 
-  // Only complete files get the user's name: rename after every rank has closed.
+  // Only complete files get the user's name: after every rank has closed, rank 0 flushes
+  // the file to disk, renames it and flushes the directory (publish_file removes the
+  // temporary on failure). A kill at any moment before the rename leaves only the
+  // temporary (which the next run overwrites); after it, the complete file.
   error.clear();
-  if (comm.rank() == 0 && std::rename(temporary.c_str(), path.c_str()) != 0) {
-    error = fmt::format("{}: cannot rename '{}' to it", where, temporary);
+  if (comm.rank() == 0) {
+    try {
+      detail::publish_file(temporary, path);
+    } catch (const Error& e) {
+      error = fmt::format("{}: {}", where, e.cause());
+    }
   }
   agree(comm, error);
 }

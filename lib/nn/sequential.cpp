@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <new>
 #include <string>
 #include <utility>
 
@@ -13,6 +14,11 @@
 #include "ringdp/nn/model_spec.hpp"
 
 namespace ringdp::nn {
+
+template <class T>
+void Sequential<T>::ArenaDelete::operator()(T* p) const noexcept {
+  ::operator delete[](p, std::align_val_t{kArenaAlignment});
+}
 
 template <class T>
 Sequential<T>::Sequential(std::vector<std::unique_ptr<Layer<T>>> layers)
@@ -43,8 +49,12 @@ Sequential<T>::Sequential(std::vector<std::unique_ptr<Layer<T>>> layers)
   }
 
   // Value-initialised (zero) so that a model is well defined before initialize().
-  parameter_storage_ = std::make_unique<T[]>(offset);
-  gradient_storage_ = std::make_unique<T[]>(offset);
+  auto allocate = [](std::size_t n) {
+    T* p = new (std::align_val_t{kArenaAlignment}) T[std::max<std::size_t>(n, 1)]();
+    return std::unique_ptr<T[], ArenaDelete>(p);
+  };
+  parameter_storage_ = allocate(offset);
+  gradient_storage_ = allocate(offset);
   parameters_ = std::span<T>(parameter_storage_.get(), offset);
   gradients_ = std::span<T>(gradient_storage_.get(), offset);
   for (std::size_t i = 0; i < layers_.size(); ++i) {

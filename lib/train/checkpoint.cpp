@@ -11,12 +11,12 @@
 #include <optional>
 #include <system_error>
 
+#include "data/durable_file.hpp"
 #include "ringdp/comm/agreement.hpp"
 #include "ringdp/comm/error.hpp"
 #include "ringdp/data/hdf5_lock.hpp"
 #include "ringdp/detail/mpi_check.hpp"
 #include "train/checkpoint_file.hpp"
-#include "train/durable_file.hpp"
 
 namespace ringdp::train {
 namespace {
@@ -248,7 +248,7 @@ std::string save_checkpoint(const Communicator& comm, const std::string& directo
         throw IoError(
             fmt::format("cannot create checkpoint directory '{}': {}", dir.string(), ec.message()));
       }
-      const std::string temporary = detail::temporary_path_for(path);
+      const std::string temporary = data::detail::temporary_path_for(path);
       try {
         std::lock_guard lock(data::hdf5_mutex());
         detail::write_checkpoint_file(temporary, checkpoint);
@@ -256,12 +256,17 @@ std::string save_checkpoint(const Communicator& comm, const std::string& directo
         std::remove(temporary.c_str());
         throw;
       }
-      detail::publish_file(temporary, path);
+      data::detail::publish_file(temporary, path);
       // Only now that the new checkpoint is durable may old ones go: pruning first could
       // leave no checkpoint at all after a crash.
       auto all = list_checkpoints(dir);
       const std::size_t limit = static_cast<std::size_t>(keep);
       for (std::size_t i = 0; i + limit < all.size(); ++i) fs::remove(all[i].second, ec);
+      // Temporaries of earlier runs that were killed mid-write: loaders never see them
+      // (list_checkpoints() skips hidden names), and the first save of the next run
+      // deletes them so that they do not pile up.
+      data::detail::remove_stale_temporaries(
+          dir.string(), [](const std::string& name) { return step_of(name).has_value(); });
     } catch (const Error& e) {
       error = e.cause();
     } catch (const std::exception& e) {

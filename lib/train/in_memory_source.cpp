@@ -97,6 +97,18 @@ void InMemorySource::start_epoch(std::uint64_t epoch) {
   started_ = true;
 }
 
+std::vector<std::size_t> InMemorySource::real_per_step() const {
+  if (!started_) return {};
+  // The same arithmetic as next(): step s covers positions [s b, (s+1) b) of the order.
+  std::vector<std::size_t> real(steps_);
+  for (std::size_t s = 0; s < steps_; ++s) {
+    const std::size_t begin = std::min(s * options_.batch_size, order_.size());
+    const std::size_t end = std::min(begin + options_.batch_size, order_.size());
+    real[s] = real_ > begin ? std::min(real_, end) - begin : 0;
+  }
+  return real;
+}
+
 bool InMemorySource::next(Batch& batch) {
   if (!started_) throw InvalidArgument("InMemorySource::next before start_epoch");
   const std::size_t step = position_ / options_.batch_size;

@@ -12,15 +12,28 @@ void LoaderSource::start_epoch(std::uint64_t epoch) {
   step_ = 0;
   positions_.clear();
   real_.clear();
-  const auto& logical = loader_.logical_ranks();
-  if (logical.size() > 1) {
-    // The plan is a pure function of (seed, epoch, logical rank): the same the loader uses.
-    for (const int r : logical) {
-      const data::RankEpoch plan = loader_.sampler().epoch(r, epoch);
-      positions_.push_back(plan.order.size());
-      real_.push_back(plan.real);
+  // The plan is a pure function of (seed, epoch, logical rank): the same the loader uses.
+  for (const int r : loader_.logical_ranks()) {
+    const data::RankEpoch plan = loader_.sampler().epoch(r, epoch);
+    positions_.push_back(plan.order.size());
+    real_.push_back(plan.real);
+  }
+}
+
+std::vector<std::size_t> LoaderSource::real_per_step() const {
+  // Step s of a logical rank covers its positions [s b, (s+1) b); the first `real` of its
+  // positions are real samples, the rest padding.
+  if (positions_.empty()) return {};  // before start_epoch()
+  const std::size_t b = loader_.sampler().batch_size();
+  std::vector<std::size_t> real(steps_per_epoch(), 0);
+  for (std::size_t s = 0; s < real.size(); ++s) {
+    for (std::size_t l = 0; l < positions_.size(); ++l) {
+      const std::size_t begin = std::min(positions_[l], s * b);
+      const std::size_t end = std::min(positions_[l], (s + 1) * b);
+      if (real_[l] > begin) real[s] += std::min(real_[l], end) - begin;
     }
   }
+  return real;
 }
 
 bool LoaderSource::next(Batch& batch) {
@@ -29,7 +42,7 @@ bool LoaderSource::next(Batch& batch) {
   const std::size_t real = delivered_.real;
   const auto cols = static_cast<std::size_t>(delivered_.x.cols());
   // One logical rank, or no padding at all: its padding (if any) is already at the end.
-  if (positions_.empty() || real == cols) {
+  if (positions_.size() <= 1 || real == cols) {
     std::swap(batch.x, delivered_.x);
     std::swap(batch.labels, delivered_.labels);
     batch.real = real;

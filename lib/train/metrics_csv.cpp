@@ -7,8 +7,8 @@
 #include <fstream>
 #include <system_error>
 
+#include "data/durable_file.hpp"
 #include "ringdp/comm/error.hpp"
-#include "train/durable_file.hpp"
 
 namespace ringdp::train {
 namespace {
@@ -31,10 +31,10 @@ std::string cell(double v) { return std::isnan(v) ? std::string() : fmt::format(
 
 const std::vector<std::string>& metrics_columns() {
   static const std::vector<std::string> columns = {
-      "kind",       "epoch",          "step",           "lr",
-      "train_loss", "train_accuracy", "test_loss",      "test_accuracy",
-      "samples",    "seconds",        "samples_per_s",  "data_s",
-      "forward_s",  "backward_s",     "exposed_comm_s", "optimizer_s"};
+      "kind",           "epoch",        "step",          "lr",         "train_loss",
+      "train_accuracy", "test_loss",    "test_accuracy", "samples",    "seconds",
+      "samples_per_s",  "data_s",       "forward_s",     "backward_s", "exposed_comm_s",
+      "optimizer_s",    "skipped_steps"};
   return columns;
 }
 
@@ -77,11 +77,12 @@ MetricsCsv::~MetricsCsv() {
 
 void MetricsCsv::write(const MetricsRow& r) {
   if (file_ == nullptr) throw IoError(fmt::format("metrics file '{}' is already closed", path_));
-  const std::string line = fmt::format(
-      "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", r.kind, r.epoch, r.step,
-      cell(r.learning_rate), cell(r.train_loss), cell(r.train_accuracy), cell(r.test_loss),
-      cell(r.test_accuracy), r.samples, cell(r.seconds), cell(r.samples_per_second), cell(r.data_s),
-      cell(r.forward_s), cell(r.backward_s), cell(r.exposed_comm_s), cell(r.optimizer_s));
+  const std::string line =
+      fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", r.kind, r.epoch, r.step,
+                  cell(r.learning_rate), cell(r.train_loss), cell(r.train_accuracy),
+                  cell(r.test_loss), cell(r.test_accuracy), r.samples, cell(r.seconds),
+                  cell(r.samples_per_second), cell(r.data_s), cell(r.forward_s), cell(r.backward_s),
+                  cell(r.exposed_comm_s), cell(r.optimizer_s), r.skipped_steps);
   if (std::fputs(line.c_str(), file_) < 0 || std::fflush(file_) != 0) {
     throw IoError(fmt::format("cannot write metrics file '{}': {}", partial_path(), errno_text()));
   }
@@ -94,7 +95,7 @@ void MetricsCsv::close() {
   if (status != 0) {
     throw IoError(fmt::format("cannot close metrics file '{}': {}", partial_path(), errno_text()));
   }
-  detail::publish_file(partial_path(), path_);
+  data::detail::publish_file(partial_path(), path_);
 }
 
 }  // namespace ringdp::train

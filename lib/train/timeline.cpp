@@ -6,9 +6,9 @@
 #include <mpi.h>
 
 #include <cstdio>
-#include <filesystem>
 #include <fstream>
 
+#include "data/durable_file.hpp"
 #include "ringdp/collectives/collectives.hpp"
 #include "ringdp/comm/agreement.hpp"
 #include "ringdp/comm/error.hpp"
@@ -92,7 +92,9 @@ void write_chrome_trace(const Communicator& comm, const std::string& path,
 
   std::string error;
   if (comm.rank() == 0) {
-    const std::string temporary = path + ".tmp";
+    // A hidden temporary beside the target, published by fsync + rename: a crash leaves
+    // the previous trace or the complete new one under `path`, never a truncated JSON.
+    const std::string temporary = data::detail::temporary_path_for(path);
     {
       std::ofstream out(temporary, std::ios::trunc);
       if (out) {
@@ -137,11 +139,14 @@ void write_chrome_trace(const Communicator& comm, const std::string& path,
       if (!out) error = fmt::format("cannot write the timeline '{}'", temporary);
     }
     if (error.empty()) {
-      std::error_code ec;
-      std::filesystem::rename(temporary, path, ec);
-      if (ec) error = fmt::format("cannot rename '{}' to '{}': {}", temporary, path, ec.message());
+      try {
+        data::detail::publish_file(temporary, path);  // removes the temporary on failure
+      } catch (const Error& e) {
+        error = e.cause();
+      }
+    } else {
+      std::remove(temporary.c_str());
     }
-    if (!error.empty()) std::remove(temporary.c_str());
   }
   // Rank 0's failure becomes every rank's error.
   try {

@@ -57,19 +57,27 @@ def close(a, b, rel, absolute):
     return abs(a - b) <= absolute + rel * abs(b)
 
 
-def check_tune(path, rows, n):
+def check_tune(path, rows, n, segment):
     """Each rule of the tuning file names, at the size it starts, an algorithm within 5% of
-    the fastest of ring, rd and mpi in the CSV; the rules start at 0 and grow."""
+    the fastest of ring, rd and mpi in the CSV; the rules start at 0 and grow; a segment rule
+    for n exactly when the run had --segment. Returns the size rules."""
     if not check(os.path.exists(path), f"no tuning file written at {path}"):
-        return
-    rules = []
+        return []
+    rules, segments = [], []
     with open(path) as f:
         for line in f:
             fields = line.split("#")[0].split()
-            if fields:
-                check(len(fields) == 5 and fields[0] == "ranks" and fields[2] == "bytes",
-                      f"tuning file line {line!r} is not 'ranks N bytes B ALGO'")
-                rules.append((int(fields[1]), int(fields[3]), fields[4]))
+            if not fields:
+                continue
+            if len(fields) == 4 and fields[0] == "ranks" and fields[2] == "segment":
+                segments.append((int(fields[1]), int(fields[3])))
+                continue
+            check(len(fields) == 5 and fields[0] == "ranks" and fields[2] == "bytes",
+                  f"tuning file line {line!r} is neither 'ranks N bytes B ALGO' nor "
+                  "'ranks N segment B'")
+            rules.append((int(fields[1]), int(fields[3]), fields[4]))
+    check(segments == ([(n, segment)] if segment else []),
+          f"segment rules {segments}, expected {[(n, segment)] if segment else 'none'}")
     check(rules and all(r[0] == n for r in rules), f"tuning rules {rules} not all for {n} ranks")
     check(rules and rules[0][1] == 0, "the first tuning rule does not start at 0 bytes")
     check([r[1] for r in rules] == sorted({r[1] for r in rules}), "tuning rules not increasing")
@@ -81,6 +89,34 @@ def check_tune(path, rows, n):
         best = min(times[(size, a)] for a in ("ring", "rd", "mpi"))
         check(times.get((size, algo), math.inf) <= best * 1.05 + 1e-9,
               f"tuning rule at {start} B chooses {algo}, not within 5% of the fastest")
+    return rules
+
+
+def check_auto_follows(opts, bench_args, tune_path, rules, sizes):
+    """The file --tune wrote, read back by the library through RINGDP_TUNING: auto must
+    run, at every size, the algorithm of the last rule starting at or below it."""
+    if not rules:
+        return
+    csv_path = os.path.join(opts.workdir, f"auto-np{opts.np}.csv")
+    args = [a for a in bench_args]
+    if "--algos" in args:
+        i = args.index("--algos")
+        del args[i:i + 2]
+    command = [opts.mpiexec, "-n", str(opts.np), "--oversubscribe", "-x", "RINGDP_TUNING",
+               opts.bench, *args, "--algos", "auto", "--csv", csv_path]
+    print(" ".join(command), flush=True)
+    run = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                         env={**os.environ, "RINGDP_TUNING": tune_path})
+    print(run.stdout)
+    if not check(run.returncode == 0 and os.path.exists(csv_path),
+                 f"ringdp-bench --algos auto with RINGDP_TUNING exited {run.returncode}"):
+        return
+    with open(csv_path, newline="") as f:
+        ran = {int(r["bytes"]): r["runs"] for r in csv.DictReader(f)}
+    for size in sizes:
+        want = [algo for _, start, algo in rules if start <= size][-1]
+        check(ran.get(size) == want,
+              f"with RINGDP_TUNING, auto ran {ran.get(size)} at {size} B; the file says {want}")
 
 
 def main():
@@ -91,7 +127,8 @@ def main():
     parser.add_argument("--workdir", required=True)
     parser.add_argument("--expect-wrong")
     parser.add_argument("--check-tune", action="store_true",
-                        help="also pass --tune FILE and check the rules it writes")
+                        help="also pass --tune FILE, check the rules it writes, and that "
+                             "auto follows them when the file is read through RINGDP_TUNING")
     parser.add_argument("bench_args", nargs=argparse.REMAINDER)
     opts = parser.parse_args()
     bench_args = [a for a in opts.bench_args if a != "--"]
@@ -108,7 +145,7 @@ def main():
     if opts.check_tune:
         if os.path.exists(tune_path):
             os.remove(tune_path)
-        extra += ["--tune", tune_path]
+        extra += [f"--tune={tune_path}"]  # one word: mpirun has a --tune of its own
     command = [opts.mpiexec, "-n", str(opts.np), "--oversubscribe", opts.bench, *bench_args,
                "--csv", csv_path, "--json", json_path, *extra]
     print(" ".join(command), flush=True)
@@ -191,7 +228,9 @@ def main():
                       f"geomean vs_mpi <= 64 KiB of {algos[0]} is not the CSV's geometric mean")
 
     if opts.check_tune:
-        check_tune(tune_path, rows, n)
+        segment = parse_bytes(flag(bench_args, "--segment", "0"))
+        rules = check_tune(tune_path, rows, n, segment)
+        check_auto_follows(opts, bench_args, tune_path, rules, sizes)
 
     if failures:
         print("FAILED:\n  " + "\n  ".join(failures))

@@ -13,6 +13,7 @@ import argparse
 import csv
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -162,7 +163,7 @@ def case_outputs():
         rows = list(csv.DictReader(f))
     columns = ["kind", "epoch", "step", "lr", "train_loss", "train_accuracy", "test_loss", "test_accuracy",
                "samples", "seconds", "samples_per_s", "data_s", "forward_s", "backward_s",
-               "exposed_comm_s", "optimizer_s"]
+               "exposed_comm_s", "optimizer_s", "skipped_steps"]
     with open(metrics) as f:
         check(f.readline().strip().split(",") == columns, "metrics header")
     epoch_rows = [r for r in rows if r["kind"] == "epoch"]
@@ -223,9 +224,9 @@ def case_bad_flags():
         expect_failure(args, needle)
     p = run(["--help"])
     for flag in ("--data", "--model", "--epochs", "--batch", "--lr", "--momentum", "--optimizer", "--schedule",
-                 "--scale-lr", "--algo", "--shuffle", "--virtual-ranks", "--cache-bytes", "--bucket-bytes",
+                 "--scale-lr", "--algo", "--shuffle", "--io", "--virtual-ranks", "--cache-bytes", "--bucket-bytes",
                  "--seed", "--threads", "--checkpoint-dir", "--checkpoint-every", "--resume", "--metrics",
-                 "--timeline", "--check", "--quiet"):
+                 "--timeline", "--check", "--skip-nonfinite", "--quiet"):
         check(flag in p.stdout, f"--help does not list {flag}")
     check("784-512-256-10" in p.stdout, "--help does not show the default model")
     print("ok: bad flags rejected with one line each; --help lists every flag")
@@ -234,6 +235,25 @@ def case_bad_flags():
 def case_missing_data():
     expect_failure(SMALL + ["--data", path("no-such-file.h5")], "no-such-file.h5")
     print("ok: missing data file")
+
+
+def case_corrupt_data():
+    """A corrupt image chunk (not seen when the file is opened: only labels are scanned) is
+    met by one rank during the epoch: every rank stops with the same one-line error naming
+    the file, the dataset and the rows, and the job exits 1 instead of hanging."""
+    corrupt = path("corrupt-chunk.h5")
+    shutil.copyfile(ARGS.data, corrupt)
+    with h5py.File(corrupt, "r") as f:
+        images = f["/train/images"]
+        rows = images.chunks[0]
+        chunk = images.id.get_chunk_info_by_coord((3 * rows, 0))
+    with open(corrupt, "r+b") as f:  # the zlib header: the chunk no longer inflates
+        f.seek(chunk.byte_offset)
+        f.write(b"\xff" * 8)
+    line = expect_failure(SMALL + ["--data", corrupt, "--epochs", "1", "--shuffle", "shard",
+                                   "--cache-bytes", "0"], "/train/images")
+    check("corrupt-chunk.h5" in line and f"from row {3 * rows}" in line, f"message {line!r}")
+    print("ok: a corrupt chunk met mid-epoch is one clear error on every rank")
 
 
 def make_checkpoint(name, extra=()):
@@ -268,6 +288,60 @@ def case_corrupt_checkpoint():
     print("ok: flipped byte, truncation and a non-HDF5 file are clear errors")
 
 
+def case_nonfinite():
+    """A NaN in the data: every rank stops with one clear message naming the step; with
+    --skip-nonfinite the run completes, skipping exactly the steps that meet the NaN."""
+    # float32 images (the bundled uint8 ones scaled to [0, 1]) with ONE NaN. 1984 = 31 x 64
+    # training rows: a whole number of global batches at 2 ranks x 32, so there is no
+    # padding and the bad sample is in exactly one step per epoch.
+    data = path("nan.h5")
+    rows = {"train": 1984, "test": 500}
+    with h5py.File(ARGS.data, "r") as src, h5py.File(data, "w") as dst:
+        for split, n in rows.items():
+            images = src[split]["images"][:n].astype(np.float32) / np.float32(255)
+            if split == "train":
+                images[1234, 300] = np.nan
+            dst[f"{split}/images"] = images
+            dst[f"{split}/labels"] = src[split]["labels"][:n]
+    steps_per_epoch = rows["train"] // 64
+    common = ["--model", "784-64-10", "--batch", "32", "--data", data, "--epochs", "2", "--progress", "off"]
+
+    line = expect_failure(common + ["--quiet"], "non-finite")
+    # The NaN reaches every logit of its sample through the first Dense layer (and ReLU
+    # propagates NaN), so the loss of the rank holding it is NaN.
+    m = re.fullmatch(r"ringdp-train: error: step (\d+): non-finite loss on rank ([01])", line)
+    check(m is not None, f"unexpected message {line!r}")
+    bad_step, bad_rank = int(m.group(1)), int(m.group(2))
+    check(bad_step < steps_per_epoch, f"step {bad_step} is not in the first epoch")
+    print(f"ok: NaN in the data stops the run: {line!r}")
+
+    metrics = path("nan-metrics.csv")
+    ckpt = fresh("nan-checkpoints")
+    p = run(common + ["--skip-nonfinite", "--metrics", metrics, "--metrics-steps", "--checkpoint-dir", ckpt])
+    warnings = [l for l in p.stdout.splitlines() if l.startswith("warning") and "non-finite" in l]
+    check(len(warnings) == 2, f"expected one warning per epoch, got {warnings}")
+    check(warnings[0].startswith(f"warning    step {bad_step}: non-finite loss on rank {bad_rank}: step skipped"),
+          f"first warning {warnings[0]!r} does not name step {bad_step} and rank {bad_rank}")
+    check(any(f"skipped     2 of {2 * steps_per_epoch} steps" in l for l in p.stdout.splitlines()),
+          "the summary does not count 2 skipped steps")
+    with open(metrics, newline="") as f:
+        table = list(csv.DictReader(f))
+    skipped_rows = [r for r in table if r["kind"] == "step" and r["skipped_steps"] == "1"]
+    check(len(skipped_rows) == 2 and int(skipped_rows[0]["step"]) == bad_step + 1,
+          f"metrics: skipped step rows {[(r['step'], r['skipped_steps']) for r in skipped_rows]}")
+    for r in (r for r in table if r["kind"] == "epoch"):
+        check(r["skipped_steps"] == "1", f"epoch {r['epoch']}: skipped_steps {r['skipped_steps']}")
+        check(np.isfinite(float(r["train_loss"])) and np.isfinite(float(r["test_loss"])),
+              f"epoch {r['epoch']}: non-finite losses in {r}")
+        # The skipped step's 64 samples are not counted.
+        check(int(r["samples"]) == rows["train"] - 64, f"epoch {r['epoch']}: {r['samples']} samples")
+    params, state, _, steps = arena(os.path.join(ckpt, checkpoints(ckpt)[-1]))
+    check(np.isfinite(params).all() and all(np.isfinite(v).all() for v in state.values()),
+          "non-finite values in the final checkpoint")
+    check(steps == 2 * steps_per_epoch - 2, f"optimizer made {steps} updates, expected {2 * steps_per_epoch - 2}")
+    print(f"ok: --skip-nonfinite: 2 of {2 * steps_per_epoch} steps skipped, {steps} updates, finite parameters")
+
+
 def case_model_mismatch():
     good = make_checkpoint("ckpt-mismatch")
     expect_failure(["--model", "784-32-10", "--batch", "32", "--quiet", "--data", ARGS.data, "--epochs", "2",
@@ -277,6 +351,27 @@ def case_model_mismatch():
     print("ok: model and rank count mismatches are clear errors")
 
 
+def case_io_mpiio():
+    """--io mpiio (the file opened through MPI-IO, read on the loaders' threads while the
+    gradient reducer's thread communicates) trains the same bits as --io serial."""
+    common = SMALL + ["--data", ARGS.data, "--epochs", "2", "--shuffle", "shard", "--cache-bytes", "0"]
+    serial = fresh("io-serial")
+    a = run(common + ["--io", "serial", "--checkpoint-dir", serial])
+    mpiio = fresh("io-mpiio")
+    b = run(common + ["--io", "mpiio", "--checkpoint-dir", mpiio])
+    a_params, a_state, a_attrs, _ = arena(os.path.join(serial, checkpoints(serial)[-1]))
+    b_params, b_state, b_attrs, _ = arena(os.path.join(mpiio, checkpoints(mpiio)[-1]))
+    check(int(a_attrs["epoch"]) == 2 and int(b_attrs["epoch"]) == 2, "final checkpoints not at epoch 2")
+    check(same_bits(a_params, b_params),
+          f"parameters differ: max |diff| {np.max(np.abs(a_params - b_params))}")
+    check(all(same_bits(a_state[k], b_state[k]) for k in a_state), "optimizer state differs")
+    # The evaluation of the test split (2,000 samples) went through the driver too.
+    evaluation = [[l for l in r.stdout.splitlines() if "2,000 samples" in l] for r in (a, b)]
+    check(len(evaluation[0]) == 1 and evaluation[0] == evaluation[1],
+          f"test-split evaluations differ or are missing: {evaluation}")
+    print(f"ok: --io mpiio == --io serial: {a_params.size} parameters bit-identical after 2 epochs")
+
+
 CASES = {
     "resume": case_resume,
     "outputs": case_outputs,
@@ -284,6 +379,9 @@ CASES = {
     "missing_data": case_missing_data,
     "corrupt_checkpoint": case_corrupt_checkpoint,
     "model_mismatch": case_model_mismatch,
+    "nonfinite": case_nonfinite,
+    "io_mpiio": case_io_mpiio,
+    "corrupt_data": case_corrupt_data,
 }
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <span>
@@ -143,6 +144,11 @@ class GradientReducer {
   /// that could run have run, when some bucket was never submitted. A no-op when no step
   /// is in flight.
   void wait_all();
+
+  /// Names the caller's step in stall reports of the reductions that follow ("allreduce
+  /// #812 (step 57, buckets 2-3)"; see ringdp/comm/stall.hpp); -1 for none. The buckets
+  /// are filled in by the reducer. For the caller's threads; local.
+  void set_stall_step(std::int64_t step);
 
   /// Number of buckets.
   [[nodiscard]] std::size_t size() const noexcept { return buckets_.size(); }

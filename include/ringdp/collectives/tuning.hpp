@@ -1,31 +1,62 @@
 #pragma once
 /// \file
 /// The measured knobs of the collectives: the ring's segment size and the choice Auto
-/// makes. Defaults come from measurements on the development machine (see
-/// lib/collectives/select.cpp and allreduce_ring.cpp for what was measured).
+/// makes. Built-in defaults come from measurements on the development machine (see
+/// lib/collectives/select.cpp and allreduce_ring.cpp for what was measured); a tuning file
+/// measured on the machine at hand (`ringdp-bench --tune FILE`, read through
+/// RINGDP_TUNING=FILE) replaces them for the rank counts it covers.
 
 #include <cstddef>
 
+#include "ringdp/collectives/tuning_table.hpp"
 #include "ringdp/collectives/types.hpp"
+#include "ringdp/comm/communicator.hpp"
 
 namespace ringdp {
 
-/// The algorithm Auto runs for an allreduce of `bytes` bytes over `ranks` ranks (never
-/// ParameterServer). Ignores RINGDP_ALGORITHM. Pure function: the same on every rank.
+/// The built-in choice of Auto for an allreduce of `bytes` bytes over `ranks` ranks
+/// (never ParameterServer). Ignores RINGDP_ALGORITHM and RINGDP_TUNING. Pure function:
+/// the same on every rank.
 [[nodiscard]] Algorithm select_algorithm(std::size_t bytes, int ranks) noexcept;
 
 /// The algorithm allreduce runs for `requested`: `requested` itself unless it is Auto,
-/// then RINGDP_ALGORITHM if set, else select_algorithm(bytes, ranks).
+/// then RINGDP_ALGORITHM if set, then the RINGDP_TUNING file's rule if it has rules for
+/// `ranks`, else select_algorithm(bytes, ranks). Local; throws InvalidArgument or IoError
+/// when RINGDP_ALGORITHM or RINGDP_TUNING is bad (the collectives agree on the file
+/// first, see agree_on_tuning(), so that they fail on every rank alike).
 [[nodiscard]] Algorithm resolve_algorithm(Algorithm requested, std::size_t bytes, int ranks);
 
-/// Segment size of the ring allreduce in bytes: each chunk moves in segments of this
-/// size, so that the transfer of one overlaps the reduction of the previous. Default
-/// measured (see allreduce_ring.cpp), overridable with RINGDP_SEGMENT_BYTES.
+/// The tuning table named by the environment variable RINGDP_TUNING, read and parsed
+/// once per process on first use; nullptr when the variable is unset or empty. When the
+/// file cannot be read or parsed, throws (on every call) the IoError or InvalidArgument
+/// that names the file and the line. Local. Thread-safe.
+[[nodiscard]] const TuningTable* tuning_from_environment();
+
+/// Collective over `comm` at its first call on a communicator (later calls on the same
+/// communicator are local and cost one attribute lookup): checks that every rank read
+/// the same RINGDP_TUNING, so that Auto decides identically everywhere. If the file
+/// fails to load on any rank, every rank throws the same Error naming the lowest such
+/// rank, the file and the line; if the ranks' files differ (or the variable is set on
+/// some ranks only), every rank throws the same Error saying so. Every ringdp collective
+/// (allreduce, broadcast, allgather, reduce_scatter, a GradientReducer's construction)
+/// calls it first, so callers need not; all ranks of `comm` must call it together.
+void agree_on_tuning(const Communicator& comm);
+
+/// The ring's segment size at `ranks` ranks, in bytes: each chunk moves in segments of
+/// this size, so that the transfer of one overlaps the reduction of the previous. The
+/// value of set_ring_segment_bytes() or RINGDP_SEGMENT_BYTES if either is set, else the
+/// RINGDP_TUNING file's segment rule for `ranks`, else the built-in default (measured,
+/// see allreduce_ring.cpp). Local; throws like tuning_from_environment().
+[[nodiscard]] std::size_t ring_segment_bytes(int ranks);
+
+/// The process-wide segment override in bytes: the last set_ring_segment_bytes() value,
+/// else RINGDP_SEGMENT_BYTES, else 0 (none: the tuning file or the default applies).
 [[nodiscard]] std::size_t ring_segment_bytes() noexcept;
 
-/// Sets the ring segment size in bytes for the whole process (rounded up to at least one
-/// element per segment). Set the same value on every rank, outside collectives:
-/// ranks with different segment sizes deadlock. Thread-safe (atomic).
+/// Sets the ring segment size in bytes for the whole process, at every rank count
+/// (rounded up to at least one element per segment); 0 removes the override. Set the same
+/// value on every rank, outside collectives: ranks with different segment sizes
+/// deadlock. Thread-safe (atomic).
 void set_ring_segment_bytes(std::size_t bytes) noexcept;
 
 }  // namespace ringdp

@@ -6,18 +6,33 @@
 #include <mpi.h>
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <span>
 
+#include "ringdp/comm/stall.hpp"
+
 namespace ringdp {
 
+namespace detail {
+// The stall inspector's per-communicator state (sequence number, report channel); defined
+// and used inside the library only (lib/comm/stall_state.hpp).
+struct StallState;
+struct StallStateDeleter {
+  void operator()(StallState* state) const noexcept;
+};
+struct StallAccess;
+}  // namespace detail
+
 /// Owns an MPI_Comm_dup of a caller's communicator, with MPI_ERRORS_RETURN set on it so
-/// that MPI errors come back as ringdp::MpiError. Move-only. Construction, split() and
-/// barrier() are collective over the communicator; the accessors are local.
+/// that MPI errors come back as ringdp::MpiError, and a second duplicate on which the stall
+/// inspector (stall.hpp) sends its reports. Move-only. Construction, split() and barrier()
+/// are collective over the communicator; the accessors are local.
 class Communicator {
  public:
   /// Duplicates `comm` (collective over `comm`). Check mode starts on when the
-  /// environment variable RINGDP_CHECK is set to a value other than 0.
+  /// environment variable RINGDP_CHECK is set to a value other than 0. Throws
+  /// InvalidArgument when a RINGDP_STALL_* variable is malformed (see stall_settings()).
   explicit Communicator(MPI_Comm comm = MPI_COMM_WORLD);
   ~Communicator();
 
@@ -35,6 +50,12 @@ class Communicator {
 
   /// Collective: ranks passing the same `color` form a new communicator, ordered by `key`.
   [[nodiscard]] Communicator split(int color, int key) const;
+  /// Collective: another duplicate of the same group, for a part of a program that must not
+  /// match this one's messages (the Trainer and its GradientReducer each hold one). It
+  /// shares this communicator's stall report channel, so rank 0 waiting on one of them also
+  /// hears from ranks waiting on the other; use the two from one thread at a time. Check
+  /// mode is copied.
+  [[nodiscard]] Communicator duplicate() const;
   /// Collective barrier.
   void barrier() const;
 
@@ -51,14 +72,28 @@ class Communicator {
   /// from one thread at a time). Throws std::bad_alloc when memory runs out.
   [[nodiscard]] std::span<std::byte> scratch(std::size_t bytes) const;
 
+  /// Number of collectives started on this communicator so far: the sequence number stall
+  /// reports name ("allreduce #12"). Ranks that made the same calls hold the same count.
+  /// Local; read it from the thread that runs the collectives.
+  [[nodiscard]] std::uint64_t collective_count() const noexcept;
+
+  /// Names what this rank is doing in stall reports of this communicator's collectives.
+  /// Local, no allocation; thread-safe (one thread may set it while another runs a
+  /// collective; a report taken at that moment may mix old and new fields).
+  void set_stall_context(const StallContext& context) noexcept;
+  [[nodiscard]] StallContext stall_context() const noexcept;
+
  private:
+  friend struct detail::StallAccess;
   struct Scratch;
   struct ScratchDeleter {
     void operator()(Scratch* scratch) const noexcept;
   };
 
   struct Adopt {};
-  Communicator(Adopt, MPI_Comm owned);
+  // Takes ownership of `owned`; its stall state reports through `parent`'s channel when
+  // given, through a channel of its own otherwise.
+  Communicator(Adopt, MPI_Comm owned, const Communicator* parent = nullptr);
   void reset() noexcept;
 
   MPI_Comm comm_ = MPI_COMM_NULL;
@@ -66,6 +101,7 @@ class Communicator {
   int size_ = 0;
   bool check_mode_ = false;
   mutable std::unique_ptr<Scratch, ScratchDeleter> scratch_;
+  std::unique_ptr<detail::StallState, detail::StallStateDeleter> stall_;
 };
 
 }  // namespace ringdp

@@ -31,12 +31,31 @@ struct DatasetNames {
   [[nodiscard]] static DatasetNames test() { return {"/test/images", "/test/labels"}; }
 };
 
+/// How the ranks open and read the file.
+enum class IoDriver {
+  /// Each rank opens the file on its own with HDF5's default (POSIX) driver; reads are
+  /// plain pread() calls. Whole chunks of an unfiltered dataset are read with HDF5's
+  /// direct chunk read, straight into the caller's buffer.
+  Serial,
+  /// The ranks open the file together through MPI-IO (parallel HDF5, H5Pset_fapl_mpio on
+  /// the dataset's communicator); each read is an independent MPI-IO read of the calling
+  /// rank. Opening and destruction are then collective (MPI_File_open / MPI_File_close),
+  /// and reads call MPI: a ShardedLoader reading ahead on its thread needs
+  /// MPI_THREAD_MULTIPLE (it says so when MPI provides less).
+  MpiIo,
+};
+
+/// "serial" or "mpiio".
+[[nodiscard]] const char* to_string(IoDriver driver) noexcept;
+
 /// How to open a dataset.
 struct DatasetOptions {
   DatasetNames names;
   /// Number of classes; 0 takes the integer attribute "classes" of the labels dataset, or,
   /// when it has none, the largest label + 1.
   int classes = 0;
+  /// Serial (each rank on its own) or MpiIo; the same on every rank.
+  IoDriver driver = IoDriver::Serial;
 };
 
 /// A half-open range of rows [begin, begin + count).
@@ -53,7 +72,8 @@ struct IoCounters {
   std::uint64_t reads = 0;  ///< number of read calls (H5Dread pairs)
 };
 
-/// An opened, validated dataset. Each rank opens the file on its own (serial HDF5 driver).
+/// An opened, validated dataset. Each rank opens the file on its own (IoDriver::Serial, the
+/// default) or all ranks open it together through MPI-IO (IoDriver::MpiIo).
 ///
 /// Construction is collective over `comm`: every rank checks the file (exists, is HDF5 and
 /// not truncated, both datasets exist, images have rank >= 2 and a non-empty feature shape,
@@ -62,8 +82,10 @@ struct IoCounters {
 /// all ranks hold a dataset or all throw the same ringdp::Error naming the file, the
 /// dataset and the problem. The labels are scanned in parallel, each rank its 1/k slice.
 ///
-/// After construction the object is local: reads make no MPI call and may run on any one
-/// thread at a time (they hold hdf5_mutex()). Move-only.
+/// After construction the object is local: reads may run on any one thread at a time
+/// (they hold hdf5_mutex()) and, with IoDriver::Serial, make no MPI call. With
+/// IoDriver::MpiIo reads are independent MPI-IO calls (no other rank takes part) and the
+/// destructor is collective: destroy the dataset on every rank. Move-only.
 class H5Dataset {
  public:
   H5Dataset(const Communicator& comm, std::string path, DatasetOptions options = {});
@@ -75,6 +97,7 @@ class H5Dataset {
 
   [[nodiscard]] const std::string& path() const noexcept;
   [[nodiscard]] const DatasetNames& names() const noexcept;
+  [[nodiscard]] IoDriver driver() const noexcept;
   /// Number of samples N.
   [[nodiscard]] std::size_t size() const noexcept;
   /// Shape of one sample (the images dataset's dimensions after the first).

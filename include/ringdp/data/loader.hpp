@@ -59,13 +59,18 @@ struct LoaderOptions {
 /// Produces this rank's batches of an H5Dataset as planned by a DistributedSampler.
 ///
 /// Construction is collective over `comm` (it agrees on the options and resolves
-/// SamplingMode::Auto identically on every rank); everything after is local and makes no
-/// MPI call, on any thread: the loader may run while another thread of the trainer
-/// communicates. Reads go by whole chunks in shard mode (each chunk decompressed once per
-/// epoch, or once per run when cached) and by one selection per batch in global mode.
-/// The methods are for one thread (the trainer's main thread); the background thread is
-/// internal. An I/O failure during an epoch is rethrown by next() on this rank only (as
-/// IoError): the caller should agree on it or abort, since other ranks cannot know.
+/// SamplingMode::Auto identically on every rank); everything after is local and, with
+/// IoDriver::Serial, makes no MPI call, on any thread: the loader may run while another
+/// thread of the trainer communicates. With IoDriver::MpiIo the reads are independent
+/// MPI-IO calls (no other rank takes part) made on the read-ahead thread, so read_ahead > 0
+/// then needs MPI_THREAD_MULTIPLE (the constructor throws, on every rank, otherwise).
+/// Reads go by whole chunks in shard mode (each chunk decompressed once per epoch, or once
+/// per run when cached) and by one selection per batch in global mode. The methods are
+/// for one thread (the trainer's main thread); the background thread is internal. An I/O
+/// failure during an epoch is rethrown by next() on this rank only (as IoError, naming the
+/// file, the dataset and the rows): the caller must agree on it or abort, since other
+/// ranks cannot know. train::Trainer does (train_epoch() and step(BatchSource&) agree on it
+/// within the step's own allreduce).
 class ShardedLoader {
  public:
   ShardedLoader(const Communicator& comm, H5Dataset dataset, SamplerOptions sampling,

@@ -36,9 +36,11 @@ struct SynthOptions {
 ///
 /// The rows are cut into chunk-aligned ranges, one per rank; each rank generates its range
 /// in blocks of about `block_bytes` and writes them with collective MPI-IO (parallel HDF5),
-/// so N may exceed the memory of the job. The file is written to `path` + ".partial" and
-/// renamed when complete. Errors are agreed: every rank throws the same Error. Holds
-/// hdf5_mutex() while it runs.
+/// so N may exceed the memory of the job. The file is written to `path` + ".partial" and,
+/// once every rank has closed it, flushed to disk and renamed by rank 0: `path` only ever
+/// names a complete file (a killed job leaves at most the ".partial" file, which the next
+/// run overwrites; on an error it is removed). Errors are agreed: every rank throws the
+/// same Error. Holds hdf5_mutex() while it runs.
 void synthesize(const Communicator& comm, const std::string& path, const SynthOptions& options);
 
 }  // namespace ringdp::data

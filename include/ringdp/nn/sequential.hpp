@@ -110,10 +110,18 @@ class Sequential {
   std::vector<std::unique_ptr<Layer<T>>> layers_;
   std::vector<ArenaRange> ranges_;   // per layer, in layer order
   std::vector<TensorInfo> tensors_;  // in arena order
-  // unique_ptr<T[]> rather than std::vector: the buffers must never reallocate, since the
-  // layers' maps point into them.
-  std::unique_ptr<T[]> parameter_storage_;
-  std::unique_ptr<T[]> gradient_storage_;
+  // Arena storage, aligned to kArenaAlignment bytes. Not a std::vector: the buffers must
+  // never reallocate, since the layers' maps point into them. Aligned because Eigen's
+  // vectorised kernels peel a different number of leading elements for a different
+  // address modulo the vector width, which changes the order of the additions and so the
+  // rounding: with malloc's 16-byte alignment, the same model on the same data could give
+  // results differing in the last bits from run to run and between processes.
+  static constexpr std::size_t kArenaAlignment = 64;  // bytes: a cache line, >= any SIMD width
+  struct ArenaDelete {
+    void operator()(T* p) const noexcept;
+  };
+  std::unique_ptr<T[], ArenaDelete> parameter_storage_;
+  std::unique_ptr<T[], ArenaDelete> gradient_storage_;
   std::span<T> parameters_;
   std::span<T> gradients_;
   // Per-batch buffers, kept between steps so a steady batch size allocates nothing:

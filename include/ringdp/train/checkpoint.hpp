@@ -81,8 +81,11 @@ struct CheckpointExpectation {
 /// checkpoint_file_name(step), fsyncs the directory, then deletes the oldest checkpoints
 /// of the directory so that at most `keep` (>= 1) remain. A crash at any moment leaves
 /// either the previous set of files or the new one, never a partial checkpoint under a
-/// checkpoint name. Returns the path written on every rank; every rank throws the same
-/// Error (collective) when rank 0 fails. Holds data::hdf5_mutex() while it calls HDF5.
+/// checkpoint name. The temporary is hidden (".checkpoint-s<step>.h5.tmp-<pid>"), so a
+/// kill mid-write leaves at most such a file, which loaders never take for a checkpoint;
+/// each save also deletes the temporaries of writers that no longer run on this host.
+/// Returns the path written on every rank; every rank throws the same Error (collective)
+/// when rank 0 fails. Holds data::hdf5_mutex() while it calls HDF5.
 std::string save_checkpoint(const Communicator& comm, const std::string& directory,
                             const Checkpoint& checkpoint, int keep = 3);
 

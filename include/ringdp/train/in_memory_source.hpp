@@ -42,6 +42,7 @@ class InMemorySource final : public BatchSource {
   [[nodiscard]] std::size_t steps_per_epoch() const override { return steps_; }
   void start_epoch(std::uint64_t epoch) override;
   bool next(Batch& batch) override;
+  [[nodiscard]] std::vector<std::size_t> real_per_step() const override;
 
   /// Number of samples N.
   [[nodiscard]] std::size_t samples() const noexcept { return labels_.size(); }

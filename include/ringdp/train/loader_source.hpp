@@ -25,6 +25,7 @@ class LoaderSource final : public BatchSource {
   [[nodiscard]] std::size_t steps_per_epoch() const override { return loader_.steps_per_epoch(); }
   void start_epoch(std::uint64_t epoch) override;
   bool next(Batch& batch) override;
+  [[nodiscard]] std::vector<std::size_t> real_per_step() const override;
 
   /// The last batch as the loader delivered it (row indices, epoch, step).
   [[nodiscard]] const data::Batch& last() const noexcept { return delivered_; }

@@ -35,6 +35,9 @@ struct MetricsRow {
   double backward_s = 0.0;
   double exposed_comm_s = 0.0;
   double optimizer_s = 0.0;
+  /// Steps of the row skipped for NaN or Inf (--skip-nonfinite); their samples are not in
+  /// the loss, accuracy and samples.
+  std::int64_t skipped_steps = 0;
 };
 
 /// The header line's column names, in order.

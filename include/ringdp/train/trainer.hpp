@@ -3,9 +3,11 @@
 /// The data-parallel trainer: identical model replicas on every rank, kept identical by
 /// averaging gradients (overlapped with backward) before every optimizer step.
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "ringdp/collectives/gradient_reducer.hpp"
@@ -16,10 +18,15 @@
 #include "ringdp/nn/sequential.hpp"
 #include "ringdp/train/batch_source.hpp"
 #include "ringdp/train/lr_schedule.hpp"
+#include "ringdp/train/non_finite.hpp"
 #include "ringdp/train/time_stats.hpp"
 #include "ringdp/train/timeline.hpp"
 
 namespace ringdp::train {
+
+namespace detail {
+class StepSumsReduction;
+}  // namespace detail
 
 /// Options of a Trainer; pass the same values on every rank.
 struct TrainerOptions {
@@ -42,6 +49,13 @@ struct TrainerOptions {
   LrSchedule schedule = {};
   /// Keep a TimelineEvent record of every step (for write_chrome_trace()).
   bool record_timeline = false;
+  /// What a NaN or Inf in the loss or in the averaged gradient does. Every step checks
+  /// both, in a way every rank decides alike (the loss in the step's metrics allreduce, the
+  /// gradient on the averaged bits). false: the step throws NonFiniteError on every rank,
+  /// before the optimizer has touched the parameters. true: the step is skipped on every
+  /// rank (no optimizer update, optimizer state untouched), StepResult::skipped says so,
+  /// and training goes on.
+  bool skip_nonfinite = false;
 };
 
 /// Result of one training step, over all ranks (real samples only).
@@ -50,6 +64,12 @@ struct StepResult {
   double accuracy = 0.0;     ///< fraction correct over the global batch
   std::int64_t samples = 0;  ///< real samples in the global batch
   double learning_rate = 0.0;
+  /// True when the step met a non-finite loss or averaged gradient and, with
+  /// TrainerOptions::skip_nonfinite, made no update on any rank (loss may then be NaN).
+  bool skipped = false;
+  /// For a skipped step, what was not finite: the NonFiniteError message it would have
+  /// thrown ("ringdp: step 57: non-finite loss on rank 2"); the same on every rank.
+  std::string nonfinite;
 };
 
 /// Result of an epoch or an evaluation, over all ranks.
@@ -57,7 +77,10 @@ struct EpochResult {
   double loss = 0.0;         ///< mean loss per real sample
   double accuracy = 0.0;     ///< fraction correct
   std::int64_t samples = 0;  ///< real samples counted (each exactly once in evaluation)
-  std::int64_t steps = 0;
+  std::int64_t steps = 0;    ///< steps run, skipped ones included
+  /// Steps skipped for a non-finite loss or gradient (TrainerOptions::skip_nonfinite); their
+  /// samples are not in loss, accuracy and samples.
+  std::int64_t skipped_steps = 0;
   double seconds = 0.0;  ///< wall time on this rank
 };
 
@@ -72,19 +95,28 @@ struct TrainPosition {
 
 /// The data-parallel training loop over a model and an optimizer owned by the caller.
 ///
-/// Each step: batch -> forward -> loss -> ONE small allreduce of (loss sum, correct,
-/// real count) -> backward, with each finished bucket of the gradient arena handed to a
-/// GradientReducer whose progress thread averages it while backward goes on -> wait_all
-/// -> optimizer step. The metrics allreduce sits before backward because the global count
-/// of real samples also weighs the gradient: a rank with padding in its last batch scales
-/// its gradient by (ranks x its real count / global real count), so the average over ranks
-/// is the gradient of the global mean loss, exactly as a 1-rank run with the whole batch.
-/// When every rank holds the same real count the factor is exactly 1 and nothing is
-/// scaled.
+/// Each step: batch -> forward -> loss -> backward, with each finished bucket of the
+/// gradient arena handed to a GradientReducer whose progress thread averages it while
+/// backward goes on -> wait_all -> ONE small allreduce of (loss sum, correct, real count)
+/// -> optimizer step. The global count of real samples weighs the gradient: a rank with
+/// padding in its last batch scales its gradient by (ranks x its real count / global real
+/// count), so the average over ranks is the gradient of the global mean loss, exactly as a
+/// 1-rank run with the whole batch (the factor is exactly 1, and nothing is scaled, when
+/// every rank holds the same count). train_epoch() learns every step's global count in
+/// advance (BatchSource::real_per_step(), one allreduce per epoch), so a step synchronises
+/// the ranks once. When the count is not known (Batch::global_real == 0) the metrics
+/// allreduce moves before backward, and the step synchronises twice.
+///
+/// Non-finite values: a NaN or Inf in any rank's loss shows in the metrics allreduce, and
+/// one in the averaged gradient is found by a vectorised scan of each reduced bucket on
+/// the progress thread (the averaged bits are the same on every rank). Either way every rank
+/// reaches the same verdict, and the step throws NonFiniteError or, with
+/// TrainerOptions::skip_nonfinite, makes no update.
 ///
 /// Every method is collective over `comm` unless it says otherwise: call them on every
 /// rank in the same order. MPI: needs MPI_THREAD_SERIALIZED (the reducer's progress thread);
-/// while a step runs, the trainer's own thread makes no MPI call once backward has begun.
+/// while a step runs, the trainer's own thread makes no MPI call between the start of
+/// backward and the return of wait_all().
 /// Not thread-safe.
 class Trainer {
  public:
@@ -104,8 +136,21 @@ class Trainer {
   EpochResult train_epoch(BatchSource& source);
 
   /// One step on `batch` (every rank calls it with its own batch; `steps_per_epoch` is
-  /// used by the schedule). Does not advance position().step_in_epoch; train_epoch() does.
+  /// used by the schedule). Set batch.global_real on every rank, or on none. Throws the
+  /// same Error on every rank when it differs from the sum of the ranks' batch.real. Does
+  /// not advance position().step_in_epoch; train_epoch() does.
+  /// Throws NonFiniteError on every rank for a NaN or Inf in the loss or the averaged
+  /// gradient (unless skip_nonfinite); the parameters, optimizer state and position are
+  /// then those from before the step, and the trainer can go on.
   StepResult step(const Batch& batch, std::int64_t steps_per_epoch);
+
+  /// One step on the next batch of `source` (its fetch timed as the step's data time).
+  /// A source is local, so a failure to fetch (an I/O error, a source that ends early) is
+  /// agreed inside the step's metrics allreduce: the failing rank still takes part, and
+  /// every rank then throws the same ringdp::Error (collective) naming the lowest failing
+  /// rank and its cause (for the HDF5 loader: the file, the dataset and the rows), so no
+  /// rank is left waiting in a collective. train_epoch() steps this way.
+  StepResult step(BatchSource& source, std::int64_t steps_per_epoch);
 
   /// Evaluates the model on `source` (an evaluation-mode source: no padding, every sample
   /// on exactly one rank, shares may differ, so may steps_per_epoch()). Each rank runs its
@@ -133,13 +178,24 @@ class Trainer {
   [[nodiscard]] const Communicator& communicator() const noexcept { return comm_; }
 
  private:
-  StepResult run_step(const Batch& batch, std::int64_t steps_per_epoch, double data_seconds);
+  // `data_error`: this rank could not fetch `batch` (empty when it could); agreed in the
+  // step's metrics allreduce.
+  StepResult run_step(const Batch& batch, std::int64_t steps_per_epoch, double data_seconds,
+                      std::string data_error);
+  // step(source) with a global real count known in advance (0: unknown).
+  StepResult source_step(BatchSource& source, std::int64_t steps_per_epoch,
+                         std::size_t global_real);
+  [[nodiscard]] NonFiniteError gradient_error(std::int64_t step) const;
 
   Communicator comm_;
   nn::Sequential<float>& model_;
   nn::Optimizer<float>& optimizer_;
   TrainerOptions options_;
   std::unique_ptr<GradientReducer> reducer_;
+  std::unique_ptr<detail::StepSumsReduction> step_sums_;
+  // Set on the progress thread when a reduced bucket holds a NaN or Inf; read after
+  // wait_all() (whose lock orders the accesses; atomic to say so plainly).
+  std::atomic<bool> gradient_nonfinite_{false};
   nn::Matrix<float> dlogits_;
   TrainPosition position_;
   TimeStats times_;

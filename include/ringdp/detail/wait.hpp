@@ -1,0 +1,51 @@
+#pragma once
+/// \file
+/// The library's one wait helper: every wait of a ringdp collective goes through it, so
+/// that the stall inspector (ringdp/comm/stall.hpp) watches it. Internal to ringdp; not
+/// part of the public API.
+
+#include <mpi.h>
+
+#include <cstddef>
+#include <span>
+
+#include "ringdp/comm/communicator.hpp"
+
+namespace ringdp::detail {
+
+/// Marks one collective on `comm` for the stall inspector: bumps the communicator's
+/// sequence number and names the collective (`name`: a string literal) until the scope
+/// ends. Opened at the entry of every public collective, on every rank, so that all ranks
+/// number their collectives alike. Local, no allocation, no MPI call.
+///
+/// Test hook (test-only, documented in README): with RINGDP_TEST_STALL_RANK=r and
+/// RINGDP_TEST_STALL_SECONDS=s, world rank r sleeps s seconds on entering its first
+/// collective whose communicator's StallContext step is >= RINGDP_TEST_STALL_STEP
+/// (default -1: its first collective). Once per process.
+class CollectiveScope {
+ public:
+  CollectiveScope(const Communicator& comm, const char* name) noexcept;
+  ~CollectiveScope();
+  CollectiveScope(const CollectiveScope&) = delete;
+  CollectiveScope& operator=(const CollectiveScope&) = delete;
+
+ private:
+  StallState* state_;
+  const char* previous_;
+};
+
+/// Completes `request` like MPI_Wait (status ignored): polls it with MPI_Test, first
+/// spinning as MPI_Wait does, then, once the wait lasts, yielding the core and letting the
+/// stall inspector report, answer and abort as its settings say. The thread that calls it
+/// is the only one that touches MPI meanwhile (MPI_THREAD_SERIALIZED is enough). Throws
+/// MpiError.
+void wait(const Communicator& comm, MPI_Request& request);
+
+/// Completes every request like MPI_Waitall (statuses ignored), watched like wait().
+void wait_all(const Communicator& comm, std::span<MPI_Request> requests);
+
+/// Stall reports and answers of `comm` still in flight on this rank (for tests: a stall
+/// that resolved by itself leaves none). Local.
+[[nodiscard]] std::size_t stall_sends_in_flight(const Communicator& comm) noexcept;
+
+}  // namespace ringdp::detail

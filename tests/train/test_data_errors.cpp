@@ -1,0 +1,201 @@
+// A data error on one rank (its batch source throws, ends early, or a chunk of the HDF5
+// file is corrupted after the loader opened it) becomes the same collective Error on every
+// rank, naming the failing rank and the cause, instead of a rank-local exception that
+// leaves the other ranks waiting in the next collective (a hang: the CTest TIMEOUT).
+// Run at 1 and 3 ranks.
+
+#include <hdf5.h>
+#include <mpi.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "mpi_test.hpp"
+#include "ringdp/comm/communicator.hpp"
+#include "ringdp/comm/error.hpp"
+#include "ringdp/data/hdf5_lock.hpp"
+#include "ringdp/data/loader.hpp"
+#include "ringdp/data/synth.hpp"
+#include "ringdp/nn/sequential.hpp"
+#include "ringdp/nn/sgd.hpp"
+#include "ringdp/train/in_memory_source.hpp"
+#include "ringdp/train/loader_source.hpp"
+#include "ringdp/train/trainer.hpp"
+#include "train_fixture.hpp"
+
+namespace {
+
+using ringdp::Communicator;
+using ringdp::test::all_ranks;
+using namespace ringdp;
+
+// An in-memory source that fails on rank `bad_rank` when asked for batch `bad_step`:
+// by throwing an IoError worded like the loader's, or by ending early. With `announce`
+// it tells the trainer its real counts in advance (real_per_step), which moves the
+// step's metrics allreduce after the gradient reduction: both orders are tested.
+class FailingSource final : public train::BatchSource {
+ public:
+  enum class How { Throw, End };
+  FailingSource(train::InMemorySource inner, int rank, int bad_rank, std::size_t bad_step, How how,
+                bool announce)
+      : inner_(std::move(inner)),
+        fails_(rank == bad_rank),
+        bad_step_(bad_step),
+        how_(how),
+        announce_(announce) {}
+  [[nodiscard]] std::vector<std::size_t> real_per_step() const override {
+    return announce_ ? inner_.real_per_step() : std::vector<std::size_t>{};
+  }
+  [[nodiscard]] std::size_t steps_per_epoch() const override { return inner_.steps_per_epoch(); }
+  void start_epoch(std::uint64_t epoch) override {
+    inner_.start_epoch(epoch);
+    step_ = 0;
+  }
+  bool next(train::Batch& batch) override {
+    if (fails_ && step_ == bad_step_) {
+      if (how_ == How::End) return false;
+      throw IoError("'fake.h5': dataset '/train/images': cannot read 16 rows from row 48");
+    }
+    ++step_;
+    return inner_.next(batch);
+  }
+
+ private:
+  train::InMemorySource inner_;
+  bool fails_;
+  std::size_t bad_step_;
+  How how_;
+  bool announce_;
+  std::size_t step_ = 0;
+};
+
+struct Outcome {
+  bool threw = false;
+  bool collective = false;
+  int rank = -2;
+  std::string message;
+};
+
+template <class Fn>
+Outcome attempt(Fn&& fn) {
+  Outcome o;
+  try {
+    fn();
+  } catch (const Error& e) {
+    o = {true, e.collective(), e.rank(), e.what()};
+  }
+  return o;
+}
+
+// Every rank threw the same collective Error, from `rank`, whose text holds every part.
+bool agreed(const Outcome& o, int rank, std::initializer_list<std::string> parts) {
+  bool ok = o.threw && o.collective && o.rank == rank;
+  for (const std::string& p : parts) ok = ok && o.message.find(p) != std::string::npos;
+  if (!ok) UNSCOPED_INFO("rank " << test::world_rank() << ": " << o.message);
+  const bool everywhere = all_ranks(ok);
+  return everywhere &&
+         test::same_on_all_ranks(test::hash_bytes(o.message.data(), o.message.size()));
+}
+
+std::uint64_t parameter_hash(const nn::Sequential<float>& model) {
+  const auto p = model.parameters();
+  return test::hash_bytes(p.data(), p.size() * sizeof(float));
+}
+
+}  // namespace
+
+TEST_CASE("a batch source failing on one rank stops every rank with the same Error") {
+  const Communicator world(MPI_COMM_WORLD);
+  const int last = world.size() - 1;
+  auto [x, labels] = test::teacher_data(120, 10, 3, 4);
+  for (const auto how : {FailingSource::How::Throw, FailingSource::How::End})
+    for (const bool announce : {false, true}) {
+      CAPTURE(announce);
+      auto model = nn::Sequential<float>::from_spec("10-8-3");
+      model.initialize(3);
+      nn::Sgd<float> sgd(model.parameter_count());
+      train::Trainer trainer(world, model, sgd);
+      FailingSource source(train::InMemorySource(x, labels, world.rank(), world.size(),
+                                                 {.batch_size = 4, .seed = 1}),
+                           world.rank(), last, 3, how, announce);
+      const Outcome o = attempt([&] { trainer.train_epoch(source); });
+      const std::string cause = how == FailingSource::How::Throw
+                                    ? "batch 3 of the epoch: 'fake.h5': dataset '/train/images'"
+                                    : "ended after 3 of";
+      CHECK(agreed(o, last, {"rank " + std::to_string(last), cause}));
+      // Stopped before the optimizer: no rank applied an update for step 3, all hold the
+      // same parameters, and the trainer counted the three good steps only.
+      CHECK(test::same_on_all_ranks(parameter_hash(model)));
+      CHECK(all_ranks(trainer.position().global_step == 3));
+    }
+}
+
+TEST_CASE("a source failing on one rank during evaluation: the same Error everywhere") {
+  const Communicator world(MPI_COMM_WORLD);
+  const int last = world.size() - 1;
+  auto [x, labels] = test::teacher_data(90, 10, 3, 6);
+  auto model = nn::Sequential<float>::from_spec("10-8-3");
+  model.initialize(3);
+  nn::Sgd<float> sgd(model.parameter_count());
+  train::Trainer trainer(world, model, sgd);
+  FailingSource source(train::InMemorySource(x, labels, world.rank(), world.size(),
+                                             {.batch_size = 5, .evaluation = true}),
+                       world.rank(), last, 2, FailingSource::How::Throw, false);
+  const Outcome o = attempt([&] { trainer.evaluate(source); });
+  CHECK(agreed(o, last, {"rank " + std::to_string(last), "evaluation batch 2", "fake.h5"}));
+}
+
+TEST_CASE("a chunk corrupted after the loader opened the file: every rank throws its Error") {
+  const Communicator world(MPI_COMM_WORLD);
+  const int last = world.size() - 1;
+  int pid = static_cast<int>(::getpid());
+  MPI_Bcast(&pid, 1, MPI_INT, 0, MPI_COMM_WORLD);
+  const std::string path = (std::filesystem::temp_directory_path() /
+                            ("ringdp_test_data_errors_" + std::to_string(pid) + ".h5"))
+                               .string();
+  // gzip: a chunk whose zlib header is overwritten fails to inflate (an uncompressed chunk
+  // would be read back as wrong values, which no reader can tell from right ones).
+  data::synthesize(world, path,
+                   {.samples = 480, .features = 12, .classes = 3, .seed = 2, .chunk_rows = 16});
+  {
+    data::SamplerOptions sampling{.mode = data::SamplingMode::Shard, .batch_size = 8, .seed = 4};
+    data::ShardedLoader loader(world, data::H5Dataset(world, path), sampling,
+                               {.read_ahead = 3, .cache_bytes = 0});
+    // The last block the last rank visits in epoch 0: it fails after many good steps.
+    const data::RankEpoch plan = loader.sampler().epoch(last, 0);
+    const std::size_t block = plan.windows.back().blocks.back();
+    if (world.rank() == 0) {
+      // Where the chunk lies in the file, from the HDF5 C API (under ringdp's HDF5 lock:
+      // the loader's thread may be inside HDF5).
+      std::lock_guard lock(data::hdf5_mutex());
+      const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+      const hid_t images = H5Dopen2(file, "/train/images", H5P_DEFAULT);
+      const hsize_t offset[2] = {block * 16, 0};
+      haddr_t address = 0;
+      hsize_t size = 0;
+      H5Dget_chunk_info_by_coord(images, offset, nullptr, &address, &size);
+      H5Dclose(images);
+      H5Fclose(file);
+      std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+      f.seekp(static_cast<std::streamoff>(address));
+      const std::string garbage(std::min<hsize_t>(size, 8), '\xff');
+      f.write(garbage.data(), static_cast<std::streamsize>(garbage.size()));
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+
+    train::LoaderSource source(loader);
+    auto model = nn::Sequential<float>::from_spec("12-8-3");
+    model.initialize(5);
+    nn::Sgd<float> sgd(model.parameter_count());
+    train::Trainer trainer(world, model, sgd);
+    const Outcome o = attempt([&] { trainer.train_epoch(source); });
+    CHECK(agreed(o, last, {"rank " + std::to_string(last), path, "/train/images", "cannot read"}));
+    CHECK(test::same_on_all_ranks(parameter_hash(model)));
+  }
+  MPI_Barrier(MPI_COMM_WORLD);
+  if (world.rank() == 0) std::filesystem::remove(path);
+}
