@@ -33,6 +33,12 @@ function(ringdp_add_mpi_test)
   if(NOT T_TIMEOUT)
     set(T_TIMEOUT 120)
   endif()
+  # Sanitized processes run several times slower (ThreadSanitizer 5-15 times), and more so
+  # on a loaded machine. The timeout is there to catch a hang, not to measure speed: scale
+  # it, so that a slow test that progresses still passes and a hang still fails.
+  if(RINGDP_SANITIZE)
+    math(EXPR T_TIMEOUT "${T_TIMEOUT} * 3")
+  endif()
   list(POP_FRONT T_COMMAND exe)
   if(TARGET ${exe})
     set(exe $<TARGET_FILE:${exe}>)

@@ -43,6 +43,22 @@ static int probe_slot(void) {
 
 enum { kCount = 1024 };
 
+/* Under AddressSanitizer freed memory waits in a quarantine (256 MB by default) before it
+ * is reused, so VmRSS grows by design whether or not anything leaks: the memory check is
+ * left out there. The slot check still finds leaked communicators (which LeakSanitizer
+ * would not: Open MPI's table still points to them). */
+#if defined(__SANITIZE_ADDRESS__)
+enum { kCheckRss = 0 };
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+enum { kCheckRss = 0 };
+#else
+enum { kCheckRss = 1 };
+#endif
+#else
+enum { kCheckRss = 1 };
+#endif
+
 static void round_trip(Harness* h, int round) {
   MPI_Comm comm;
   if (round % 2 == 0) {
@@ -84,14 +100,15 @@ int main(int argc, char** argv) {
              slot_before, slot_after, rounds);
     harness_fail(&h, what);
   }
-  if (rss_before < 0 || rss_after - rss_before > 2048) {
+  if (kCheckRss && (rss_before < 0 || rss_after - rss_before > 2048)) {
     snprintf(what, sizeof what, "VmRSS grew from %ld KiB to %ld KiB over %d rounds", rss_before,
              rss_after, rounds);
     harness_fail(&h, what);
   }
   if (h.rank == 0) {
-    printf("comm_churn: %d rounds: communicator slot %d -> %d, VmRSS %ld -> %ld KiB\n", rounds,
-           slot_before, slot_after, rss_before, rss_after);
+    printf("comm_churn: %d rounds: communicator slot %d -> %d, VmRSS %ld -> %ld KiB%s\n",
+           rounds, slot_before, slot_after, rss_before, rss_after,
+           kCheckRss ? "" : " (not checked under AddressSanitizer)");
   }
   /* Two communicators the program never frees, served once each: MPI_COMM_SELF and a
    * forgotten duplicate of MPI_COMM_WORLD. The library frees their ringdp duplicates in

@@ -4,14 +4,15 @@
 // ranks' reports are captured and printed (each line prefixed with the rank) only when
 // that rank failed. The results are then combined with MPI_MAX, so every rank exits with
 // the same status and mpirun, and so CTest, fails when any one rank failed.
-#define CATCH_CONFIG_RUNNER
-#include <catch2/catch.hpp>
+//
+// Catch2 itself (its implementation and the session) is compiled in catch_impl.cpp.
 #include <mpi.h>
 
 #include <iostream>
 #include <sstream>
 #include <string>
 
+#include "catch_session.hpp"
 #include "ringdp/comm/environment.hpp"
 
 int main(int argc, char** argv) {
@@ -23,13 +24,7 @@ int main(int argc, char** argv) {
   std::streambuf* original = nullptr;
   if (rank != 0) original = std::cout.rdbuf(captured.rdbuf());
 
-  Catch::Session session;
-  int result = session.applyCommandLine(argc, argv);
-  if (result == 0) {
-    // mpirun hands ranks a pseudo-terminal; colour codes would only clutter CTest's logs.
-    session.configData().useColour = Catch::UseColour::No;
-    result = session.run();
-  }
+  const int result = ringdp::test::run_catch_session(argc, argv);
 
   if (original != nullptr) {
     std::cout.rdbuf(original);
