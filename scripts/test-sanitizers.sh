@@ -49,9 +49,9 @@ source scripts/env.sh
 #  - durability_kill_*: SIGKILL writer jobs at moments spread over a write time measured
 #    first, and need enough kills to land mid-write; under the sanitizers' slowdown the
 #    synth case saw too few land and the checkpoint case (50 kills) ran past its 150 s
-#    limit. What they check is the temp-file-and-rename protocol, not memory use. The writers' code (save_checkpoint,
-#    ringdp-data synth) is sanitized in test_checkpoint_files, test_data_synth and
-#    data_cli_synth.
+#    limit. What they check is the temp-file-and-rename protocol, not memory use. The
+#    writers' code (save_checkpoint, ringdp-data synth) is sanitized in
+#    test_checkpoint_files, test_data_synth and data_cli_synth.
 EXCLUDE='\.np[345]$|^install\.consumer$|^cluster_emulation$'
 EXCLUDE+='|^train_app_(resume|bad_flags|corrupt_checkpoint|model_mismatch)$|^example_train_mlp\.'
 EXCLUDE+='|^stall_app_|^durability_kill_'
@@ -66,6 +66,15 @@ EXCLUDE+='|^stall_app_|^durability_kill_'
 THREAD_TESTS=(test_collectives test_collectives_env test_gradient_reducer
               test_gradient_reducer_thread_level test_comm test_data test_data_io_driver
               test_train test_nonfinite test_train_data_errors test_stall)
+# ...except test_collectives at 2 ranks: under ThreadSanitizer it ran past its time limit in
+# 2 of 6 runs on the (loaded) development machine, at 120 s and 300 s against 13-57 s for
+# the others; both ranks' stacks, taken in a third slow run, were in the same MPI_Allreduce
+# on MPI_COMM_WORLD (the test's own reference call), inside Open MPI's recursive-doubling
+# allreduce waiting for its sendrecv. Whether Open MPI's shared-memory transport hangs
+# there or only crawls is not settled; no ringdp frame or thread is on those stacks (the
+# test starts no thread), and the test passes at 2 ranks under ASan+UBSan and in the normal
+# build. At 1 rank it still runs every algorithm under ThreadSanitizer.
+THREAD_EXCLUDE='|^test_collectives\.np2$'
 
 # Open MPI unloads its components (mca_*.so plugins) in MPI_Finalize; LeakSanitizer runs
 # later and then sees their allocations as "<unknown module>", which no suppression by
@@ -156,7 +165,7 @@ for kind in "${KINDS[@]}"; do
     undefined) run undefined build-ubsan "" ;;
     thread)
       select="^($(IFS='|'; echo "${THREAD_TESTS[*]}"))\\.np"
-      run thread build-tsan "$select" "${THREAD_TESTS[@]}" ;;
+      EXCLUDE="$EXCLUDE$THREAD_EXCLUDE" run thread build-tsan "$select" "${THREAD_TESTS[@]}" ;;
     *) echo "unknown sanitizer '$kind' (address,undefined, address, undefined, thread)" >&2
        exit 2 ;;
   esac
