@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <mutex>
 #include <stdexcept>
@@ -192,6 +193,16 @@ DirectRows read_direct(const std::string& path, const std::string& images,
   H5Dclose(dset);
   H5Fclose(file);
   return out;
+}
+
+bool matches_direct(const data::Batch& b, const std::string& path, const FileSpec& spec) {
+  const DirectRows direct = read_direct(path, spec.images, spec.labels, b.indices);
+  if (static_cast<std::size_t>(b.x.size()) != direct.values.size()) return false;
+  if (std::memcmp(b.x.data(), direct.values.data(), direct.values.size() * sizeof(float)) != 0)
+    return false;
+  for (std::size_t c = 0; c < b.labels.size(); ++c)
+    if (b.labels[c] != direct.labels[c]) return false;
+  return true;
 }
 
 std::vector<std::uint64_t> gather_all(const std::vector<std::uint64_t>& mine, MPI_Comm comm) {

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "ringdp/data/loader.hpp"
+
 namespace ringdp::test {
 
 /// Collective: a fresh directory, unique to this run and rank count (rank 0 creates it
@@ -59,6 +61,10 @@ struct DirectRows {
 };
 DirectRows read_direct(const std::string& path, const std::string& images,
                        const std::string& labels, const std::vector<std::uint64_t>& rows);
+
+/// True when the batch's columns and labels equal, bit for bit, its rows (b.indices) read
+/// with read_direct() from the datasets `spec` names. Rank-local.
+bool matches_direct(const data::Batch& b, const std::string& path, const FileSpec& spec);
 
 /// Collective: the concatenation of every rank's vector, in rank order.
 std::vector<std::uint64_t> gather_all(const std::vector<std::uint64_t>& mine,

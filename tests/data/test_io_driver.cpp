@@ -23,6 +23,7 @@ using ringdp::data::SamplingMode;
 using ringdp::data::ShardedLoader;
 using ringdp::test::all_ranks;
 using ringdp::test::FileSpec;
+using ringdp::test::matches_direct;
 using ringdp::test::TempDir;
 
 namespace {
@@ -37,17 +38,6 @@ bool same_batch(const Batch& a, const Batch& b) {
   return a.indices == b.indices && a.labels == b.labels && a.real == b.real &&
          a.x.rows() == b.x.rows() && a.x.cols() == b.x.cols() &&
          std::memcmp(a.x.data(), b.x.data(), static_cast<std::size_t>(a.x.size()) * 4) == 0;
-}
-
-// The batch equals the rows read with the HDF5 C API (uint8 scaled by 1/255).
-bool matches_direct(const Batch& b, const std::string& path, const FileSpec& spec) {
-  const auto direct = ringdp::test::read_direct(path, spec.images, spec.labels, b.indices);
-  if (static_cast<std::size_t>(b.x.size()) != direct.values.size()) return false;
-  if (std::memcmp(b.x.data(), direct.values.data(), direct.values.size() * sizeof(float)) != 0)
-    return false;
-  for (std::size_t c = 0; c < b.labels.size(); ++c)
-    if (b.labels[c] != direct.labels[c]) return false;
-  return true;
 }
 
 }  // namespace

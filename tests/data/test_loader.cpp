@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <catch2/catch.hpp>
-#include <cstring>
 #include <numeric>
 #include <set>
 
@@ -23,6 +22,7 @@ using ringdp::data::ShardedLoader;
 using ringdp::test::all_ranks;
 using ringdp::test::FileSpec;
 using ringdp::test::gather_all;
+using ringdp::test::matches_direct;
 using ringdp::test::TempDir;
 
 namespace {
@@ -42,17 +42,6 @@ std::vector<std::uint64_t> iota_vector(std::size_t n) {
 // after every real one in an epoch, so they are the batch's last columns.
 std::vector<std::uint64_t> real_indices(const Batch& b) {
   return {b.indices.begin(), b.indices.begin() + static_cast<std::ptrdiff_t>(b.real)};
-}
-
-// True when the batch's columns and labels equal, bit for bit, the rows read directly.
-bool matches_direct(const Batch& b, const std::string& path, const FileSpec& spec) {
-  const auto direct = ringdp::test::read_direct(path, spec.images, spec.labels, b.indices);
-  if (static_cast<std::size_t>(b.x.size()) != direct.values.size()) return false;
-  if (std::memcmp(b.x.data(), direct.values.data(), direct.values.size() * sizeof(float)) != 0)
-    return false;
-  for (std::size_t c = 0; c < b.labels.size(); ++c)
-    if (b.labels[c] != direct.labels[c]) return false;
-  return true;
 }
 
 }  // namespace
