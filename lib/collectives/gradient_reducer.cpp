@@ -114,7 +114,6 @@ GradientReducer::GradientReducer(const Communicator& comm, std::vector<std::span
     : comm_(comm.duplicate()), buckets_(std::move(buckets)), options_(std::move(options)) {
   // Every rank has the same thread level, so every rank throws here or none does.
   require_thread_level(ThreadLevel::Serialized, "GradientReducer (progress thread)");
-  comm_.set_check_mode(comm.check_mode());
   if (options_.fusion_bytes == static_cast<std::size_t>(-1)) {
     options_.fusion_bytes = default_fusion_bytes();
   }
@@ -139,12 +138,11 @@ GradientReducer::GradientReducer(const Communicator& comm, std::vector<std::span
     }
   }
 
-  // The progress thread resolves Auto per unit without communicating: agree on the
-  // tuning file now, on the caller's thread, so that it resolves alike on every rank.
-  agree_on_tuning(comm_);
-
   // The ranks must agree on the plan; the layout summary (count, elements, hash of sizes
-  // and options) is gathered so that a mismatch names the rank that differs.
+  // and options) is gathered so that a mismatch names the rank that differs. This first
+  // collective on comm_ also agrees on the tuning file (allgather, see tuning.hpp), on the
+  // caller's thread: the progress thread then resolves Auto per unit without
+  // communicating, alike on every rank.
   std::uint64_t hash = 1469598103934665603ull;
   std::uint64_t elements = 0;
   for (const auto& b : buckets_) {
