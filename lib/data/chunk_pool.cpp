@@ -41,8 +41,12 @@ PooledBuffer ChunkPool::acquire() {
     regions_.push_back(region);
     reserved_ += bytes;
     auto* base = static_cast<std::byte*>(region);
+    const std::size_t count = bytes / buffer_bytes_;
+    // Room for every buffer of every region, so that release() never allocates.
+    buffers_ += count;
+    free_.reserve(buffers_);
     // Handed out from the region's start first (the back of free_ is taken first).
-    for (std::size_t n = bytes / buffer_bytes_; n-- > 0;) free_.push_back(base + n * buffer_bytes_);
+    for (std::size_t n = count; n-- > 0;) free_.push_back(base + n * buffer_bytes_);
   }
   std::byte* buffer = free_.back();
   free_.pop_back();

@@ -51,6 +51,7 @@ class ChunkPool {
 
   std::size_t buffer_bytes_;  // rounded up to a cache line
   std::size_t reserved_ = 0;
+  std::size_t buffers_ = 0;  // buffers carved from all regions; free_ has room for all
   std::vector<std::byte*> free_;
   std::vector<void*> regions_;
 };
