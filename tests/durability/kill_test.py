@@ -16,8 +16,10 @@ what is on disk, here with h5py (independent of ringdp's reader):
   remain; the next writer, before writing, loads every visible checkpoint through ringdp's
   own loader and reports a verdict, and its first save deletes the temporaries of dead
   writers, which the last round checks.
-- synth: `mpirun -np 2 ringdp-data synth --out F` alternates between two seeds; F is absent,
-  or byte-for-byte the datasets of one of two uninterrupted reference runs: the old content
+- synth: `mpirun -np 2 ringdp-data synth --out F` alternates between two seeds. Most kills
+  are timed from the moment the temporary F.partial appears (the write's start, seen by
+  polling), over the write's calibrated length; some land before it, some just after the
+  rename. Afterwards F is absent, or byte-for-byte the datasets of one of two uninterrupted reference runs: the old content
   (same inode as before the round) or the new one. A stray F.partial is allowed (the next
   run overwrites it).
 
@@ -226,6 +228,9 @@ def case_checkpoint():
 SYNTH = ["--samples", "6000", "--test-samples", "1000", "--features", "128", "--classes", "10",
          "--chunk-rows", "256"]
 DATASETS = ["/train/images", "/train/labels", "/test/images", "/test/labels"]
+POLL = 0.002  # seconds between looks at the output directory
+EARLY_KILLS = 0.15  # share of the rounds killed before the write starts
+LATE_KILLS = 0.15  # share killed right after the rename
 
 
 def synth_cmd(out, seed):
@@ -248,8 +253,8 @@ def case_synth():
     seeds = (11, 12)
     refs = {}
     ref_paths = {}
-    durations = []
-    created = []  # when the job's temporary file appeared (after mpirun and MPI start-up)
+    created = []  # from the job's start to its temporary file's appearance
+    windows = []  # from the temporary's appearance to its rename: the write itself
     for seed in seeds:
         ref = os.path.join(ARGS.workdir, f"reference-{seed}.h5")
         for f in (ref, ref + ".partial"):
@@ -258,23 +263,28 @@ def case_synth():
         t0 = time.monotonic()
         proc = subprocess.Popen(synth_cmd(ref, seed), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 text=True, cwd=ARGS.workdir)
-        seen = None
+        seen = renamed = None
         while proc.poll() is None:
+            now = time.monotonic() - t0
             if seen is None and os.path.exists(ref + ".partial"):
-                seen = time.monotonic() - t0
-            time.sleep(0.002)
-        durations.append(time.monotonic() - t0)
+                seen = now
+            if seen is not None and renamed is None and os.path.exists(ref):
+                renamed = now
+            time.sleep(POLL)
         output = proc.stdout.read()
         check(proc.returncode == 0, f"reference run failed: {output}")
         check(seen is not None, "the reference run's temporary file was never seen")
+        if renamed is None:  # renamed between the last poll and the job's end
+            renamed = time.monotonic() - t0
         created.append(seen)
+        windows.append(renamed - seen)
         refs[seed] = read_dataset_file(ref)
         ref_paths[seed] = ref
     check(not same_content(refs[seeds[0]], refs[seeds[1]]), "the two seeds gave the same data")
-    job = max(durations)
     write_start = min(created)
-    print(f"calibration: an uninterrupted 2-rank synth job takes {job:.2f} s (mpirun included); "
-          f"its file appears after {write_start:.2f} s")
+    write = max(windows)
+    print(f"calibration: a 2-rank synth job creates its temporary file {write_start:.2f} s after "
+          f"mpirun starts and renames it {write * 1000:.0f} ms later")
 
     out = os.path.join(ARGS.workdir, "synth.h5")
     partial = out + ".partial"
@@ -304,9 +314,25 @@ def case_synth():
         partial_before = identity(partial)
         proc = start(synth_cmd(out, seed))
         try:
-            # Mostly over the write (from the file's creation to the end of the job), with
-            # some kills before it starts and after the job would have ended.
-            time.sleep(rng.uniform(0.7 * write_start, 1.15 * job))
+            phase = rng.random()
+            deadline = time.monotonic() + ROUND_TIMEOUT
+
+            def wait_for_change(path, old):
+                while identity(path) == old and proc.poll() is None and time.monotonic() < deadline:
+                    time.sleep(POLL)
+
+            if phase < EARLY_KILLS:
+                # Before the write: during mpirun's and MPI's start-up.
+                time.sleep(rng.uniform(0.0, write_start))
+            elif phase < EARLY_KILLS + LATE_KILLS:
+                # Just after the rename, while the ranks finalize.
+                wait_for_change(out, before)
+            else:
+                # Anchored to the write itself, not to the job's start (whose start-up time
+                # varies far more than the write): wait until the temporary is created or
+                # rewritten, then kill at a moment drawn over the write's calibrated length.
+                wait_for_change(partial, partial_before)
+                time.sleep(rng.uniform(0.0, 1.2 * write))
         finally:
             kill_session(proc)
         stats["kills"] += 1
@@ -329,7 +355,7 @@ def case_synth():
             stats["new"] += 1
     check(stats["mid_write"] >= ARGS.kills // 5,
           f"only {stats['mid_write']} of {ARGS.kills} kills landed mid-write: the test would not "
-          f"show much (write from {write_start:.2f} s to {job:.2f} s)")
+          f"show much (the write took {write * 1000:.0f} ms at calibration)")
     check(stats["new"] >= 1, "no round completed: the delays never reached the end of a job")
     print("kill test (synth, 2 ranks): {kills} kills, {mid_write} landed mid-write (.partial "
           "written in the round), outcomes: {absent} absent, {old} old file intact, {new} new "
