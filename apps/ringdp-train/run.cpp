@@ -250,9 +250,6 @@ void run(const Options& o) {
   trainer_options.record_timeline = !o.timeline.empty();
   trainer_options.skip_nonfinite = o.skip_nonfinite;
   train::Trainer trainer(comm, model, *optimizer, trainer_options);
-  // The trainer's event times count from the end of its construction; data-wait events
-  // recorded here use this origin, taken a few microseconds later.
-  const auto origin = ringdp::ReducerClock::now();
   const auto steps = static_cast<std::int64_t>(train_loader.steps_per_epoch());
 
   // --- resume -------------------------------------------------------------------------
@@ -324,8 +321,8 @@ void run(const Options& o) {
   // --- the loop -------------------------------------------------------------------------
   Metrics metrics(comm, o, resumed_from.empty() ? -1 : trainer.position().global_step);
   train::LoaderSource source(train_loader);
-  train::Batch batch;
-  std::vector<train::TimelineEvent> data_events;
+  std::optional<train::LoaderSource> test_source;
+  if (test_loader) test_source.emplace(*test_loader);
   Breakdown run_breakdown;
   std::int64_t run_samples = 0;
   std::int64_t run_skipped = 0;
@@ -336,9 +333,6 @@ void run(const Options& o) {
   bool tested = false;
   const std::int64_t first_step = trainer.position().global_step;
   const std::int64_t total_steps = static_cast<std::int64_t>(o.epochs) * steps;
-  auto us = [&](ringdp::ReducerClock::time_point t) {
-    return std::chrono::duration<double, std::micro>(t - origin).count();
-  };
   auto save = [&]() {
     const auto& p = trainer.position();
     train::Checkpoint c;
@@ -368,19 +362,12 @@ void run(const Options& o) {
 
   for (std::int64_t epoch = trainer.position().epoch; epoch < o.epochs; ++epoch) {
     const auto epoch_start = Clock::now();
-    source.start_epoch(static_cast<std::uint64_t>(epoch));
-    // A resumed run skips the batches its epoch already trained on: the order is a
-    // function of (seed, epoch), so these are exactly the batches the checkpoint saw.
-    // A failure there is local to a rank: agreed, like the steps' (every rank resumes at
-    // the same step).
+    // The trainer begins the epoch: it learns every step's global real count at once (so
+    // that each step synchronises the ranks only once), and a resumed run skips the
+    // batches its epoch already trained on (the order is a function of (seed, epoch), so
+    // these are exactly the batches the checkpoint saw).
     const std::int64_t first = trainer.position().step_in_epoch;
-    if (first > 0) {
-      ringdp::agree_on(comm, [&] {
-        for (std::int64_t s = 0; s < first; ++s) {
-          if (!source.next(batch)) throw ringdp::Error("the data ended while skipping");
-        }
-      });
-    }
+    trainer.start_epoch(source);
 
     Tally tally;
     Tally step_tally;
@@ -388,12 +375,10 @@ void run(const Options& o) {
     double lr = 0.0;
     for (std::int64_t s = first; s < steps; ++s) {
       // The trainer fetches the batch: a data error on any rank (a corrupt chunk, say)
-      // becomes the same Error on every rank, agreed within the step.
-      const auto t0 = ringdp::ReducerClock::now();
-      const train::StepResult r = trainer.step(source, steps);
+      // becomes the same Error on every rank, agreed within the step. After the epoch's
+      // last step the trainer's position is at the next epoch.
+      const train::StepResult r = trainer.train_step(source);
       const train::StepTimes t = trainer.times().all().back();
-      const auto t1 = t0 + std::chrono::duration_cast<ringdp::ReducerClock::duration>(
-                               std::chrono::duration<double>(t.data));
       breakdown.add(t);
       tally.add(r);
       lr = r.learning_rate;
@@ -407,15 +392,7 @@ void run(const Options& o) {
                         "(--skip-nonfinite)",
                         what));
       }
-      train::TrainPosition p = trainer.position();  // global_step advanced by step()
-      p.step_in_epoch = s + 1;
-      trainer.set_position(p);
-      if (trainer_options.record_timeline) {
-        data_events.push_back({.kind = train::EventKind::Data,
-                               .step = p.global_step - 1,
-                               .start_us = us(t0),
-                               .duration_us = us(t1) - us(t0)});
-      }
+      const train::TrainPosition& p = trainer.position();
       if (metrics.steps()) {
         step_tally = {};
         step_tally.add(r);
@@ -452,20 +429,14 @@ void run(const Options& o) {
     run_breakdown.exposed += breakdown.exposed;
     run_breakdown.optimizer += breakdown.optimizer;
 
-    train::TrainPosition p = trainer.position();
-    p.epoch = epoch + 1;
-    p.step_in_epoch = 0;
-    trainer.set_position(p);
-    if (trainer.options().check || comm.check_mode()) {
-      trainer.check_replicas(fmt::format("after epoch {}", epoch + 1).c_str());
-    }
+    // The last step finished the epoch (and, in check mode, compared the replicas).
+    const train::TrainPosition& p = trainer.position();
 
     train::MetricsRow row =
         make_row("epoch", epoch + 1, p.global_step, lr, tally, epoch_train_seconds, breakdown);
     std::string test_text;
-    if (test_loader) {
-      train::LoaderSource test_source(*test_loader);
-      last_test = trainer.evaluate(test_source);
+    if (test_source) {
+      last_test = trainer.evaluate(*test_source);
       tested = true;
       row.test_loss = last_test.loss;
       row.test_accuracy = last_test.accuracy;
@@ -490,7 +461,6 @@ void run(const Options& o) {
   // --- outputs and summary ----------------------------------------------------------------
   if (!o.timeline.empty()) {
     std::vector<train::TimelineEvent> events = trainer.timeline();
-    events.insert(events.end(), data_events.begin(), data_events.end());
     std::sort(events.begin(), events.end(),
               [](const auto& a, const auto& b) { return a.start_us < b.start_us; });
     train::write_chrome_trace(comm, o.timeline, events);

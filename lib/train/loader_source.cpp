@@ -7,33 +7,43 @@
 
 namespace ringdp::train {
 
-void LoaderSource::start_epoch(std::uint64_t epoch) {
-  loader_.start_epoch(epoch);
-  step_ = 0;
-  positions_.clear();
-  real_.clear();
-  // The plan is a pure function of (seed, epoch, logical rank): the same the loader uses.
+LoaderSource::LoaderSource(data::ShardedLoader& loader) : loader_(loader) {
+  // How many positions a logical rank has in an epoch, and how many of them are real, do
+  // not depend on the epoch in any sampling mode: global mode permutes the same N samples
+  // and deals position j k + r to rank r, whatever the permutation; shard mode deals the
+  // blocks once per run (from the seed) and an epoch only reorders a rank's own blocks,
+  // so its real count (all its rows, or the drop_last cut) and its padded length (the
+  // largest share) stay; evaluation has neither shuffle nor padding. Which rows are
+  // real changes each epoch, never how many. So one plan per logical rank, of epoch 0,
+  // gives them for the whole run, instead of rebuilding full plans (an O(N) permutation
+  // each) every epoch.
   for (const int r : loader_.logical_ranks()) {
-    const data::RankEpoch plan = loader_.sampler().epoch(r, epoch);
+    const data::RankEpoch plan = loader_.sampler().epoch(r, 0);
     positions_.push_back(plan.order.size());
     real_.push_back(plan.real);
   }
-}
-
-std::vector<std::size_t> LoaderSource::real_per_step() const {
   // Step s of a logical rank covers its positions [s b, (s+1) b); the first `real` of its
   // positions are real samples, the rest padding.
-  if (positions_.empty()) return {};  // before start_epoch()
   const std::size_t b = loader_.sampler().batch_size();
-  std::vector<std::size_t> real(steps_per_epoch(), 0);
-  for (std::size_t s = 0; s < real.size(); ++s) {
+  real_per_step_.assign(loader_.steps_per_epoch(), 0);
+  for (std::size_t s = 0; s < real_per_step_.size(); ++s) {
     for (std::size_t l = 0; l < positions_.size(); ++l) {
       const std::size_t begin = std::min(positions_[l], s * b);
       const std::size_t end = std::min(positions_[l], (s + 1) * b);
-      if (real_[l] > begin) real[s] += std::min(real_[l], end) - begin;
+      if (real_[l] > begin) real_per_step_[s] += std::min(real_[l], end) - begin;
     }
   }
-  return real;
+}
+
+void LoaderSource::start_epoch(std::uint64_t epoch) {
+  loader_.start_epoch(epoch);
+  started_ = true;
+  step_ = 0;
+}
+
+std::vector<std::size_t> LoaderSource::real_per_step() const {
+  if (!started_) return {};  // before start_epoch(), as BatchSource says
+  return real_per_step_;
 }
 
 bool LoaderSource::next(Batch& batch) {

@@ -162,19 +162,6 @@ StepResult Trainer::step(const Batch& batch, std::int64_t steps_per_epoch) {
   return run_step(batch, steps_per_epoch, 0.0, {});
 }
 
-StepResult Trainer::step(BatchSource& source, std::int64_t steps_per_epoch) {
-  return source_step(source, steps_per_epoch, 0);
-}
-
-StepResult Trainer::source_step(BatchSource& source, std::int64_t steps_per_epoch,
-                                std::size_t global_real) {
-  const auto t0 = ReducerClock::now();
-  std::string data_error = fetch(source, batch_, position_.step_in_epoch, steps_per_epoch);
-  batch_.global_real = global_real;
-  const auto t1 = ReducerClock::now();
-  return run_step(batch_, steps_per_epoch, seconds_between(t0, t1), std::move(data_error));
-}
-
 StepResult Trainer::run_step(const Batch& batch, std::int64_t steps_per_epoch, double data_seconds,
                              std::string data_error) {
   StepTimes times;
@@ -361,24 +348,40 @@ StepResult Trainer::run_step(const Batch& batch, std::int64_t steps_per_epoch, d
   return result;
 }
 
-EpochResult Trainer::train_epoch(BatchSource& source) {
-  const auto start = ReducerClock::now();
+std::int64_t Trainer::start_epoch(BatchSource& source) {
+  // Until this epoch is ready, none is begun: a failure below leaves train_step() refusing.
+  epoch_source_ = nullptr;
   const auto steps = static_cast<std::int64_t>(source.steps_per_epoch());
-  // Each step is collective: ranks with different step counts would hang. One tiny
-  // gather per epoch names the rank that differs instead.
+  // Each step is collective: ranks with different step counts, or at different places
+  // of the epoch, would hang. One tiny gather per epoch names the rank that differs.
   {
-    std::vector<std::int64_t> all(static_cast<std::size_t>(comm_.size()));
-    allgather<std::int64_t>(comm_, std::span<const std::int64_t>(&steps, 1), all);
+    const std::array<std::int64_t, 3> mine = {steps, position_.epoch, position_.step_in_epoch};
+    std::vector<std::int64_t> all(3 * static_cast<std::size_t>(comm_.size()));
+    allgather<std::int64_t>(comm_, mine, all);
     for (int r = 1; r < comm_.size(); ++r) {
-      if (all[static_cast<std::size_t>(r)] != all[0]) {
-        throw InvalidArgument(
-            r,
-            fmt::format("Trainer::train_epoch: rank {}'s batch source has {} steps "
-                        "per epoch, rank 0's has {}",
-                        r, all[static_cast<std::size_t>(r)], all[0]),
-            true);
+      const std::size_t at = 3 * static_cast<std::size_t>(r);
+      if (all[at] != all[0]) {
+        throw InvalidArgument(r,
+                              fmt::format("Trainer::start_epoch: rank {}'s batch source has {} "
+                                          "steps per epoch, rank 0's has {}",
+                                          r, all[at], all[0]),
+                              true);
+      }
+      if (all[at + 1] != all[1] || all[at + 2] != all[2]) {
+        throw InvalidArgument(r,
+                              fmt::format("Trainer::start_epoch: rank {} is at epoch {} step {}, "
+                                          "rank 0 at epoch {} step {}",
+                                          r, all[at + 1], all[at + 2], all[1], all[2]),
+                              true);
       }
     }
+  }
+  if (position_.step_in_epoch > steps) {  // the same on every rank, checked just above
+    throw InvalidArgument(
+        -1,
+        fmt::format("Trainer::start_epoch: the position is at step {} of an epoch of {} steps",
+                    position_.step_in_epoch, steps),
+        true);
   }
   source.start_epoch(static_cast<std::uint64_t>(position_.epoch));
   // The global real count of every step, when every rank's source knows its own in
@@ -404,23 +407,65 @@ EpochResult Trainer::train_epoch(BatchSource& source) {
     }
     agree(comm_, skip_error);
   }
+  epoch_real_.assign(global_real.begin(), global_real.end() - 1);
+  epoch_steps_ = steps;
+  epoch_source_ = &source;
+  if (position_.step_in_epoch == steps) {
+    finish_epoch();  // nothing left (a position saved after the epoch's last step)
+    return 0;
+  }
+  return steps - position_.step_in_epoch;
+}
 
+StepResult Trainer::train_step(BatchSource& source) {
+  if (epoch_source_ != &source) {
+    throw InvalidArgument(
+        "Trainer::train_step: no epoch of this batch source is begun (call start_epoch())");
+  }
+  const auto s = static_cast<std::size_t>(position_.step_in_epoch);
+  const auto t0 = ReducerClock::now();
+  StepResult result;
+  try {
+    std::string data_error = fetch(source, batch_, position_.step_in_epoch, epoch_steps_);
+    batch_.global_real = epoch_real_[s];
+    const auto t1 = ReducerClock::now();
+    result = run_step(batch_, epoch_steps_, seconds_between(t0, t1), std::move(data_error));
+  } catch (...) {
+    // The source has moved past this batch while the position has not: only a new
+    // start_epoch() brings them back in line.
+    epoch_source_ = nullptr;
+    throw;
+  }
+  if (options_.record_timeline) {
+    const double a = std::chrono::duration<double, std::micro>(t0 - origin_).count();
+    events_.push_back({.kind = EventKind::Data,
+                       .step = position_.global_step - 1,
+                       .start_us = a,
+                       .duration_us = times_.all().back().data * 1e6});
+  }
+  ++position_.step_in_epoch;
+  if (position_.step_in_epoch == epoch_steps_) finish_epoch();
+  return result;
+}
+
+void Trainer::finish_epoch() {
+  epoch_source_ = nullptr;
+  ++position_.epoch;
+  position_.step_in_epoch = 0;
+  if (options_.check) {
+    check_replicas(fmt::format("after epoch {}", position_.epoch).c_str());
+  }
+}
+
+EpochResult Trainer::train_epoch(BatchSource& source) {
+  const auto start = ReducerClock::now();
+  const std::int64_t steps = start_epoch(source);
   double loss_sum = 0.0;
   double correct = 0.0;
   EpochResult result;
-  for (std::int64_t s = position_.step_in_epoch; s < steps; ++s) {
-    const auto t0 = ReducerClock::now();
-    const StepResult r = source_step(
-        source, steps, static_cast<std::size_t>(global_real[static_cast<std::size_t>(s)]));
-    if (options_.record_timeline) {
-      const double a = std::chrono::duration<double, std::micro>(t0 - origin_).count();
-      events_.push_back({.kind = EventKind::Data,
-                         .step = position_.global_step - 1,
-                         .start_us = a,
-                         .duration_us = times_.all().back().data * 1e6});
-    }
+  for (std::int64_t s = 0; s < steps; ++s) {
+    const StepResult r = train_step(source);
     ++result.steps;
-    ++position_.step_in_epoch;
     if (r.skipped) {
       ++result.skipped_steps;
       continue;
@@ -428,11 +473,6 @@ EpochResult Trainer::train_epoch(BatchSource& source) {
     loss_sum += r.loss * static_cast<double>(r.samples);
     correct += r.accuracy * static_cast<double>(r.samples);
     result.samples += r.samples;
-  }
-  ++position_.epoch;
-  position_.step_in_epoch = 0;
-  if (options_.check) {
-    check_replicas(fmt::format("after epoch {}", position_.epoch).c_str());
   }
   result.loss = result.samples > 0 ? loss_sum / static_cast<double>(result.samples) : 0.0;
   result.accuracy = result.samples > 0 ? correct / static_cast<double>(result.samples) : 0.0;

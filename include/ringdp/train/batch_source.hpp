@@ -20,9 +20,10 @@ struct Batch {
   /// trainer gives padding zero weight, in the loss, the gradient and the metrics.
   std::size_t real = 0;
   /// Real samples of this step summed over all ranks, when known before the step (0:
-  /// unknown). Trainer::train_epoch() sets it from the sources' real_per_step() tables;
-  /// a caller of Trainer::step() may set it. Knowing it lets the trainer weigh the
-  /// gradient without asking the other ranks first, so a step synchronises once.
+  /// unknown). Trainer::train_step() sets it from the table Trainer::start_epoch() builds
+  /// from the sources' real_per_step(); a caller of Trainer::step() may set it. Knowing
+  /// it lets the trainer weigh the gradient without asking the other ranks first, so a
+  /// step synchronises once.
   std::size_t global_real = 0;
 };
 
@@ -40,12 +41,13 @@ class BatchSource {
   /// number and the source's seed, so a resumed run sees the same batches.
   virtual void start_epoch(std::uint64_t epoch) = 0;
   /// Fills `batch` with the next batch of the epoch; false when the epoch is over. May
-  /// throw (an I/O error) on one rank only: Trainer::train_epoch(), step(BatchSource&) and
+  /// throw (an I/O error) on one rank only: Trainer::start_epoch(), train_step() and
   /// evaluate() turn that into the same collective Error on every rank.
   virtual bool next(Batch& batch) = 0;
   /// After start_epoch(): this rank's real count (Batch::real) of every step of the
   /// epoch, known in advance from the sample order alone; empty when the source cannot
-  /// tell (then every training step first sums the counts across ranks).
+  /// tell (then every training step first sums the counts across ranks). Trainer::
+  /// start_epoch() asks once per epoch.
   [[nodiscard]] virtual std::vector<std::size_t> real_per_step() const { return {}; }
 };
 

@@ -16,11 +16,12 @@ namespace ringdp::train {
 /// several logical ranks (SamplerOptions::virtual_ranks), the loader's batch is the
 /// concatenation of the logical ranks' batches, so padding of one logical rank can sit
 /// before real samples of the next; the source then moves the real columns first (in
-/// their order), as the trainer expects, using the sampler's plan of the epoch. Local: no
-/// MPI (the loader's constructor was the collective part).
+/// their order), as the trainer expects. The real counts this needs (and real_per_step())
+/// are the same every epoch, so they are worked out once, at construction. Local: no MPI
+/// (the loader's constructor was the collective part).
 class LoaderSource final : public BatchSource {
  public:
-  explicit LoaderSource(data::ShardedLoader& loader) : loader_(loader) {}
+  explicit LoaderSource(data::ShardedLoader& loader);
 
   [[nodiscard]] std::size_t steps_per_epoch() const override { return loader_.steps_per_epoch(); }
   void start_epoch(std::uint64_t epoch) override;
@@ -33,9 +34,12 @@ class LoaderSource final : public BatchSource {
  private:
   data::ShardedLoader& loader_;
   data::Batch delivered_;
-  // Per logical rank of this MPI rank: positions in the epoch and how many are real.
+  // Per logical rank of this MPI rank: positions in an epoch and how many are real.
   std::vector<std::size_t> positions_;
   std::vector<std::size_t> real_;
+  // This rank's real count of each step (all its logical ranks together).
+  std::vector<std::size_t> real_per_step_;
+  bool started_ = false;
   std::size_t step_ = 0;
 };
 

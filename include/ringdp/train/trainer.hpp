@@ -105,9 +105,10 @@ struct TrainPosition {
 /// padding in its last batch scales its gradient by (ranks x its real count / global real
 /// count), so the average over ranks is the gradient of the global mean loss, exactly as a
 /// 1-rank run with the whole batch (the factor is exactly 1, and nothing is scaled, when
-/// every rank holds the same count). train_epoch() learns every step's global count in
-/// advance (BatchSource::real_per_step(), one allreduce per epoch), so a step synchronises
-/// the ranks once. When the count is not known (Batch::global_real == 0) the metrics
+/// every rank holds the same count). start_epoch() learns every step's global count in
+/// advance (BatchSource::real_per_step(), one allreduce per epoch), so a train_step() (and
+/// so train_epoch()) synchronises the ranks once: the metrics allreduce follows the
+/// gradient reduction. When the count is not known (Batch::global_real == 0) the metrics
 /// allreduce moves before backward, and the step synchronises twice.
 ///
 /// Non-finite values: a NaN or Inf in any rank's loss shows in the metrics allreduce, and
@@ -133,27 +134,39 @@ class Trainer {
   Trainer(const Trainer&) = delete;
   Trainer& operator=(const Trainer&) = delete;
 
-  /// Runs the rest of the current epoch (from position().step_in_epoch) over `source`,
-  /// then advances to the next epoch; in check mode compares parameter hashes at the end.
-  /// Every rank's source must have the same steps_per_epoch().
+  /// Begins the current epoch (position().epoch) over `source`, for train_step(): checks
+  /// that every rank's source has the same steps_per_epoch() (an InvalidArgument on every
+  /// rank names a rank that differs), calls source.start_epoch(), learns the global real
+  /// count of every step of the epoch (one allreduce, of BatchSource::real_per_step()) and,
+  /// when resuming mid-epoch, skips the position().step_in_epoch batches already trained
+  /// on (a failure there is the same Error on every rank). Returns the steps left in the
+  /// epoch; when none is left, the epoch is finished at once, as by the last train_step().
+  std::int64_t start_epoch(BatchSource& source);
+
+  /// One step of the epoch begun by start_epoch(), on the next batch of `source` (the same
+  /// source), its fetch timed as the step's data time. Advances position(); after the
+  /// epoch's last step, to the next epoch (step 0), and in check mode compares parameter
+  /// hashes. A source is local, so a failure to fetch (an I/O error, a source that ends
+  /// early) is agreed inside the step: every rank throws the same ringdp::Error (collective)
+  /// naming the lowest failing rank and its cause, and no rank is left waiting. After any
+  /// exception (that, a NonFiniteError, ...) position() is the one before the step and the
+  /// epoch must be begun again with start_epoch(). InvalidArgument (local; every rank
+  /// alike when all call in the same order) when no epoch of `source` is begun.
+  StepResult train_step(BatchSource& source);
+
+  /// start_epoch(), then train_step() to the end of the epoch: the rest of the current
+  /// epoch over `source`. Returns the epoch's metrics over the steps it ran.
   EpochResult train_epoch(BatchSource& source);
 
-  /// One step on `batch` (every rank calls it with its own batch; `steps_per_epoch` is
-  /// used by the schedule). Set batch.global_real on every rank, or on none. Throws the
-  /// same Error on every rank when it differs from the sum of the ranks' batch.real. Does
-  /// not advance position().step_in_epoch; train_epoch() does.
+  /// One step on `batch`, outside any epoch bookkeeping (every rank calls it with its own
+  /// batch; `steps_per_epoch` is used by the schedule). Set batch.global_real on every
+  /// rank, or on none (then the step synchronises twice). Throws the same Error on every
+  /// rank when it differs from the sum of the ranks' batch.real. Advances
+  /// position().global_step only; train_step() also keeps the epoch's place.
   /// Throws NonFiniteError on every rank for a NaN or Inf in the loss or the averaged
   /// gradient (unless skip_nonfinite); the parameters, optimizer state and position are
   /// then those from before the step, and the trainer can go on.
   StepResult step(const Batch& batch, std::int64_t steps_per_epoch);
-
-  /// One step on the next batch of `source` (its fetch timed as the step's data time).
-  /// A source is local, so a failure to fetch (an I/O error, a source that ends early) is
-  /// agreed inside the step's metrics allreduce: the failing rank still takes part, and
-  /// every rank then throws the same ringdp::Error (collective) naming the lowest failing
-  /// rank and its cause (for the HDF5 loader: the file, the dataset and the rows), so no
-  /// rank is left waiting in a collective. train_epoch() steps this way.
-  StepResult step(BatchSource& source, std::int64_t steps_per_epoch);
 
   /// Evaluates the model on `source` (an evaluation-mode source: no padding, every sample
   /// on exactly one rank, shares may differ, so may steps_per_epoch()). Each rank runs its
@@ -185,9 +198,8 @@ class Trainer {
   // step's metrics allreduce.
   StepResult run_step(const Batch& batch, std::int64_t steps_per_epoch, double data_seconds,
                       std::string data_error);
-  // step(source) with a global real count known in advance (0: unknown).
-  StepResult source_step(BatchSource& source, std::int64_t steps_per_epoch,
-                         std::size_t global_real);
+  // Advances to the next epoch; in check mode compares the replicas.
+  void finish_epoch();
   [[nodiscard]] NonFiniteError gradient_error(std::int64_t step) const;
 
   Communicator comm_;
@@ -205,6 +217,11 @@ class Trainer {
   std::vector<TimelineEvent> events_;
   ReducerClock::time_point origin_;
   Batch batch_;
+  // The epoch begun by start_epoch(): its source (nullptr: none begun), its steps, and the
+  // global real count of each of its steps (0: unknown).
+  BatchSource* epoch_source_ = nullptr;
+  std::int64_t epoch_steps_ = 0;
+  std::vector<std::size_t> epoch_real_;
 };
 
 }  // namespace ringdp::train
