@@ -131,6 +131,19 @@ def case_resume():
     check(all(same_bits(a_state[k], c_state[k]) for k in a_state), "optimizer state differs (mid-epoch)")
     print("ok: resume from step 37 of epoch 1 == straight run, bit-identical")
 
+    # A checkpoint taken at an epoch's last step (125 steps per epoch at 2 ranks x 32) is
+    # at the start of the next epoch, and resumes from there.
+    edge = fresh("epoch-edge")
+    run(common + ["--epochs", "1", "--checkpoint-dir", edge, "--checkpoint-every", "125s"])
+    _, _, attrs, _ = arena(os.path.join(edge, checkpoints(edge)[-1]))
+    check(int(attrs["epoch"]) == 1 and int(attrs["step_in_epoch"]) == 0,
+          f"the checkpoint after the epoch's last step is at epoch {int(attrs['epoch'])} "
+          f"step {int(attrs['step_in_epoch'])}")
+    run(common + ["--epochs", "4", "--checkpoint-dir", edge, "--resume"])
+    e_params, _, _, _ = arena(os.path.join(edge, checkpoints(edge)[-1]))
+    check(same_bits(a_params, e_params), "resume from an epoch's last step differs from the straight run")
+    print("ok: resume from the checkpoint at the last step of epoch 1 == straight run, bit-identical")
+
     # Adam: its m, v and step count must come back too.
     adam = SMALL + ["--data", ARGS.data, "--optimizer", "adam", "--lr", "0.001", "--schedule", "constant"]
     a1 = fresh("adam-straight")
