@@ -156,6 +156,7 @@ int main(int argc, char** argv) {
   std::string dir = std::filesystem::temp_directory_path().string();
   std::string csv = "data_read.csv";
   bool keep = false;
+  std::string compression = "both";
   CLI::App app{"bench-data-read: shard-mode loader vs whole-file read vs random batches"};
   app.add_option("--samples", synth.samples, "rows of the synthetic file");
   app.add_option("--features", synth.features, "uint8 values per row");
@@ -167,6 +168,8 @@ int main(int argc, char** argv) {
   app.add_option("--dir", dir, "where the synthetic files are written");
   app.add_option("--csv", csv, "CSV output (rank 0)");
   app.add_flag("--keep", keep, "reuse existing files and keep them afterwards");
+  app.add_option("--compression", compression, "which file(s): both, gzip1 or none")
+      ->check(CLI::IsMember({"both", "gzip1", "none"}));
   CLI11_PARSE(app, argc, argv);
 
   const std::size_t cache_bytes = cache_mib << 20;
@@ -174,7 +177,10 @@ int main(int argc, char** argv) {
     const char* name;
     int gzip;
   };
-  const std::vector<Variant> variants{{"gzip1", 1}, {"none", 0}};
+  std::vector<Variant> variants;
+  for (const Variant v : {Variant{"gzip1", 1}, Variant{"none", 0}}) {
+    if (compression == "both" || compression == v.name) variants.push_back(v);
+  }
   std::vector<std::string> paths;
   for (const auto& v : variants) {
     const std::string path =

@@ -25,13 +25,15 @@ namespace ringdp::data {
 namespace {
 
 // One chunk (block) of rows as stored: the unit of reading and of caching in shard mode.
-// Its buffer comes from the loader's ChunkPool and goes back there when the last holder
-// (the current windows, the cache) drops the chunk.
+// `images` points into the file's mapping (H5Dataset::map_chunk) or into `buffer`, which
+// comes from the loader's ChunkPool and goes back there when the last holder (the current
+// windows, the cache) drops the chunk.
 struct ChunkData {
   std::size_t first_row = 0;
   std::size_t rows = 0;
   std::size_t bytes = 0;
-  detail::PooledBuffer images;
+  const std::byte* images = nullptr;
+  detail::PooledBuffer buffer;
   std::vector<std::int32_t> labels;
 };
 using ChunkPtr = std::shared_ptr<const ChunkData>;
@@ -157,13 +159,21 @@ struct ShardedLoader::Impl {
     chunk->rows = sampler.block_size(block);
     chunk->bytes = chunk->rows * dataset.row_bytes();
     const std::size_t full = sampler.block_rows() * dataset.row_bytes();
-    if (!pool) pool = std::make_unique<detail::ChunkPool>(full);
-    chunk->images = pool->acquire();
     chunk->labels.resize(chunk->rows);
-    // Exactly the chunk, never a row-by-row selection: HDF5 decompresses it once, straight
-    // into this buffer (an unfiltered chunk is one direct chunk read, see read_rows).
-    dataset.read_rows(chunk->first_row, chunk->rows,
-                      std::span<std::byte>(chunk->images.get(), chunk->bytes), chunk->labels);
+    // Exactly the chunk, never a row-by-row selection: viewed in place where the file
+    // allows it (an unfiltered chunk: no copy at all), otherwise read whole - HDF5
+    // decompresses it once, straight into a pooled buffer (an unfiltered chunk that cannot
+    // be viewed is one direct chunk read, see read_rows).
+    if (chunk->rows == sampler.block_rows()) {
+      chunk->images = dataset.map_chunk(chunk->first_row, chunk->labels).data();
+    }
+    if (chunk->images == nullptr) {
+      if (!pool) pool = std::make_unique<detail::ChunkPool>(full);
+      chunk->buffer = pool->acquire();
+      chunk->images = chunk->buffer.get();
+      dataset.read_rows(chunk->first_row, chunk->rows,
+                        std::span<std::byte>(chunk->buffer.get(), chunk->bytes), chunk->labels);
+    }
     const std::size_t bytes = full + chunk->labels.size() * sizeof(std::int32_t);
     if (cached_bytes.load() + bytes <= options.cache_bytes) {
       cache.emplace(block, chunk);
@@ -192,7 +202,7 @@ struct ShardedLoader::Impl {
         static_cast<std::size_t>(std::find(blocks.begin(), blocks.end(), block) - blocks.begin());
     const ChunkData& chunk = *s.chunks.at(at);  // at() throws if the plan were inconsistent
     const std::size_t offset = static_cast<std::size_t>(row) - chunk.first_row;
-    return {chunk.images.get() + offset * row_bytes, chunk.labels[offset]};
+    return {chunk.images + offset * row_bytes, chunk.labels[offset]};
   }
 
   // Keeps only the chunks of each stream's current window.

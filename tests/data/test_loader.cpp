@@ -54,7 +54,7 @@ TEST_CASE("rows delivered are bit-identical to direct HDF5 C API reads") {
     const char* name;
     FileSpec spec;
   };
-  std::vector<Case> cases(4);
+  std::vector<Case> cases(6);
   cases[0] = {"u8-gzip.h5", FileSpec{}};
   cases[1] = {"f32-plain.h5", FileSpec{}};
   cases[1].spec.float32 = true;
@@ -64,6 +64,16 @@ TEST_CASE("rows delivered are bit-identical to direct HDF5 C API reads") {
   cases[3] = {"u8-image-shape.h5", FileSpec{}};
   cases[3].spec.feature_shape = {3, 4};
   cases[3].spec.samples = 77;
+  // Unfiltered chunks large enough for the loader to view them in the file's mapping
+  // (H5Dataset::map_chunk); the small unfiltered cases above are copied instead.
+  cases[4] = {"u8-mapped.h5", FileSpec{}};
+  cases[4].spec.samples = 3000;
+  cases[4].spec.feature_shape = {28, 28};
+  cases[4].spec.chunk_rows = 64;
+  cases[4].spec.gzip = 0;
+  cases[5] = {"f32-mapped.h5", cases[4].spec};
+  cases[5].spec.feature_shape = {196};
+  cases[5].spec.float32 = true;
   for (auto& c : cases) {
     const std::string path = dir.file(c.name);
     ringdp::test::write_file(path, c.spec);

@@ -124,6 +124,19 @@ class H5Dataset {
   void read_rows(std::size_t begin, std::size_t count, std::span<std::byte> images,
                  std::span<std::int32_t> labels) const;
 
+  /// Zero-copy read of one whole chunk: when the images of rows [begin, begin +
+  /// chunk_rows()) can be viewed where the file's bytes are, reads their labels into
+  /// `labels` (at least chunk_rows() long) and returns a read-only view of the images as
+  /// stored (chunk_rows() x row_bytes() bytes, valid while this dataset lives); otherwise
+  /// reads nothing and returns an empty span, and the caller uses read_rows(). A view is
+  /// possible for an unfiltered dataset chunked by whole rows in its element type, opened
+  /// with IoDriver::Serial, whose chunk index is small enough to search (fewer chunks than
+  /// a chunk's bytes / 200), when `begin` starts a full chunk. Counts in counters() like
+  /// read_rows(). Throws IoError for a corrupt chunk or one beyond the end of the file
+  /// (truncated while open). Local; takes hdf5_mutex() for the lookup.
+  [[nodiscard]] std::span<const std::byte> map_chunk(std::size_t begin,
+                                                     std::span<std::int32_t> labels) const;
+
   /// Local: re-opens the images dataset with an HDF5 chunk cache of `bytes` (the default
   /// holds about 4 chunks). 0 suits whole-chunk reads: HDF5 then reads an uncompressed
   /// chunk straight into the caller's buffer instead of through its cache. Holds

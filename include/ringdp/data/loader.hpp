@@ -52,7 +52,9 @@ struct LoaderOptions {
   /// Bytes of rows (stored size) this rank may keep in memory across epochs. Shard mode
   /// keeps the chunks it reads while they fit, so a rank whose share fits reads the file
   /// once; global mode keeps every row once the whole dataset fits, and nothing otherwise.
-  /// Also decides SamplingMode::Auto.
+  /// A chunk viewed in the file's mapping (H5Dataset::map_chunk: unfiltered files) is
+  /// kept as that view, its bytes in the kernel's page cache rather than in this process,
+  /// but counts against the budget all the same. Also decides SamplingMode::Auto.
   std::size_t cache_bytes = std::size_t{256} << 20;
 };
 
@@ -65,7 +67,7 @@ struct LoaderOptions {
 /// MPI-IO calls (no other rank takes part) made on the read-ahead thread, so read_ahead > 0
 /// then needs MPI_THREAD_MULTIPLE (the constructor throws, on every rank, otherwise).
 /// Reads go by whole chunks in shard mode (each chunk decompressed once per epoch, or once
-/// per run when cached) and by one selection per batch in global mode. The methods are
+/// per run when cached; unfiltered chunks are viewed in place where possible, not copied) and by one selection per batch in global mode. The methods are
 /// for one thread (the trainer's main thread); the background thread is internal. An I/O
 /// failure during an epoch is rethrown by next() on this rank only (as IoError, naming the
 /// file, the dataset and the rows): the caller must agree on it or abort, since other
