@@ -77,13 +77,17 @@ int run(const ringdp::Communicator& comm, const ringdp::bench::Options& options,
       write_file_atomically(options.json_path, to_json(info, options, rows, summary, command));
     }
     if (!options.tune_path.empty()) {
-      const std::string measured_with = fmt::format(
-          "{} {}, {} .. {}, ring segment {}", ringdp::to_string(options.type),
-          ringdp::to_string(options.op), format_bytes(options.min_bytes),
-          format_bytes(options.max_bytes), format_bytes(ringdp::ring_segment_bytes(comm.size())));
+      // The segment the ring was measured with, whether --segment, RINGDP_SEGMENT_BYTES, the
+      // current tuning file or the built-in default chose it: the rules hold for that segment,
+      // so the file carries it, and the library reading the file back runs the same ring.
+      const std::size_t segment = ringdp::ring_segment_bytes(comm.size());
+      const std::string measured_with =
+          fmt::format("{} {}, {} .. {}, ring segment {}", ringdp::to_string(options.type),
+                      ringdp::to_string(options.op), format_bytes(options.min_bytes),
+                      format_bytes(options.max_bytes), format_bytes(segment));
       write_file_atomically(options.tune_path,
                             tuning_file(read_file_if_exists(options.tune_path), rows, comm.size(),
-                                        options.segment_bytes, info, measured_with));
+                                        segment, info, measured_with));
     }
   });
   // The rows are reduced over ranks, so wrong_total, and the exit code, agree everywhere.

@@ -138,11 +138,12 @@ ParseResult parse_options(int argc, char** argv) {
   app.add_option("--json", o.json_path, "Write the run header and the table as JSON");
   app.add_option("--tune", o.tune_path,
                  "Write (or update, for this rank count) a tuning file for auto: the fastest of "
-                 "ring, rd, mpi per size; use it with RINGDP_TUNING=FILE. Under Open MPI "
+                 "ring, rd, mpi per size, and the ring segment used; use it with "
+                 "RINGDP_TUNING=FILE. Under Open MPI "
                  "write --tune=FILE: mpirun takes a separate --tune as its own option");
   app.add_option("--segment", segment,
                  "Ring segment size for this run (suffixes K, M; overrides RINGDP_SEGMENT_BYTES "
-                 "and RINGDP_TUNING); with --tune also written to the file for this rank count");
+                 "and RINGDP_TUNING)");
   app.add_option("--seed", o.seed, "Seed of the verification data")->capture_default_str();
   // Hidden (empty group): a test hook, not a user feature.
   app.add_option("--corrupt-for-testing", corrupt)->group("");

@@ -6,9 +6,9 @@
 
 #include <algorithm>
 #include <cstring>
-#include <ctime>
 #include <fstream>
 
+#include "common/utc_time.hpp"
 #include "ringdp/detail/mpi_check.hpp"
 #include "ringdp/version.hpp"
 
@@ -52,15 +52,6 @@ cpu_set_t usable_cpus() {
   CPU_ZERO(&set);
   if (sched_getaffinity(0, sizeof set, &set) != 0) CPU_ZERO(&set);
   return set;
-}
-
-std::string utc_now() {
-  const std::time_t now = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&now, &tm);
-  char text[32];
-  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return text;
 }
 
 }  // namespace
@@ -113,7 +104,7 @@ RunInfo collect_run_info(const Communicator& comm) {
   info.ringdp_version = RINGDP_VERSION_STRING;
   info.git_hash = RINGDP_GIT_HASH;
   info.cpu_model = cpu_model();
-  info.date_utc = utc_now();
+  info.date_utc = apps::utc_now();
   info.mem_available = mem_available_bytes();
   return info;
 }

@@ -11,12 +11,12 @@
 #include <array>
 #include <chrono>
 #include <cmath>
-#include <ctime>
 #include <limits>
 #include <memory>
 #include <optional>
 #include <string_view>
 
+#include "common/utc_time.hpp"
 #include "console.hpp"
 #include "ringdp/ringdp.hpp"
 #include "run_info.hpp"
@@ -60,15 +60,6 @@ train::LrSchedule make_schedule(const Options& o) {
   s.scale_with_ranks = o.scale_lr;
   s.warmup_epochs = o.warmup_epochs;
   return s;
-}
-
-std::string utc_now() {
-  const std::time_t now = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&now, &tm);
-  char text[32];
-  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return text;
 }
 
 std::string joined_argv(const Options& o) {
@@ -352,7 +343,7 @@ void run(const Options& o) {
     c.seed = o.seed;
     c.metadata = {{"ringdp_version", RINGDP_VERSION_STRING},
                   {"git_hash", RINGDP_GIT_HASH},
-                  {"date", utc_now()},
+                  {"date", ringdp::apps::utc_now()},
                   {"flags", joined_argv(o)},
                   {"data", o.data},
                   {"hosts", info.hosts_text}};

@@ -7,16 +7,22 @@
 // or fails to parse on one rank only would make the ranks diverge at their first
 // collective. So before the first collective on each communicator the ranks agree: one
 // small reduction tells whether any rank failed to load the file and whether all read the
-// same text (a hash); a load error anywhere then becomes the same Error everywhere
-// (agree()), and differing texts an Error naming the first rank that differs. The result
-// is cached on the communicator as an MPI attribute, so later calls are one local lookup,
-// and the lower comm/ layer needs to know nothing of tuning; once all of MPI_COMM_WORLD's
-// processes agreed, new communicators of those processes need no further agreement.
+// same text (a hash); a load error anywhere then becomes the same InvalidArgument
+// everywhere (through agree()), and differing texts one naming the first rank that differs. The
+// result is cached on the communicator as an MPI attribute, so later calls are one local lookup,
+// and the lower comm/ layer needs to know nothing of tuning. Every new communicator agrees
+// anew (one small reduction), with no shortcut for communicators of processes that agreed
+// before: the cost is once per communicator, and the plain agreement is right in every case.
+//
+// The ranks wait for each other here, at the first collective on a communicator, so the
+// waits go through detail::wait like every other wait of a collective: a rank that never
+// arrives shows in the stall inspector's reports instead of hanging the others silently.
+// Its non-blocking reduction is Open MPI's slower libnbc one (see allreduce_mpi.cpp), which
+// costs nothing measurable once per communicator.
 
 #include <fmt/format.h>
 #include <mpi.h>
 
-#include <atomic>
 #include <cstdint>
 #include <cstdlib>
 #include <optional>
@@ -27,6 +33,7 @@
 #include "ringdp/comm/agreement.hpp"
 #include "ringdp/comm/error.hpp"
 #include "ringdp/detail/mpi_check.hpp"
+#include "ringdp/detail/wait.hpp"
 
 namespace ringdp {
 namespace {
@@ -55,49 +62,6 @@ bool already_agreed(MPI_Comm comm) {
 
 void mark_agreed(MPI_Comm comm) {
   RINGDP_MPI_CHECK(MPI_Comm_set_attr(comm, agreed_keyval(), &agreed_marker));
-}
-
-// Set once the ranks of a communicator holding every process of MPI_COMM_WORLD agreed:
-// then every process of the job read the same text, so any communicator of world's
-// processes agrees without asking again. A program that makes many communicators (the
-// MPI_Allreduce interposer serves each new one) pays the agreement's collective once.
-// Correct MPI programs call collectives on overlapping communicators in the same order
-// on every rank, so a rank that skips the agreement on a communicator does so only when
-// all its ranks do.
-std::atomic<bool> world_agreed{false};
-
-// Frees an MPI group at scope exit.
-struct Group {
-  MPI_Group handle = MPI_GROUP_NULL;
-  Group() = default;
-  Group(const Group&) = delete;
-  Group& operator=(const Group&) = delete;
-  ~Group() {
-    if (handle != MPI_GROUP_NULL) MPI_Group_free(&handle);
-  }
-};
-
-// True when every process of `comm` is a process of MPI_COMM_WORLD (false for an
-// inter-communicator, or processes joined by MPI_Comm_spawn / connect). Local.
-bool within_world(MPI_Comm comm) {
-  int inter = 0;
-  RINGDP_MPI_CHECK(MPI_Comm_test_inter(comm, &inter));
-  if (inter != 0) return false;
-  Group group;
-  Group world;
-  RINGDP_MPI_CHECK(MPI_Comm_group(comm, &group.handle));
-  RINGDP_MPI_CHECK(MPI_Comm_group(MPI_COMM_WORLD, &world.handle));
-  int size = 0;
-  RINGDP_MPI_CHECK(MPI_Group_size(group.handle, &size));
-  std::vector<int> ranks(static_cast<std::size_t>(size));
-  std::vector<int> in_world(static_cast<std::size_t>(size));
-  for (int r = 0; r < size; ++r) ranks[static_cast<std::size_t>(r)] = r;
-  RINGDP_MPI_CHECK(
-      MPI_Group_translate_ranks(group.handle, size, ranks.data(), world.handle, in_world.data()));
-  for (const int w : in_world) {
-    if (w == MPI_UNDEFINED) return false;
-  }
-  return true;
 }
 
 std::string describe(std::uint64_t hash) {
@@ -139,10 +103,6 @@ const TuningTable* tuning_from_environment() {
 
 void agree_on_tuning(const Communicator& comm) {
   if (already_agreed(comm.native())) return;
-  if (world_agreed.load(std::memory_order_acquire) && within_world(comm.native())) {
-    mark_agreed(comm.native());
-    return;
-  }
 
   std::string local_error;
   std::uint64_t hash = 0;  // 0: no file on this rank
@@ -158,18 +118,30 @@ void agree_on_tuning(const Communicator& comm) {
   // ~max(h). PMPI_ so that an interposed MPI_Allreduce never sees it.
   const std::uint64_t in[3] = {local_error.empty() ? 1u : 0u, hash, ~hash};
   std::uint64_t out[3] = {0, 0, 0};
-  RINGDP_MPI_CHECK(PMPI_Allreduce(in, out, 3, MPI_UINT64_T, MPI_MIN, comm.native()));
+  MPI_Request request = MPI_REQUEST_NULL;
+  RINGDP_MPI_CHECK(PMPI_Iallreduce(in, out, 3, MPI_UINT64_T, MPI_MIN, comm.native(), &request));
+  detail::wait(comm, request);
   if (out[0] == 0) {
     // Some rank could not load the file: every rank throws that rank's message (the
-    // lowest failing rank's, with its file and line), and no rank goes on.
-    agree(comm, local_error);
+    // lowest failing rank's, with its file and line), and no rank goes on. agree() throws
+    // a plain Error, whatever the failing rank's was; a bad RINGDP_TUNING (unreadable or
+    // malformed) is bad input, so every rank throws it as InvalidArgument (the C API's
+    // RINGDP_ERROR_INVALID_ARGUMENT), not as the check-mode mismatch a plain Error means.
+    try {
+      agree(comm, local_error);
+    } catch (const MpiError&) {
+      throw;
+    } catch (const Error& e) {
+      throw InvalidArgument(e.rank(), e.cause(), /*collective=*/true);
+    }
   }
   if (out[1] != ~out[2]) {
     // The ranks read different texts. Slow path, on error only: gather the hashes so that
     // every rank names the same rank (the first that differs from rank 0) in the same words.
     std::vector<std::uint64_t> all(static_cast<std::size_t>(comm.size()));
-    RINGDP_MPI_CHECK(
-        MPI_Allgather(&hash, 1, MPI_UINT64_T, all.data(), 1, MPI_UINT64_T, comm.native()));
+    RINGDP_MPI_CHECK(MPI_Iallgather(&hash, 1, MPI_UINT64_T, all.data(), 1, MPI_UINT64_T,
+                                    comm.native(), &request));
+    detail::wait(comm, request);
     int culprit = 1;
     while (culprit < comm.size() && all[static_cast<std::size_t>(culprit)] == all[0]) ++culprit;
     throw InvalidArgument(
@@ -181,11 +153,6 @@ void agree_on_tuning(const Communicator& comm) {
         /*collective=*/true);
   }
   mark_agreed(comm.native());
-  int world_size = 0;
-  RINGDP_MPI_CHECK(MPI_Comm_size(MPI_COMM_WORLD, &world_size));
-  if (comm.size() == world_size && within_world(comm.native())) {
-    world_agreed.store(true, std::memory_order_release);
-  }
 }
 
 }  // namespace ringdp

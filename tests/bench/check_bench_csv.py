@@ -8,7 +8,8 @@ from the MPI row, and wrong == 0 (or, with --expect-wrong ALGO, exactly the one 
 benchmark's test hook corrupts per size, and a failing exit status).
 
 usage: check_bench_csv.py --mpiexec MPIEXEC --np N --bench EXE --workdir DIR
-                          [--expect-wrong ALGO] -- [ringdp-bench flags...]
+                          [--expect-wrong ALGO] [--check-tune [--segment-env BYTES]]
+                          -- [ringdp-bench flags...]
 """
 import argparse
 import csv
@@ -59,8 +60,8 @@ def close(a, b, rel, absolute):
 
 def check_tune(path, rows, n, segment):
     """Each rule of the tuning file names, at the size it starts, an algorithm within 5% of
-    the fastest of ring, rd and mpi in the CSV; the rules start at 0 and grow; a segment rule
-    for n exactly when the run had --segment. Returns the size rules."""
+    the fastest of ring, rd and mpi in the CSV; the rules start at 0 and grow; one segment
+    rule, for n, with the segment the run used. Returns the size rules."""
     if not check(os.path.exists(path), f"no tuning file written at {path}"):
         return []
     rules, segments = [], []
@@ -76,8 +77,7 @@ def check_tune(path, rows, n, segment):
                   f"tuning file line {line!r} is neither 'ranks N bytes B ALGO' nor "
                   "'ranks N segment B'")
             rules.append((int(fields[1]), int(fields[3]), fields[4]))
-    check(segments == ([(n, segment)] if segment else []),
-          f"segment rules {segments}, expected {[(n, segment)] if segment else 'none'}")
+    check(segments == [(n, segment)], f"segment rules {segments}, expected {[(n, segment)]}")
     check(rules and all(r[0] == n for r in rules), f"tuning rules {rules} not all for {n} ranks")
     check(rules and rules[0][1] == 0, "the first tuning rule does not start at 0 bytes")
     check([r[1] for r in rules] == sorted({r[1] for r in rules}), "tuning rules not increasing")
@@ -92,23 +92,28 @@ def check_tune(path, rows, n, segment):
     return rules
 
 
-def check_auto_follows(opts, bench_args, tune_path, rules, sizes):
+def check_auto_follows(opts, bench_args, tune_path, rules, sizes, segment):
     """The file --tune wrote, read back by the library through RINGDP_TUNING: auto must
-    run, at every size, the algorithm of the last rule starting at or below it."""
+    run, at every size, the algorithm of the last rule starting at or below it, and the ring
+    with the segment the tuning run used. The run gets neither --segment nor
+    RINGDP_SEGMENT_BYTES, so that the segment can only come from the file."""
     if not rules:
         return
     csv_path = os.path.join(opts.workdir, f"auto-np{opts.np}.csv")
+    json_path = os.path.join(opts.workdir, f"auto-np{opts.np}.json")
     args = [a for a in bench_args]
-    if "--algos" in args:
-        i = args.index("--algos")
-        del args[i:i + 2]
+    for option in ("--algos", "--segment"):
+        if option in args:
+            i = args.index(option)
+            del args[i:i + 2]
     command = [opts.mpiexec, "-n", str(opts.np), "--oversubscribe", "-x", "RINGDP_TUNING",
-               opts.bench, *args, "--algos", "auto", "--csv", csv_path]
+               opts.bench, *args, "--algos", "auto", "--csv", csv_path, "--json", json_path]
     print(" ".join(command), flush=True)
+    env = {k: v for k, v in os.environ.items() if k != "RINGDP_SEGMENT_BYTES"}
     run = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                         env={**os.environ, "RINGDP_TUNING": tune_path})
+                         env={**env, "RINGDP_TUNING": tune_path})
     print(run.stdout)
-    if not check(run.returncode == 0 and os.path.exists(csv_path),
+    if not check(run.returncode == 0 and os.path.exists(csv_path) and os.path.exists(json_path),
                  f"ringdp-bench --algos auto with RINGDP_TUNING exited {run.returncode}"):
         return
     with open(csv_path, newline="") as f:
@@ -117,6 +122,10 @@ def check_auto_follows(opts, bench_args, tune_path, rules, sizes):
         want = [algo for _, start, algo in rules if start <= size][-1]
         check(ran.get(size) == want,
               f"with RINGDP_TUNING, auto ran {ran.get(size)} at {size} B; the file says {want}")
+    with open(json_path) as f:
+        used = json.load(f)["header"]["ring_segment_bytes"]
+    check(used == segment,
+          f"with RINGDP_TUNING, the ring ran with {used} B segments; the tuning run used {segment}")
 
 
 def main():
@@ -129,6 +138,9 @@ def main():
     parser.add_argument("--check-tune", action="store_true",
                         help="also pass --tune FILE, check the rules it writes, and that "
                              "auto follows them when the file is read through RINGDP_TUNING")
+    parser.add_argument("--segment-env",
+                        help="with --check-tune: run the tuning run (only) with "
+                             "RINGDP_SEGMENT_BYTES set to this, e.g. 8K")
     parser.add_argument("bench_args", nargs=argparse.REMAINDER)
     opts = parser.parse_args()
     bench_args = [a for a in opts.bench_args if a != "--"]
@@ -146,10 +158,16 @@ def main():
         if os.path.exists(tune_path):
             os.remove(tune_path)
         extra += [f"--tune={tune_path}"]  # one word: mpirun has a --tune of its own
-    command = [opts.mpiexec, "-n", str(opts.np), "--oversubscribe", opts.bench, *bench_args,
-               "--csv", csv_path, "--json", json_path, *extra]
+    env = dict(os.environ)
+    launcher = [opts.mpiexec, "-n", str(opts.np), "--oversubscribe"]
+    if opts.segment_env:
+        env["RINGDP_SEGMENT_BYTES"] = str(parse_bytes(opts.segment_env))
+        launcher += ["-x", "RINGDP_SEGMENT_BYTES"]
+    command = [*launcher, opts.bench, *bench_args, "--csv", csv_path, "--json", json_path,
+               *extra]
     print(" ".join(command), flush=True)
-    run = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    run = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                         env=env)
     print(run.stdout)
     if opts.expect_wrong:
         check(run.returncode != 0, "ringdp-bench exited 0 although results were wrong")
@@ -228,9 +246,16 @@ def main():
                       f"geomean vs_mpi <= 64 KiB of {algos[0]} is not the CSV's geometric mean")
 
     if opts.check_tune:
+        # The segment the tuning run used: --segment, else RINGDP_SEGMENT_BYTES, both known
+        # here; with neither, the library's default, taken from the run's own JSON header.
         segment = parse_bytes(flag(bench_args, "--segment", "0"))
+        if not segment and opts.segment_env:
+            segment = parse_bytes(opts.segment_env)
+        if not segment and os.path.exists(json_path):
+            with open(json_path) as f:
+                segment = json.load(f)["header"]["ring_segment_bytes"]
         rules = check_tune(tune_path, rows, n, segment)
-        check_auto_follows(opts, bench_args, tune_path, rules, sizes)
+        check_auto_follows(opts, bench_args, tune_path, rules, sizes, segment)
 
     if failures:
         print("FAILED:\n  " + "\n  ".join(failures))

@@ -29,6 +29,7 @@ const std::string kDir = RINGDP_TUNING_TEST_DIR;
 
 struct Outcome {
   bool threw = false;
+  bool invalid_argument = false;  // an InvalidArgument: bad input, not a mismatch or MPI error
   bool collective = false;
   int rank = -2;
   std::string cause;
@@ -41,6 +42,7 @@ Outcome outcome_of(Fn&& fn) {
     fn();
   } catch (const ringdp::Error& e) {
     o.threw = true;
+    o.invalid_argument = dynamic_cast<const ringdp::InvalidArgument*>(&e) != nullptr;
     o.collective = e.collective();
     o.rank = e.rank();
     o.cause = e.cause();
@@ -48,13 +50,14 @@ Outcome outcome_of(Fn&& fn) {
   return o;
 }
 
-// Every rank threw a collective Error with the same cause and rank, containing `phrases`.
+// Every rank threw a collective InvalidArgument with the same cause and rank, containing
+// `phrases`.
 bool same_error_everywhere(const Outcome& o, int want_rank,
                            const std::vector<std::string>& phrases) {
-  bool ok = o.threw && o.collective && o.rank == want_rank;
+  bool ok = o.threw && o.invalid_argument && o.collective && o.rank == want_rank;
   for (const std::string& p : phrases) ok = ok && o.cause.find(p) != std::string::npos;
-  UNSCOPED_INFO("threw " << o.threw << " collective " << o.collective << " rank " << o.rank
-                         << " cause: " << o.cause);
+  UNSCOPED_INFO("threw " << o.threw << " invalid_argument " << o.invalid_argument << " collective "
+                         << o.collective << " rank " << o.rank << " cause: " << o.cause);
   const bool identical =
       ringdp::test::same_on_all_ranks(ringdp::test::hash_bytes(o.cause.data(), o.cause.size()));
   return all_ranks(ok) && identical;

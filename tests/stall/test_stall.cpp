@@ -200,6 +200,35 @@ TEST_CASE("rank 0 names the rank that arrives late, with the step", "[stall]") {
   }
 }
 
+TEST_CASE("a rank late at a communicator's first collective is named", "[stall]") {
+  // The first collective on a communicator starts with the ranks' agreement on
+  // RINGDP_TUNING, where they wait for each other. That wait must be watched too: here the
+  // collective is a broadcast, which itself waits inside MPI (unwatched), so the ranks on
+  // time can only be reported while they wait in the agreement.
+  if (world_size() < 2) return;
+  const ShortLimits limits;
+  Communicator comm;
+  comm.set_stall_context({.step = 5});
+  const int rank = comm.rank();
+  const int late = comm.size() - 1;
+  std::vector<double> data(10, rank == 0 ? 2.5 : -1.0);
+  StderrCapture capture;
+  if (rank == late) std::this_thread::sleep_for(kLate);
+  ringdp::broadcast<double>(comm, data, 0);
+  const std::string text = capture.finish();
+  INFO("rank " << rank << " printed:\n" << text);
+  const std::string call = "in broadcast #" + std::to_string(comm.collective_count()) +
+                           " (step 5)" + expected_names(comm.size());
+  CHECK(all_ranks(comm.collective_count() == 1));
+  CHECK(all_ranks(rank != 0 || last_rank0_line(text).find(call) != std::string::npos));
+  CHECK(all_ranks(rank != 0 || text.find("ended after") != std::string::npos));
+  CHECK(all_ranks(text.find("has not answered") == std::string::npos));
+  bool right = true;
+  for (const double x : data) right = right && x == 2.5;
+  CHECK(all_ranks(right));
+  CHECK(all_ranks(ringdp::detail::stall_sends_in_flight(comm) == 0));
+}
+
 TEST_CASE("when rank 0 is late, the waiting ranks name it", "[stall]") {
   if (world_size() < 2) return;
   const ShortLimits limits;

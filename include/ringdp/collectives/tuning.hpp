@@ -35,9 +35,11 @@ namespace ringdp {
 /// Collective over `comm` at its first call on a communicator (later calls on the same
 /// communicator are local and cost one attribute lookup): checks that every rank read
 /// the same RINGDP_TUNING, so that Auto decides identically everywhere. If the file
-/// fails to load on any rank, every rank throws the same Error naming the lowest such
-/// rank, the file and the line; if the ranks' files differ (or the variable is set on
-/// some ranks only), every rank throws the same Error saying so. Every ringdp collective
+/// fails to load on any rank (unreadable or malformed), every rank throws the same
+/// InvalidArgument naming the lowest such rank, the file and the line; if the ranks' files
+/// differ (or the variable is set on some ranks only), every rank throws the same
+/// InvalidArgument saying so. Its waits are watched by the stall inspector (a rank that
+/// never arrives is reported, see ringdp/comm/stall.hpp). Every ringdp collective
 /// (allreduce, broadcast, allgather, reduce_scatter, a GradientReducer's construction)
 /// calls it first, so callers need not; all ranks of `comm` must call it together.
 void agree_on_tuning(const Communicator& comm);

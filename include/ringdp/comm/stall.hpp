@@ -21,8 +21,9 @@
 /// checkpoint while the others wait for it).
 ///
 /// Watched: the allreduce algorithms ring, recursive doubling and parameter server, agree(),
-/// Communicator::barrier() and check mode: everything a training step of the Trainer waits
-/// in. Not watched (they wait inside MPI): the collectives ringdp hands to MPI whole, i.e.
+/// Communicator::barrier(), check mode, and the agreement on RINGDP_TUNING that every
+/// collective makes at its first call on a communicator: everything a training step of the
+/// Trainer waits in, and every first collective. Not watched (they wait inside MPI): the collectives ringdp hands to MPI whole, i.e.
 /// Algorithm::Mpi (MPI_Allreduce), broadcast(), allgather() and reduce_scatter(). A watched
 /// wait needs their non-blocking forms, which in Open MPI 4.1 are a different, slower
 /// implementation (libnbc): MPI_Iallreduce measured 1.3-1.7x slower at 2 ranks, and the

@@ -1,0 +1,83 @@
+// A bad RINGDP_TUNING through the C API: it is bad input, so every rank must get
+// RINGDP_ERROR_INVALID_ARGUMENT (never RINGDP_ERROR_MISMATCH, which means ranks called a
+// collective with different arguments), with the same message naming the cause. Like
+// test_tuning_errors.cpp, each scenario is its own job (a Catch2 tag): the file is read
+// once per process.
+
+#include <mpi.h>
+
+#include <catch2/catch.hpp>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "mpi_test.hpp"
+#include "ringdp/ringdp.h"
+
+using ringdp::test::all_ranks;
+
+namespace {
+
+#ifndef RINGDP_TUNING_TEST_DIR
+#error "RINGDP_TUNING_TEST_DIR must name the folder of the test tuning files"
+#endif
+const std::string kDir = RINGDP_TUNING_TEST_DIR;
+
+struct CallResult {
+  int code = -1;
+  std::string message;
+};
+
+// One ringdp_allreduce on a fresh handle (the first collective on it agrees on the file).
+CallResult first_allreduce(ringdp_algorithm algorithm) {
+  CallResult r;
+  ringdp_comm* comm = nullptr;
+  if (ringdp_comm_create(MPI_COMM_WORLD, &comm) != RINGDP_SUCCESS) {
+    r.message = ringdp_last_error();
+    return r;
+  }
+  std::vector<float> data(100, 1.0f);
+  r.code = ringdp_allreduce(comm, data.data(), data.size(), RINGDP_FLOAT32, RINGDP_SUM, algorithm);
+  r.message = ringdp_last_error();
+  ringdp_comm_free(comm);
+  return r;
+}
+
+// Every rank got RINGDP_ERROR_INVALID_ARGUMENT with the same message containing `phrases`,
+// from Auto and from an explicit algorithm alike (the agreement precedes the choice).
+void check_invalid_argument_everywhere(const std::vector<std::string>& phrases) {
+  for (const ringdp_algorithm algorithm : {RINGDP_AUTO, RINGDP_RING}) {
+    const CallResult r = first_allreduce(algorithm);
+    INFO("code " << r.code << " (" << ringdp_error_message(r.code) << "), message: " << r.message);
+    bool ok = r.code == RINGDP_ERROR_INVALID_ARGUMENT;
+    for (const std::string& p : phrases) ok = ok && r.message.find(p) != std::string::npos;
+    CHECK(all_ranks(ok));
+    CHECK(ringdp::test::same_on_all_ranks(
+        ringdp::test::hash_bytes(r.message.data(), r.message.size())));
+  }
+}
+
+void set_tuning(const std::string& path) { setenv("RINGDP_TUNING", path.c_str(), 1); }
+
+}  // namespace
+
+TEST_CASE("C API: a malformed RINGDP_TUNING is an invalid argument on every rank",
+          "[capi-bad-file]") {
+  // Registered with RINGDP_TUNING=tuning/bad.txt (line 4 is malformed).
+  check_invalid_argument_everywhere({"RINGDP_TUNING: ", "bad.txt:4:", "'4K' is not a byte count"});
+}
+
+TEST_CASE("C API: a tuning file malformed on one rank only is an invalid argument everywhere",
+          "[capi-one-rank-bad]") {
+  const int last = ringdp::test::world_size() - 1;
+  set_tuning(kDir + (ringdp::test::world_rank() == last ? "/bad.txt" : "/good.txt"));
+  check_invalid_argument_everywhere(
+      {"rank " + std::to_string(last) + ": RINGDP_TUNING: ", "bad.txt:4:"});
+}
+
+TEST_CASE("C API: tuning files that differ between ranks are an invalid argument everywhere",
+          "[capi-different-files]") {
+  const int last = ringdp::test::world_size() - 1;
+  set_tuning(kDir + (ringdp::test::world_rank() == last ? "/other.txt" : "/good.txt"));
+  check_invalid_argument_everywhere({"RINGDP_TUNING differs between ranks"});
+}
