@@ -164,9 +164,7 @@ struct ShardedLoader::Impl {
     // allows it (an unfiltered chunk: no copy at all), otherwise read whole - HDF5
     // decompresses it once, straight into a pooled buffer (an unfiltered chunk that cannot
     // be viewed is one direct chunk read, see read_rows).
-    if (chunk->rows == sampler.block_rows()) {
-      chunk->images = dataset.map_chunk(chunk->first_row, chunk->labels).data();
-    }
+    chunk->images = dataset.map_chunk(chunk->first_row, chunk->labels).data();
     if (chunk->images == nullptr) {
       if (!pool) pool = std::make_unique<detail::ChunkPool>(full);
       chunk->buffer = pool->acquire();

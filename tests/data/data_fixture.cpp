@@ -80,11 +80,16 @@ void write_file(const std::string& path, const FileSpec& spec) {
       dims.push_back(v);
       features *= v;
     }
-    const hid_t space = H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr);
+    std::vector<hsize_t> max_dims = dims;
+    if (spec.resizable) max_dims[0] = H5S_UNLIMITED;
+    const hid_t space =
+        H5Screate_simple(static_cast<int>(dims.size()), dims.data(), max_dims.data());
     hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
     if (spec.chunk_rows > 0 && spec.samples > 0) {
       std::vector<hsize_t> chunk = dims;
-      chunk[0] = std::min<hsize_t>(spec.chunk_rows, spec.samples);
+      // A fixed-size dataset's chunks cannot be longer than it; a resizable one's can.
+      chunk[0] =
+          spec.resizable ? spec.chunk_rows : std::min<hsize_t>(spec.chunk_rows, spec.samples);
       for (auto& c : chunk) c = std::max<hsize_t>(c, 1);
       check(H5Pset_chunk(dcpl, static_cast<int>(chunk.size()), chunk.data()), "chunk");
       if (spec.gzip > 0) check(H5Pset_deflate(dcpl, static_cast<unsigned>(spec.gzip)), "gzip");

@@ -34,6 +34,7 @@ struct FileSpec {
   bool float32 = false;
   std::size_t chunk_rows = 10;  // 0: contiguous
   int gzip = 1;                 // 0: none
+  bool resizable = false;       // images extensible along rows (chunks may exceed samples)
   int classes_attribute = 5;    // 0: no attribute
   long long label_count = -1;   // -1: one label per sample
   bool float_labels = false;    // write labels as float64 (invalid)

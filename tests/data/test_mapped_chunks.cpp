@@ -1,7 +1,8 @@
 // H5Dataset::map_chunk: whole unfiltered chunks viewed in the file's mapping instead of
 // copied. The views must hold exactly the bytes HDF5's own read returns, be refused (an
 // empty view, the caller copies) wherever a view is not possible, count like reads, and
-// fail with an IoError - not a SIGBUS - when the file was truncated after opening.
+// fail with an IoError - not a SIGBUS - for a chunk the file no longer holds when it is
+// mapped (the file truncated after opening, before the chunk is viewed).
 // Run at 1 and 3 ranks: each rank views every chunk of its own opening of the file.
 #include <mpi.h>
 
@@ -116,7 +117,7 @@ TEST_CASE("map_chunk refuses what it cannot view: compressed, small or MPI-IO fi
   CHECK(all_ranks(ok));
 }
 
-TEST_CASE("map_chunk on a file truncated after opening: an IoError, not a crash") {
+TEST_CASE("map_chunk of a chunk truncated away after opening: an IoError, not a crash") {
   TempDir dir("mapped-truncated");
   const int rank = ringdp::test::world_rank();
   ringdp::test::write_file(dir.file("source.h5"), mapped_spec());

@@ -134,6 +134,9 @@ class H5Dataset {
   /// a chunk's bytes / 200), when `begin` starts a full chunk. Counts in counters() like
   /// read_rows(). Throws IoError for a corrupt chunk or one beyond the end of the file
   /// (truncated while open). Local; takes hdf5_mutex() for the lookup.
+  /// The view reads the file itself: the file must not be truncated or rewritten while the
+  /// dataset is open. A view of a chunk since truncated away raises SIGBUS when read, and
+  /// one rewritten in place shows the new bytes (reads by read_rows() would fail or copy).
   [[nodiscard]] std::span<const std::byte> map_chunk(std::size_t begin,
                                                      std::span<std::int32_t> labels) const;
 

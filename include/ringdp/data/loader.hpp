@@ -54,7 +54,8 @@ struct LoaderOptions {
   /// once; global mode keeps every row once the whole dataset fits, and nothing otherwise.
   /// A chunk viewed in the file's mapping (H5Dataset::map_chunk: unfiltered files) is
   /// kept as that view, its bytes in the kernel's page cache rather than in this process,
-  /// but counts against the budget all the same. Also decides SamplingMode::Auto.
+  /// but counts against the budget all the same (and the file must then stay unchanged
+  /// while the loader lives, see map_chunk). Also decides SamplingMode::Auto.
   std::size_t cache_bytes = std::size_t{256} << 20;
 };
 
@@ -65,14 +66,15 @@ struct LoaderOptions {
 /// IoDriver::Serial, makes no MPI call, on any thread: the loader may run while another
 /// thread of the trainer communicates. With IoDriver::MpiIo the reads are independent
 /// MPI-IO calls (no other rank takes part) made on the read-ahead thread, so read_ahead > 0
-/// then needs MPI_THREAD_MULTIPLE (the constructor throws, on every rank, otherwise).
-/// Reads go by whole chunks in shard mode (each chunk decompressed once per epoch, or once
-/// per run when cached; unfiltered chunks are viewed in place where possible, not copied) and by one selection per batch in global mode. The methods are
-/// for one thread (the trainer's main thread); the background thread is internal. An I/O
-/// failure during an epoch is rethrown by next() on this rank only (as IoError, naming the
-/// file, the dataset and the rows): the caller must agree on it or abort, since other
-/// ranks cannot know. train::Trainer does (train_epoch() and step(BatchSource&) agree on it
-/// within the step's own allreduce).
+/// then needs MPI_THREAD_MULTIPLE (the constructor throws, on every rank, otherwise). Reads
+/// go by whole chunks in shard mode (each chunk decompressed once per epoch, or once per
+/// run when cached; unfiltered chunks are viewed in place where possible, not copied) and
+/// by one selection per batch in global mode. The methods are for one thread (the trainer's
+/// main thread); the background thread is internal. An I/O failure during an epoch is
+/// rethrown by next() on this rank only (as IoError, naming the file, the dataset and the
+/// rows): the caller must agree on it or abort, since other ranks cannot know.
+/// train::Trainer does (train_epoch() and train_step() agree on it within the step's own
+/// allreduce).
 class ShardedLoader {
  public:
   ShardedLoader(const Communicator& comm, H5Dataset dataset, SamplerOptions sampling,
