@@ -357,8 +357,7 @@ void run(const Options& o) {
     // that each step synchronises the ranks only once), and a resumed run skips the
     // batches its epoch already trained on (the order is a function of (seed, epoch), so
     // these are exactly the batches the checkpoint saw).
-    const std::int64_t first = trainer.position().step_in_epoch;
-    trainer.start_epoch(source);
+    const std::int64_t first = steps - trainer.start_epoch(source);
 
     Tally tally;
     Tally step_tally;

@@ -111,6 +111,9 @@ void Trainer::set_position(const TrainPosition& position) {
                     position.epoch, position.step_in_epoch, position.global_step));
   }
   position_ = position;
+  // A begun epoch was set up for the old position (its source has skipped to it): reading
+  // on from there at the new position would train on the wrong batches.
+  epoch_source_ = nullptr;
 }
 
 void Trainer::check_replicas(const char* when) const {
@@ -383,19 +386,37 @@ std::int64_t Trainer::start_epoch(BatchSource& source) {
                     position_.step_in_epoch, steps),
         true);
   }
-  source.start_epoch(static_cast<std::uint64_t>(position_.epoch));
+  if (position_.step_in_epoch == steps) {
+    finish_epoch();  // nothing left (a position saved after the epoch's last step)
+    return 0;
+  }
   // The global real count of every step, when every rank's source knows its own in
   // advance: one allreduce per epoch, so that each step can synchronise only once (see
-  // run_step). The last entry counts the ranks that knew.
-  std::vector<std::int64_t> global_real(static_cast<std::size_t>(steps) + 1, 0);
+  // run_step). Entry `steps` counts the ranks that knew, entry `steps + 1` the ranks whose
+  // source failed to start: a source is local, so such a failure rides on this allreduce
+  // and is then agreed (the same Error on every rank, no rank left waiting in it).
+  const auto n = static_cast<std::size_t>(steps);
+  std::vector<std::int64_t> global_real(n + 2, 0);
   {
-    const std::vector<std::size_t> mine = source.real_per_step();
-    if (mine.size() == static_cast<std::size_t>(steps)) {
-      std::copy(mine.begin(), mine.end(), global_real.begin());
-      global_real.back() = 1;
+    std::string source_error;
+    try {
+      source.start_epoch(static_cast<std::uint64_t>(position_.epoch));
+      const std::vector<std::size_t> mine = source.real_per_step();
+      if (mine.size() == n) {
+        std::copy(mine.begin(), mine.end(), global_real.begin());
+        global_real[n] = 1;
+      }
+    } catch (const Error& e) {
+      source_error = fmt::format("starting epoch {} of the batch source: {}", position_.epoch,
+                                 e.cause());
+    } catch (const std::exception& e) {
+      source_error = fmt::format("starting epoch {} of the batch source: {}", position_.epoch,
+                                 e.what());
     }
+    global_real[n + 1] = source_error.empty() ? 0 : 1;
     allreduce<std::int64_t>(comm_, global_real, ReduceOp::Sum, Algorithm::Auto);
-    if (global_real.back() != comm_.size()) global_real.assign(global_real.size(), 0);
+    if (global_real[n + 1] > 0) agree(comm_, source_error);
+    if (global_real[n] != comm_.size()) global_real.assign(global_real.size(), 0);
   }
   // A resumed run skips the batches its epoch already trained on (the order is a
   // function of the seed and the epoch, so these are the same batches). Every rank
@@ -407,13 +428,9 @@ std::int64_t Trainer::start_epoch(BatchSource& source) {
     }
     agree(comm_, skip_error);
   }
-  epoch_real_.assign(global_real.begin(), global_real.end() - 1);
+  epoch_real_.assign(global_real.begin(), global_real.begin() + steps);
   epoch_steps_ = steps;
   epoch_source_ = &source;
-  if (position_.step_in_epoch == steps) {
-    finish_epoch();  // nothing left (a position saved after the epoch's last step)
-    return 0;
-  }
   return steps - position_.step_in_epoch;
 }
 
@@ -482,6 +499,8 @@ EpochResult Trainer::train_epoch(BatchSource& source) {
 
 EpochResult Trainer::evaluate(BatchSource& source) {
   const auto start = ReducerClock::now();
+  // Evaluation restarts the source: an epoch of it begun for training cannot go on.
+  if (&source == epoch_source_) epoch_source_ = nullptr;
   source.start_epoch(0);
   // Local loop, no collective inside: a rank with a smaller share simply finishes first.
   // The 4th sum counts the ranks whose source failed: such a rank stops reading but still

@@ -11,6 +11,7 @@
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -34,12 +35,13 @@ using ringdp::test::all_ranks;
 using namespace ringdp;
 
 // An in-memory source that fails on rank `bad_rank` when asked for batch `bad_step`:
-// by throwing an IoError worded like the loader's, or by ending early. With `announce`
+// by throwing an IoError worded like the loader's, or by ending early; or, before any
+// batch, when the epoch starts or when asked for its real counts. With `announce`
 // it tells the trainer its real counts in advance (real_per_step), which moves the
 // step's metrics allreduce after the gradient reduction: both orders are tested.
 class FailingSource final : public train::BatchSource {
  public:
-  enum class How { Throw, End };
+  enum class How { Throw, End, ThrowOnStart, ThrowOnCounts };
   FailingSource(train::InMemorySource inner, int rank, int bad_rank, std::size_t bad_step, How how,
                 bool announce)
       : inner_(std::move(inner)),
@@ -48,10 +50,14 @@ class FailingSource final : public train::BatchSource {
         how_(how),
         announce_(announce) {}
   [[nodiscard]] std::vector<std::size_t> real_per_step() const override {
+    if (fails_ && how_ == How::ThrowOnCounts) throw std::runtime_error("counts unavailable");
     return announce_ ? inner_.real_per_step() : std::vector<std::size_t>{};
   }
   [[nodiscard]] std::size_t steps_per_epoch() const override { return inner_.steps_per_epoch(); }
   void start_epoch(std::uint64_t epoch) override {
+    if (fails_ && how_ == How::ThrowOnStart) {
+      throw IoError("'fake.h5': cannot open file for epoch " + std::to_string(epoch));
+    }
     inner_.start_epoch(epoch);
     step_ = 0;
   }
@@ -132,6 +138,40 @@ TEST_CASE("a batch source failing on one rank stops every rank with the same Err
       CHECK(test::same_on_all_ranks(parameter_hash(model)));
       CHECK(all_ranks(trainer.position().global_step == 3));
     }
+}
+
+TEST_CASE("a source failing to start its epoch on one rank: the same Error everywhere") {
+  // The trainer's start_epoch() calls the source's start_epoch() and real_per_step() on
+  // every rank before the allreduce of the real-count table; a throw there on one rank
+  // alone must not leave the others waiting in that allreduce.
+  const Communicator world(MPI_COMM_WORLD);
+  const int last = world.size() - 1;
+  auto [x, labels] = test::teacher_data(60, 10, 3, 4);
+  for (const auto how : {FailingSource::How::ThrowOnStart, FailingSource::How::ThrowOnCounts}) {
+    const bool on_start = how == FailingSource::How::ThrowOnStart;
+    CAPTURE(on_start);
+    auto model = nn::Sequential<float>::from_spec("10-8-3");
+    model.initialize(3);
+    nn::Sgd<float> sgd(model.parameter_count());
+    train::Trainer trainer(world, model, sgd);
+    trainer.set_position({.epoch = 2, .step_in_epoch = 0, .global_step = 0});
+    FailingSource source(train::InMemorySource(x, labels, world.rank(), world.size(),
+                                               {.batch_size = 4, .seed = 1}),
+                         world.rank(), last, 0, how, true);
+    const Outcome o = attempt([&] { trainer.start_epoch(source); });
+    const std::string cause =
+        on_start ? "'fake.h5': cannot open file for epoch 2" : "counts unavailable";
+    CHECK(agreed(o, last, {"rank " + std::to_string(last), "starting epoch 2", cause}));
+    // No epoch is begun: train_step() refuses on every rank, and the position is untouched.
+    bool refused = false;
+    try {
+      trainer.train_step(source);
+    } catch (const InvalidArgument& e) {
+      refused = std::string(e.what()).find("start_epoch") != std::string::npos;
+    }
+    CHECK(all_ranks(refused));
+    CHECK(all_ranks(trainer.position().epoch == 2 && trainer.position().global_step == 0));
+  }
 }
 
 TEST_CASE("a source failing on one rank during evaluation: the same Error everywhere") {

@@ -392,5 +392,39 @@ TEST_CASE("start_epoch + train_step (ringdp-train's loop) equal train_epoch, res
     CHECK(test::all_ranks(refused()));  // never begun
     app.app_epoch();
     CHECK(test::all_ranks(refused()));  // the epoch is over
+
+    // set_position() ends a begun epoch: its source was set up for the old position, and
+    // reading on at the new one would train on the wrong batches (or past the count table).
+    app.trainer->start_epoch(app.source);
+    app.trainer->set_position({.epoch = 1, .step_in_epoch = steps - 1, .global_step = 2 * steps});
+    CHECK(test::all_ranks(refused()));
+    // evaluate() restarts the source, which ends its begun epoch too.
+    app.trainer->start_epoch(app.source);
+    app.trainer->evaluate(app.source);
+    CHECK(test::all_ranks(refused()));
+    // A new start_epoch() resumes at the set position: one step left, which ends the epoch.
+    const std::int64_t left = app.trainer->start_epoch(app.source);
+    app.trainer->train_step(app.source);
+    CHECK(test::all_ranks(left == 1 && app.trainer->position().epoch == 2 &&
+                          app.trainer->position().step_in_epoch == 0));
+  }
+
+  SECTION("a position at the end of its epoch: start_epoch finishes it, reading nothing") {
+    Setup app(world, file.path, b);
+    const Communicator& comm = app.trainer->communicator();
+    app.trainer->set_position({.epoch = 0, .step_in_epoch = steps, .global_step = steps});
+    const std::uint64_t before = comm.collective_count();
+    const std::int64_t left = app.trainer->start_epoch(app.source);
+    // Only the gather that checks every rank's position: no real-count allreduce, and no
+    // agreement over a whole epoch of batches read and thrown away.
+    const std::uint64_t collectives = comm.collective_count() - before;
+    const train::TrainPosition& p = app.trainer->position();
+    CAPTURE(collectives);
+    CHECK(test::all_ranks(left == 0 && collectives == 1 && p.epoch == 1 &&
+                          p.step_in_epoch == 0 && p.global_step == steps));
+    // The source, never started for the finished epoch, serves the next one in full.
+    app.app_epoch();
+    CHECK(test::all_ranks(app.trainer->position().epoch == 2 &&
+                          app.trainer->position().global_step == 2 * steps));
   }
 }

@@ -139,8 +139,10 @@ class Trainer {
   /// rank names a rank that differs), calls source.start_epoch(), learns the global real
   /// count of every step of the epoch (one allreduce, of BatchSource::real_per_step()) and,
   /// when resuming mid-epoch, skips the position().step_in_epoch batches already trained
-  /// on (a failure there is the same Error on every rank). Returns the steps left in the
-  /// epoch; when none is left, the epoch is finished at once, as by the last train_step().
+  /// on. A failure of the source in any of these (start_epoch(), real_per_step(), a skipped
+  /// batch) is the same Error on every rank, naming the lowest failing rank. Returns the
+  /// steps left in the epoch; when none is left, the epoch is finished at once, as by the
+  /// last train_step(), without starting the source.
   std::int64_t start_epoch(BatchSource& source);
 
   /// One step of the epoch begun by start_epoch(), on the next batch of `source` (the same
@@ -148,10 +150,14 @@ class Trainer {
   /// epoch's last step, to the next epoch (step 0), and in check mode compares parameter
   /// hashes. A source is local, so a failure to fetch (an I/O error, a source that ends
   /// early) is agreed inside the step: every rank throws the same ringdp::Error (collective)
-  /// naming the lowest failing rank and its cause, and no rank is left waiting. After any
-  /// exception (that, a NonFiniteError, ...) position() is the one before the step and the
-  /// epoch must be begun again with start_epoch(). InvalidArgument (local; every rank
-  /// alike when all call in the same order) when no epoch of `source` is begun.
+  /// naming the lowest failing rank and its cause, and no rank is left waiting. After an
+  /// exception from the step itself (that, a NonFiniteError, ...) position() is the one
+  /// before the step. The one exception: after the epoch's last step, check mode's
+  /// comparison of the replicas (an Error on every rank) throws once the step is done,
+  /// with position() already at the next epoch. Either way the next train_step() needs a
+  /// start_epoch(). InvalidArgument (local; every rank alike when all call in the same
+  /// order) when no epoch of `source` is begun (none since the last epoch ended, or since
+  /// set_position() or evaluate() on the same source).
   StepResult train_step(BatchSource& source);
 
   /// start_epoch(), then train_step() to the end of the epoch: the rest of the current
@@ -171,13 +177,15 @@ class Trainer {
   /// Evaluates the model on `source` (an evaluation-mode source: no padding, every sample
   /// on exactly one rank, shares may differ, so may steps_per_epoch()). Each rank runs its
   /// own batches with no communication, then one allreduce sums (loss, correct, count):
-  /// no rank waits on another mid-way, and each sample counts exactly once.
+  /// no rank waits on another mid-way, and each sample counts exactly once. Restarts
+  /// `source`: an epoch of it begun by start_epoch() ends (train_step() needs a new one).
   EpochResult evaluate(BatchSource& source);
 
   /// Local: where the run stands.
   [[nodiscard]] const TrainPosition& position() const noexcept { return position_; }
   /// Local: restores a position (with the arena and optimizer state set by the caller,
-  /// e.g. from a checkpoint). Throws InvalidArgument on negative values.
+  /// e.g. from a checkpoint). Throws InvalidArgument on negative values. Ends any epoch
+  /// begun by start_epoch(): call start_epoch() again before train_step().
   void set_position(const TrainPosition& position);
 
   /// Collective: FNV-1a hash of the parameter arena compared across ranks; throws an Error
