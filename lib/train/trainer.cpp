@@ -501,16 +501,17 @@ EpochResult Trainer::evaluate(BatchSource& source) {
   const auto start = ReducerClock::now();
   // Evaluation restarts the source: an epoch of it begun for training cannot go on.
   if (&source == epoch_source_) epoch_source_ = nullptr;
-  source.start_epoch(0);
   // Local loop, no collective inside: a rank with a smaller share simply finishes first.
-  // The 4th sum counts the ranks whose source failed: such a rank stops reading but still
-  // joins the allreduce, and then every rank throws the same agreed Error (see run_step).
+  // The 4th sum counts the ranks whose source failed (to start, or to read): such a rank
+  // stops reading but still joins the allreduce, and then every rank throws the same
+  // agreed Error (see run_step).
   std::array<double, 4> sums = {0.0, 0.0, 0.0, 0.0};
   std::string data_error;
   nn::Matrix<float> grad;
   EpochResult result;
   Batch batch;
   try {
+    source.start_epoch(0);
     while (source.next(batch)) {
       ++result.steps;
       if (batch.real == 0) continue;
