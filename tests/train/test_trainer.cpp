@@ -1,6 +1,8 @@
 // Trainer: sharded evaluation counts each sample once, check mode names a diverged rank,
 // the initial broadcast, the learning-rate schedules, resume, the time record and timeline.
 
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <filesystem>
@@ -206,7 +208,13 @@ TEST_CASE("the trainer accounts step times and writes a Chrome trace with one pr
   const std::size_t per_step = 6 + trainer.reducer().units().size();
   CHECK(all_ranks(trainer.timeline().size() == steps * per_step));
 
-  const std::string path = "test_train_timeline.json";
+  // A name of this run's own (rank 0's pid): ctest runs the np2/np3/np4 jobs side by side
+  // in the same directory, and one job must not read or remove another's trace.
+  int pid = static_cast<int>(::getpid());
+  MPI_Bcast(&pid, 1, MPI_INT, 0, world.native());
+  const std::string path = (std::filesystem::temp_directory_path() /
+                            ("ringdp_test_train_timeline_" + std::to_string(pid) + ".json"))
+                               .string();
   write_chrome_trace(world, path, trainer.timeline());
   bool ok = true;
   if (world.rank() == 0) {
