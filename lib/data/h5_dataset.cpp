@@ -448,6 +448,24 @@ void read_labels(const H5Dataset::Impl& d, std::span<const RowRange> ranges, std
            where, fmt::format("cannot read {} labels from row {}", total, ranges[0].begin));
 }
 
+// The offset of the chunk that starts at row `row` of the images dataset.
+std::vector<hsize_t> chunk_offset(const H5Dataset::Impl& d, std::size_t row) {
+  std::vector<hsize_t> offset(d.shape.size() + 1, 0);
+  offset[0] = row;
+  return offset;
+}
+
+// An unfiltered chunk must hold exactly one chunk of rows in the file: a corrupted index
+// could claim more than a buffer holds, or point at bytes that are not this chunk's.
+void require_whole_chunk(const std::string& where, std::size_t row, hsize_t stored,
+                         std::size_t bytes) {
+  if (stored != bytes) {
+    throw IoError(fmt::format(
+        "{}: the chunk of row {} holds {} bytes in the file, not {}: the file is corrupt", where,
+        row, stored, bytes));
+  }
+}
+
 // Reads the images of `ranges` with one direct chunk read when they are exactly one whole
 // chunk and the dataset allows it (see Impl::direct_chunks); returns false otherwise, and
 // the caller reads through a hyperslab. Why: for an unfiltered chunk, H5Dread still walks
@@ -468,19 +486,12 @@ bool read_whole_chunk(const H5Dataset::Impl& d, std::span<const RowRange> ranges
   if (whole == nullptr || whole->begin % d.chunk_rows != 0) return false;
   const std::string where = d.where(d.names.images);
   const std::size_t bytes = d.chunk_rows * d.row_bytes();
-  std::vector<hsize_t> offset(d.shape.size() + 1, 0);
-  offset[0] = whole->begin;
-  // The chunk's size in the file bounds what H5Dread_chunk writes: a corrupted index could
-  // claim more than the buffer holds. Unfiltered, it must be exactly one chunk.
+  const std::vector<hsize_t> offset = chunk_offset(d, whole->begin);
+  // The chunk's size in the file bounds what H5Dread_chunk writes.
   hsize_t stored = 0;
   h5_check(H5Dget_chunk_storage_size(d.images.get(), offset.data(), &stored), where,
            fmt::format("cannot locate the chunk of row {}", whole->begin));
-  if (stored != bytes) {
-    throw IoError(
-        fmt::format("{}: the chunk of row {} holds {} bytes in the file, not {}: the "
-                    "file is corrupt",
-                    where, whole->begin, stored, bytes));
-  }
+  require_whole_chunk(where, whole->begin, stored, bytes);
   std::uint32_t filters = 0;
   h5_check(H5Dread_chunk(d.images.get(), H5P_DEFAULT, offset.data(), &filters, images.data()),
            where, fmt::format("cannot read {} rows from row {}", total, whole->begin));
@@ -647,16 +658,16 @@ std::span<const std::byte> H5Dataset::map_chunk(std::size_t begin,
   {
     std::lock_guard lock(hdf5_mutex());
     detail::silence_hdf5();
-    std::vector<hsize_t> offset(d.shape.size() + 1, 0);
-    offset[0] = begin;
+    const std::vector<hsize_t> offset = chunk_offset(d, begin);
     unsigned filters = 0;
     hsize_t stored = 0;
     h5_check(H5Dget_chunk_info_by_coord(d.images.get(), offset.data(), &filters, &address, &stored),
              where, fmt::format("cannot locate the chunk of row {}", begin));
-    if (stored != bytes || filters != 0 || address == HADDR_UNDEF) {
+    require_whole_chunk(where, begin, stored, bytes);
+    if (filters != 0 || address == HADDR_UNDEF) {
       throw IoError(fmt::format(
-          "{}: the chunk of row {} holds {} bytes in the file, not {}: the file is corrupt", where,
-          begin, stored, bytes));
+          "{}: the chunk of row {} is marked filtered or has no address: the file is corrupt",
+          where, begin));
     }
     const RowRange range{begin, d.chunk_rows};
     read_labels(d, std::span<const RowRange>(&range, 1), d.chunk_rows, labels);
