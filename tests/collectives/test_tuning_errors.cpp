@@ -16,16 +16,14 @@
 #include "ringdp/collectives/gradient_reducer.hpp"
 #include "ringdp/collectives/tuning.hpp"
 #include "ringdp/comm/error.hpp"
+#include "tuning_test_files.hpp"
 
 using ringdp::Algorithm;
 using ringdp::test::all_ranks;
+using ringdp::test::kTuningDir;
+using ringdp::test::set_tuning;
 
 namespace {
-
-#ifndef RINGDP_TUNING_TEST_DIR
-#error "RINGDP_TUNING_TEST_DIR must name the folder of the test tuning files"
-#endif
-const std::string kDir = RINGDP_TUNING_TEST_DIR;
 
 struct Outcome {
   bool threw = false;
@@ -92,14 +90,6 @@ void check_every_entry_fails(int want_rank, const std::vector<std::string>& phra
   }
 }
 
-void set_tuning(const std::string& path) {
-  if (path.empty()) {
-    unsetenv("RINGDP_TUNING");
-  } else {
-    setenv("RINGDP_TUNING", path.c_str(), 1);
-  }
-}
-
 }  // namespace
 
 TEST_CASE("a malformed RINGDP_TUNING fails on every rank, naming file and line", "[bad-file]") {
@@ -126,13 +116,13 @@ TEST_CASE("RINGDP_TUNING naming a missing file fails on every rank", "[missing-f
 
 TEST_CASE("a tuning file bad on one rank only fails on every rank", "[one-rank-bad]") {
   const int last = ringdp::test::world_size() - 1;
-  set_tuning(kDir + (ringdp::test::world_rank() == last ? "/bad.txt" : "/good.txt"));
+  set_tuning(kTuningDir + (ringdp::test::world_rank() == last ? "/bad.txt" : "/good.txt"));
   check_every_entry_fails(last, {"RINGDP_TUNING: ", "bad.txt:4:"});
 }
 
 TEST_CASE("tuning files that differ between ranks fail on every rank", "[different-files]") {
   const int last = ringdp::test::world_size() - 1;
-  set_tuning(kDir + (ringdp::test::world_rank() == last ? "/other.txt" : "/good.txt"));
+  set_tuning(kTuningDir + (ringdp::test::world_rank() == last ? "/other.txt" : "/good.txt"));
   check_every_entry_fails(
       last, {"RINGDP_TUNING differs between ranks", "rank 0 reads a tuning file with content hash",
              "rank " + std::to_string(last) + " reads a tuning file with content hash"});
@@ -140,7 +130,7 @@ TEST_CASE("tuning files that differ between ranks fail on every rank", "[differe
 
 TEST_CASE("RINGDP_TUNING set on some ranks only fails on every rank", "[set-on-some]") {
   const int last = ringdp::test::world_size() - 1;
-  set_tuning(ringdp::test::world_rank() == last ? "" : kDir + "/good.txt");
+  set_tuning(ringdp::test::world_rank() == last ? "" : kTuningDir + "/good.txt");
   check_every_entry_fails(last, {"RINGDP_TUNING differs between ranks",
                                  "rank " + std::to_string(last) + " reads no tuning file"});
 }

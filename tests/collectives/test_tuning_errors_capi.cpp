@@ -13,15 +13,13 @@
 
 #include "mpi_test.hpp"
 #include "ringdp/ringdp.h"
+#include "tuning_test_files.hpp"
 
 using ringdp::test::all_ranks;
+using ringdp::test::kTuningDir;
+using ringdp::test::set_tuning;
 
 namespace {
-
-#ifndef RINGDP_TUNING_TEST_DIR
-#error "RINGDP_TUNING_TEST_DIR must name the folder of the test tuning files"
-#endif
-const std::string kDir = RINGDP_TUNING_TEST_DIR;
 
 struct CallResult {
   int code = -1;
@@ -57,8 +55,6 @@ void check_invalid_argument_everywhere(const std::vector<std::string>& phrases) 
   }
 }
 
-void set_tuning(const std::string& path) { setenv("RINGDP_TUNING", path.c_str(), 1); }
-
 }  // namespace
 
 TEST_CASE("C API: a malformed RINGDP_TUNING is an invalid argument on every rank",
@@ -70,7 +66,7 @@ TEST_CASE("C API: a malformed RINGDP_TUNING is an invalid argument on every rank
 TEST_CASE("C API: a tuning file malformed on one rank only is an invalid argument everywhere",
           "[capi-one-rank-bad]") {
   const int last = ringdp::test::world_size() - 1;
-  set_tuning(kDir + (ringdp::test::world_rank() == last ? "/bad.txt" : "/good.txt"));
+  set_tuning(kTuningDir + (ringdp::test::world_rank() == last ? "/bad.txt" : "/good.txt"));
   check_invalid_argument_everywhere(
       {"rank " + std::to_string(last) + ": RINGDP_TUNING: ", "bad.txt:4:"});
 }
@@ -78,6 +74,6 @@ TEST_CASE("C API: a tuning file malformed on one rank only is an invalid argumen
 TEST_CASE("C API: tuning files that differ between ranks are an invalid argument everywhere",
           "[capi-different-files]") {
   const int last = ringdp::test::world_size() - 1;
-  set_tuning(kDir + (ringdp::test::world_rank() == last ? "/other.txt" : "/good.txt"));
+  set_tuning(kTuningDir + (ringdp::test::world_rank() == last ? "/other.txt" : "/good.txt"));
   check_invalid_argument_everywhere({"RINGDP_TUNING differs between ranks"});
 }
