@@ -80,6 +80,18 @@ std::vector<float> train_with_loader(const Communicator& comm, const std::string
   return {model.parameters().begin(), model.parameters().end()};
 }
 
+// Starts `epoch` of `source` and reads it: true when real_per_step() announced one count
+// per step and each delivered batch held exactly its announced real count (rank-local).
+bool announced_counts_delivered(train::BatchSource& source, std::uint64_t epoch) {
+  source.start_epoch(epoch);
+  const std::vector<std::size_t> announced = source.real_per_step();
+  bool ok = announced.size() == source.steps_per_epoch();
+  train::Batch b;
+  std::size_t s = 0;
+  for (; source.next(b); ++s) ok = ok && s < announced.size() && announced[s] == b.real;
+  return ok && s == announced.size();
+}
+
 }  // namespace
 
 TEST_CASE("trainer + ShardedLoader: k ranks equal the 1-rank reference in global and shard mode",
@@ -137,30 +149,17 @@ TEST_CASE("real_per_step announces each batch's real count before the epoch runs
                                {.read_ahead = 2});
     train::LoaderSource source(loader);
     for (std::uint64_t epoch = 0; epoch < 3; ++epoch) {
-      source.start_epoch(epoch);
-      const std::vector<std::size_t> announced = source.real_per_step();
-      bool ok = announced.size() == source.steps_per_epoch();
-      train::Batch b;
-      std::size_t s = 0;
-      for (; source.next(b); ++s) ok = ok && s < announced.size() && announced[s] == b.real;
-      ok = ok && s == announced.size();
+      const bool ok = announced_counts_delivered(source, epoch);
       CAPTURE(static_cast<int>(sampling.mode), sampling.drop_last, sampling.virtual_ranks,
               sampling.evaluation, epoch);
       CHECK(test::all_ranks(ok));
     }
   }
   auto [x, labels] = test::teacher_data(103, 20, 5, 9);
-  train::InMemorySource memory_source(std::move(x), std::move(labels), world.rank(),
-                                      world.size(), {.batch_size = 7, .seed = 3});
+  train::InMemorySource memory_source(std::move(x), std::move(labels), world.rank(), world.size(),
+                                      {.batch_size = 7, .seed = 3});
   for (std::uint64_t epoch = 0; epoch < 2; ++epoch) {
-    memory_source.start_epoch(epoch);
-    const std::vector<std::size_t> announced = memory_source.real_per_step();
-    bool ok = announced.size() == memory_source.steps_per_epoch();
-    train::Batch b;
-    std::size_t s = 0;
-    for (; memory_source.next(b); ++s) ok = ok && s < announced.size() && announced[s] == b.real;
-    ok = ok && s == announced.size();
-    CHECK(test::all_ranks(ok));
+    CHECK(test::all_ranks(announced_counts_delivered(memory_source, epoch)));
   }
 }
 
@@ -311,8 +310,8 @@ TEST_CASE("start_epoch + train_step (ringdp-train's loop) equal train_epoch, res
       per_epoch.push_back(comm.collective_count() - before);
       // The last step finished the epoch: a checkpoint taken now resumes at the next one.
       const train::TrainPosition& p = app.trainer->position();
-      positions = positions && p.epoch == e + 1 && p.step_in_epoch == 0 &&
-                  p.global_step == (e + 1) * steps;
+      positions =
+          positions && p.epoch == e + 1 && p.step_in_epoch == 0 && p.global_step == (e + 1) * steps;
     }
     const std::size_t reductions = app.trainer->reducer().units().size();
     for (std::int64_t g = 0; g < 2 * steps; ++g) {
@@ -420,8 +419,8 @@ TEST_CASE("start_epoch + train_step (ringdp-train's loop) equal train_epoch, res
     const std::uint64_t collectives = comm.collective_count() - before;
     const train::TrainPosition& p = app.trainer->position();
     CAPTURE(collectives);
-    CHECK(test::all_ranks(left == 0 && collectives == 1 && p.epoch == 1 &&
-                          p.step_in_epoch == 0 && p.global_step == steps));
+    CHECK(test::all_ranks(left == 0 && collectives == 1 && p.epoch == 1 && p.step_in_epoch == 0 &&
+                          p.global_step == steps));
     // The source, never started for the finished epoch, serves the next one in full.
     app.app_epoch();
     CHECK(test::all_ranks(app.trainer->position().epoch == 2 &&
