@@ -7,7 +7,7 @@
 #include <cstdio>
 #include <cstring>
 
-#include "ringdp/comm/error.hpp"
+#include "ringdp/error.hpp"
 
 namespace ringdp::bench {
 namespace {

@@ -37,8 +37,7 @@ int run(const ringdp::Communicator& comm, const ringdp::bench::Options& options,
   // Checks that can fail on one rank only are agreed, so every rank stops together.
   const RunInfo info = collect_run_info(comm);
   ringdp::agree_on(comm, [&] {
-    (void)ringdp::algorithm_from_environment();  // a bad RINGDP_ALGORITHM fails here, cleanly
-    (void)ringdp::tuning_from_environment();     // and a bad RINGDP_TUNING file
+    (void)ringdp::tuning_from_environment();  // a malformed RINGDP_TUNING file fails here
     const std::size_t needed = bytes_needed_per_rank(options) * info.ranks_on_my_host;
     if (info.mem_available > 0 && needed > info.mem_available) {
       throw ringdp::InvalidArgument(fmt::format(

@@ -10,8 +10,9 @@
 
 #include "ringdp/collectives/collectives.hpp"
 #include "ringdp/collectives/tuning.hpp"
-#include "ringdp/comm/error.hpp"
-#include "ringdp/detail/mpi_check.hpp"
+#include "ringdp/error.hpp"
+#include "ringdp/comm/mpi_check.hpp"
+#include "ringdp/comm/mpi_types.hpp"
 #include "sizes.hpp"
 #include "verification.hpp"
 
@@ -30,8 +31,8 @@ template <Reducible T>
 void run_allreduce(const Communicator& comm, std::span<T> data, ReduceOp op, Algorithm algorithm) {
   if (algorithm == Algorithm::Mpi && op != ReduceOp::Average) {
     RINGDP_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, data.data(),
-                                   detail::checked_mpi_count(data.size()), mpi_datatype<T>(),
-                                   mpi_op_for(op), comm.native()));
+                                   checked_mpi_count(data.size()), mpi_datatype<T>(),
+                                   mpi_op(op), comm.native()));
     return;
   }
   allreduce(comm, data, op, algorithm);

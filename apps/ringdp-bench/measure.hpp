@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "options.hpp"
-#include "ringdp/collectives/types.hpp"
+#include "ringdp/types.hpp"
 #include "ringdp/comm/communicator.hpp"
 #include "stats.hpp"
 

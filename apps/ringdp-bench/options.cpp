@@ -7,7 +7,7 @@
 #include <cctype>
 #include <stdexcept>
 
-#include "ringdp/comm/error.hpp"
+#include "ringdp/error.hpp"
 
 namespace ringdp::bench {
 

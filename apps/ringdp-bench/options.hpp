@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "ringdp/collectives/types.hpp"
+#include "ringdp/types.hpp"
 
 namespace ringdp::bench {
 

@@ -9,7 +9,7 @@
 #include <fstream>
 
 #include "common/utc_time.hpp"
-#include "ringdp/detail/mpi_check.hpp"
+#include "ringdp/comm/mpi_check.hpp"
 #include "ringdp/version.hpp"
 
 namespace ringdp::bench {

@@ -3,7 +3,7 @@
 // message size on, per rank count, learnt from a measurement on the machine at hand.
 //
 // Format (text; '#' starts a comment; the library's reader, with the full rules, is
-// include/ringdp/collectives/tuning_table.hpp): one rule per line,
+// include/ringdp/comm/tuning_table.hpp): one rule per line,
 //     ranks <n> bytes <min-bytes> <algorithm>
 //     ranks <n> segment <bytes>
 // meaning: at exactly <n> ranks, messages of at least <min-bytes> bytes use <algorithm>

@@ -28,8 +28,9 @@
 #include <span>
 #include <type_traits>
 
-#include "ringdp/collectives/types.hpp"
-#include "ringdp/detail/mpi_check.hpp"
+#include "ringdp/types.hpp"
+#include "ringdp/comm/mpi_check.hpp"
+#include "ringdp/comm/mpi_types.hpp"
 
 namespace ringdp::bench {
 
@@ -113,29 +114,6 @@ void fill_input(std::span<T> data, ReduceOp op, int rank, int ranks, std::uint64
   }
 }
 
-template <Reducible T>
-MPI_Datatype mpi_datatype() {
-  if constexpr (std::is_same_v<T, float>) return MPI_FLOAT;
-  if constexpr (std::is_same_v<T, double>) return MPI_DOUBLE;
-  if constexpr (std::is_same_v<T, std::int32_t>) return MPI_INT32_T;
-  if constexpr (std::is_same_v<T, std::int64_t>) return MPI_INT64_T;
-}
-
-inline MPI_Op mpi_op_for(ReduceOp op) {
-  switch (op) {
-    case ReduceOp::Min:
-      return MPI_MIN;
-    case ReduceOp::Max:
-      return MPI_MAX;
-    case ReduceOp::Product:
-      return MPI_PROD;
-    case ReduceOp::Sum:
-    case ReduceOp::Average:
-      break;
-  }
-  return MPI_SUM;
-}
-
 /// The reference: `reference` = PMPI_Allreduce of every rank's `input` (for Average, the
 /// sum divided by the rank count, the definition of the average). PMPI_ so that an
 /// interposed MPI_Allreduce can never stand in for the reference. Collective.
@@ -146,7 +124,7 @@ void reference_allreduce(MPI_Comm comm, std::span<const T> input, std::span<T> r
   for (std::size_t offset = 0; offset < input.size(); offset += kPiece) {
     const int piece = static_cast<int>(std::min(kPiece, input.size() - offset));
     RINGDP_MPI_CHECK(PMPI_Allreduce(input.data() + offset, reference.data() + offset, piece,
-                                    mpi_datatype<T>(), mpi_op_for(op), comm));
+                                    mpi_datatype<T>(), mpi_op(op), comm));
   }
   if constexpr (std::is_floating_point_v<T>) {
     if (op == ReduceOp::Average) {

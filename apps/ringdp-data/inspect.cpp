@@ -9,7 +9,7 @@
 #include <mutex>
 #include <vector>
 
-#include "ringdp/comm/error.hpp"
+#include "ringdp/error.hpp"
 #include "ringdp/data/hdf5_lock.hpp"
 
 namespace {

@@ -12,7 +12,7 @@
 #include "options.hpp"
 #include "ringdp/comm/abort.hpp"
 #include "ringdp/comm/environment.hpp"
-#include "ringdp/comm/error.hpp"
+#include "ringdp/error.hpp"
 #include "run.hpp"
 
 namespace {

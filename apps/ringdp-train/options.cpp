@@ -8,7 +8,7 @@
 #include <filesystem>
 #include <system_error>
 
-#include "ringdp/comm/error.hpp"
+#include "ringdp/error.hpp"
 #include "ringdp/nn/model_spec.hpp"
 
 namespace ringdp_train {

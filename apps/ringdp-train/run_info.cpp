@@ -9,7 +9,7 @@
 #include "console.hpp"
 #include "ringdp/collectives/collectives.hpp"
 #include "ringdp/collectives/tuning.hpp"
-#include "ringdp/detail/mpi_check.hpp"
+#include "ringdp/comm/mpi_check.hpp"
 #include "ringdp/version.hpp"
 
 namespace ringdp_train {

@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include <ringdp/detail/mpi_check.hpp>
+#include <ringdp/comm/mpi_check.hpp>
 #include <ringdp/ringdp.hpp>
 
 namespace {

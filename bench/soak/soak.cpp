@@ -18,7 +18,8 @@
 #include <cstring>
 #include <fstream>
 #include <random>
-#include <ringdp/detail/mpi_check.hpp>
+#include <ringdp/comm/mpi_check.hpp>
+#include <ringdp/comm/mpi_types.hpp>
 #include <ringdp/ringdp.hpp>
 #include <string>
 #include <vector>
@@ -34,29 +35,6 @@ long rss_kib() {
     if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
   }
   return -1;
-}
-
-template <class T>
-MPI_Datatype mpi_type() {
-  if constexpr (std::is_same_v<T, float>) return MPI_FLOAT;
-  if constexpr (std::is_same_v<T, double>) return MPI_DOUBLE;
-  if constexpr (std::is_same_v<T, std::int32_t>) return MPI_INT32_T;
-  if constexpr (std::is_same_v<T, std::int64_t>) return MPI_INT64_T;
-}
-
-MPI_Op mpi_op(ringdp::ReduceOp op) {
-  switch (op) {
-    case ringdp::ReduceOp::Sum:
-    case ringdp::ReduceOp::Average:
-      return MPI_SUM;
-    case ringdp::ReduceOp::Min:
-      return MPI_MIN;
-    case ringdp::ReduceOp::Max:
-      return MPI_MAX;
-    case ringdp::ReduceOp::Product:
-      return MPI_PROD;
-  }
-  return MPI_OP_NULL;
 }
 
 // Element i of rank r in call c. Products use values in {-1, 1, 2} so that 2^ranks stays
@@ -91,8 +69,8 @@ long one_call(const ringdp::Communicator& comm, int call, std::size_t count, rin
   for (std::size_t i = 0; i < count; ++i) data[i] = input<T>(call, rank, i, op);
   std::vector<T> reference(count);
   RINGDP_MPI_CHECK(PMPI_Allreduce(data.data(), reference.data(),
-                                  ringdp::detail::checked_mpi_count(count), mpi_type<T>(),
-                                  mpi_op(op), comm.native()));
+                                  ringdp::checked_mpi_count(count), ringdp::mpi_datatype<T>(),
+                                  ringdp::mpi_op(op), comm.native()));
   if (op == ringdp::ReduceOp::Average) {
     for (T& v : reference) v /= static_cast<T>(comm.size());
   }

@@ -21,7 +21,7 @@
 #include <thread>
 #include <vector>
 
-#include "ringdp/detail/mpi_check.hpp"
+#include "ringdp/comm/mpi_check.hpp"
 #include "ringdp/ringdp.hpp"
 
 namespace {

@@ -68,8 +68,12 @@ enum ringdp_error_code {
   RINGDP_ERROR_MPI = 3,              /* an MPI call failed */
   RINGDP_ERROR_MISMATCH = 4,         /* check mode: ranks called with different arguments */
   RINGDP_ERROR_NO_MEMORY = 5,
-  RINGDP_ERROR_INTERNAL = 6
+  RINGDP_ERROR_INTERNAL = 6,         /* a bug of ringdp's: please report it */
+  RINGDP_ERROR_IO = 7,               /* a file could not be read or written (RINGDP_TUNING) */
+  RINGDP_ERROR_FAILED = 8            /* another failure; ringdp_last_error() says which */
 };
+/* An error agreed across ranks (a bad setting or file on one rank, found when a handle is
+ * created) returns the same code on every rank: the code of the failing rank's error. */
 
 /** Collective over `comm`: duplicates it into a new handle stored in *out (NULL on error).
  *  Check mode starts on when RINGDP_CHECK is set to a value other than 0. */

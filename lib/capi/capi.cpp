@@ -13,7 +13,7 @@
 
 #include "ringdp/collectives/collectives.hpp"
 #include "ringdp/comm/communicator.hpp"
-#include "ringdp/comm/error.hpp"
+#include "ringdp/error.hpp"
 #include "ringdp/ringdp.h"
 
 struct ringdp_comm {
@@ -30,21 +30,28 @@ int fail(int code, std::string message) {
   return code;
 }
 
-// Runs fn, mapping each exception class to its code. The order matters: MpiError and
-// InvalidArgument derive from Error.
+// The code of each class of ringdp::Error: one code per class, so that an error agreed
+// across ranks (thrown as the failing rank's class on every rank) is one code everywhere.
+int code_of(ringdp::ErrorKind kind) {
+  switch (kind) {
+    case ringdp::ErrorKind::Mpi: return RINGDP_ERROR_MPI;
+    case ringdp::ErrorKind::Io: return RINGDP_ERROR_IO;
+    case ringdp::ErrorKind::InvalidArgument: return RINGDP_ERROR_INVALID_ARGUMENT;
+    case ringdp::ErrorKind::Mismatch: return RINGDP_ERROR_MISMATCH;
+    case ringdp::ErrorKind::Generic: break;
+  }
+  return RINGDP_ERROR_FAILED;
+}
+
+// Runs fn, mapping each exception to its code.
 template <class Fn>
 int guarded(Fn&& fn) noexcept {
   try {
     last_error.clear();
     fn();
     return RINGDP_SUCCESS;
-  } catch (const ringdp::MpiError& e) {
-    return fail(RINGDP_ERROR_MPI, e.what());
-  } catch (const ringdp::InvalidArgument& e) {
-    return fail(RINGDP_ERROR_INVALID_ARGUMENT, e.what());
   } catch (const ringdp::Error& e) {
-    // The library's other errors from a collective call are check-mode mismatches.
-    return fail(RINGDP_ERROR_MISMATCH, e.what());
+    return fail(code_of(e.kind()), e.what());
   } catch (const std::bad_alloc&) {
     return fail(RINGDP_ERROR_NO_MEMORY, "out of memory");
   } catch (const std::exception& e) {
@@ -189,6 +196,10 @@ const char* ringdp_error_message(int code) {
       return "out of memory";
     case RINGDP_ERROR_INTERNAL:
       return "internal error";
+    case RINGDP_ERROR_IO:
+      return "a file could not be read or written";
+    case RINGDP_ERROR_FAILED:
+      return "the operation failed (see ringdp_last_error)";
     default:
       return "unknown error code";
   }

@@ -5,7 +5,7 @@
 
 #include <span>
 
-#include "ringdp/collectives/types.hpp"
+#include "ringdp/types.hpp"
 #include "ringdp/comm/communicator.hpp"
 
 namespace ringdp::detail {

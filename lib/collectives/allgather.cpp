@@ -9,12 +9,12 @@
 
 #include "algorithms.hpp"
 #include "check.hpp"
-#include "mpi_types.hpp"
+#include "mpi_pieces.hpp"
 #include "ringdp/collectives/collectives.hpp"
 #include "ringdp/collectives/tuning.hpp"
-#include "ringdp/comm/error.hpp"
-#include "ringdp/detail/mpi_check.hpp"
-#include "ringdp/detail/wait.hpp"
+#include "ringdp/error.hpp"
+#include "ringdp/comm/mpi_check.hpp"
+#include "comm/wait.hpp"
 
 namespace ringdp {
 namespace {
@@ -26,7 +26,6 @@ constexpr int kAllgatherTag = 0x4147;  // "AG"
 template <Reducible T>
 void allgather(const Communicator& comm, std::span<const T> mine, std::span<T> all) {
   const detail::CollectiveScope scope(comm, "allgather");
-  agree_on_tuning(comm);  // collective at the first call on comm only (tuning.hpp)
   const int n = comm.size();
   const std::size_t m = mine.size();
   if (comm.check_mode()) {
@@ -42,7 +41,7 @@ void allgather(const Communicator& comm, std::span<const T> mine, std::span<T> a
   T* own = all.data() + static_cast<std::size_t>(comm.rank()) * m;
   if (own != mine.data()) std::memmove(own, mine.data(), m * sizeof(T));
   if (n == 1) return;
-  const MPI_Datatype type = detail::mpi_type<T>();
+  const MPI_Datatype type = mpi_datatype<T>();
   if (m <= detail::max_mpi_count()) {
     // MPI's blocking call, not watched by the stall inspector (as broadcast.cpp says).
     RINGDP_MPI_CHECK(MPI_Allgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, all.data(),

@@ -9,8 +9,8 @@
 #include "check.hpp"
 #include "ringdp/collectives/collectives.hpp"
 #include "ringdp/collectives/tuning.hpp"
-#include "ringdp/comm/error.hpp"
-#include "ringdp/detail/wait.hpp"
+#include "ringdp/error.hpp"
+#include "comm/wait.hpp"
 
 namespace ringdp {
 namespace detail {
@@ -41,9 +41,9 @@ void validate_op(ReduceOp op) {
 template <Reducible T>
 void allreduce(const Communicator& comm, std::span<T> data, ReduceOp op, Algorithm algorithm) {
   const detail::CollectiveScope scope(comm, "allreduce");
-  // First on a communicator: the ranks agree on RINGDP_TUNING, so Auto's choice (and the
-  // ring's segment size) below are the same on every rank.
-  agree_on_tuning(comm);
+  // The ranks agreed on RINGDP_ALGORITHM and RINGDP_TUNING when the communicator was built
+  // (agree_on_settings), so Auto's choice (and the ring's segment size) are the same on
+  // every rank.
   const Algorithm chosen = resolve_algorithm(algorithm, data.size_bytes(), comm.size());
   if (comm.check_mode()) {
     detail::check_same_call(comm, "allreduce",

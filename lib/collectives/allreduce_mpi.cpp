@@ -14,9 +14,9 @@
 #include <cstdint>
 
 #include "algorithms.hpp"
-#include "mpi_types.hpp"
+#include "mpi_pieces.hpp"
 #include "reduce_kernels.hpp"
-#include "ringdp/detail/mpi_check.hpp"
+#include "ringdp/comm/mpi_check.hpp"
 
 namespace ringdp::detail {
 
@@ -26,7 +26,7 @@ void allreduce_mpi(const Communicator& comm, std::span<T> data, ReduceOp op) {
   // the MPI library rather than come back into ringdp.
   const MPI_Op mop = mpi_op(op);
   for_each_piece(data.size(), [&](std::size_t offset, int piece) {
-    RINGDP_MPI_CHECK(PMPI_Allreduce(MPI_IN_PLACE, data.data() + offset, piece, mpi_type<T>(), mop,
+    RINGDP_MPI_CHECK(PMPI_Allreduce(MPI_IN_PLACE, data.data() + offset, piece, mpi_datatype<T>(), mop,
                                     comm.native()));
   });
   // Every rank divides the same summed bits the same way, so the results stay identical.

@@ -8,10 +8,10 @@
 #include <cstdint>
 
 #include "algorithms.hpp"
-#include "mpi_types.hpp"
+#include "mpi_pieces.hpp"
 #include "reduce_kernels.hpp"
-#include "ringdp/detail/mpi_check.hpp"
-#include "ringdp/detail/wait.hpp"
+#include "ringdp/comm/mpi_check.hpp"
+#include "comm/wait.hpp"
 
 namespace ringdp::detail {
 namespace {
@@ -34,7 +34,7 @@ void allreduce_ps(const Communicator& comm, std::span<T> data, ReduceOp op) {
     for (int source = 1; source < n; ++source) {
       for_each_piece(count, [&](std::size_t offset, int piece) {
         MPI_Request request = MPI_REQUEST_NULL;
-        RINGDP_MPI_CHECK(MPI_Irecv(incoming + offset, piece, mpi_type<T>(), source, kPsTag,
+        RINGDP_MPI_CHECK(MPI_Irecv(incoming + offset, piece, mpi_datatype<T>(), source, kPsTag,
                                    comm.native(), &request));
         wait(comm, request);
       });
@@ -44,7 +44,7 @@ void allreduce_ps(const Communicator& comm, std::span<T> data, ReduceOp op) {
   } else {
     for_each_piece(count, [&](std::size_t offset, int piece) {
       MPI_Request request = MPI_REQUEST_NULL;
-      RINGDP_MPI_CHECK(MPI_Isend(data.data() + offset, piece, mpi_type<T>(), kServer, kPsTag,
+      RINGDP_MPI_CHECK(MPI_Isend(data.data() + offset, piece, mpi_datatype<T>(), kServer, kPsTag,
                                  comm.native(), &request));
       wait(comm, request);
     });
@@ -53,7 +53,7 @@ void allreduce_ps(const Communicator& comm, std::span<T> data, ReduceOp op) {
   for_each_piece(count, [&](std::size_t offset, int piece) {
     MPI_Request request = MPI_REQUEST_NULL;
     RINGDP_MPI_CHECK(
-        MPI_Ibcast(data.data() + offset, piece, mpi_type<T>(), kServer, comm.native(), &request));
+        MPI_Ibcast(data.data() + offset, piece, mpi_datatype<T>(), kServer, comm.native(), &request));
     wait(comm, request);
   });
 }

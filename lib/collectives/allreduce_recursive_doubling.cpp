@@ -8,10 +8,10 @@
 #include <cstdint>
 
 #include "algorithms.hpp"
-#include "mpi_types.hpp"
+#include "mpi_pieces.hpp"
 #include "reduce_kernels.hpp"
-#include "ringdp/detail/mpi_check.hpp"
-#include "ringdp/detail/wait.hpp"
+#include "ringdp/comm/mpi_check.hpp"
+#include "comm/wait.hpp"
 
 namespace ringdp::detail {
 namespace {
@@ -30,11 +30,11 @@ constexpr std::size_t kBlockingSendBytes = 1024;
 template <class T>
 void send_piece(const Communicator& comm, const T* data, int piece, int dest) {
   if (static_cast<std::size_t>(piece) * sizeof(T) <= kBlockingSendBytes) {
-    RINGDP_MPI_CHECK(MPI_Send(data, piece, mpi_type<T>(), dest, kRdTag, comm.native()));
+    RINGDP_MPI_CHECK(MPI_Send(data, piece, mpi_datatype<T>(), dest, kRdTag, comm.native()));
     return;
   }
   MPI_Request request = MPI_REQUEST_NULL;
-  RINGDP_MPI_CHECK(MPI_Isend(data, piece, mpi_type<T>(), dest, kRdTag, comm.native(), &request));
+  RINGDP_MPI_CHECK(MPI_Isend(data, piece, mpi_datatype<T>(), dest, kRdTag, comm.native(), &request));
   wait(comm, request);
 }
 
@@ -49,7 +49,7 @@ void recv_all(const Communicator& comm, T* data, std::size_t count, int source) 
   for_each_piece(count, [&](std::size_t offset, int piece) {
     MPI_Request request = MPI_REQUEST_NULL;
     RINGDP_MPI_CHECK(
-        MPI_Irecv(data + offset, piece, mpi_type<T>(), source, kRdTag, comm.native(), &request));
+        MPI_Irecv(data + offset, piece, mpi_datatype<T>(), source, kRdTag, comm.native(), &request));
     wait(comm, request);
   });
 }
@@ -60,16 +60,16 @@ template <class T>
 void exchange(const Communicator& comm, const T* out, T* in, int piece, int partner) {
   if (static_cast<std::size_t>(piece) * sizeof(T) <= kBlockingSendBytes) {
     MPI_Request request = MPI_REQUEST_NULL;
-    RINGDP_MPI_CHECK(MPI_Irecv(in, piece, mpi_type<T>(), partner, kRdTag, comm.native(), &request));
-    RINGDP_MPI_CHECK(MPI_Send(out, piece, mpi_type<T>(), partner, kRdTag, comm.native()));
+    RINGDP_MPI_CHECK(MPI_Irecv(in, piece, mpi_datatype<T>(), partner, kRdTag, comm.native(), &request));
+    RINGDP_MPI_CHECK(MPI_Send(out, piece, mpi_datatype<T>(), partner, kRdTag, comm.native()));
     wait(comm, request);
     return;
   }
   MPI_Request requests[2] = {MPI_REQUEST_NULL, MPI_REQUEST_NULL};
   RINGDP_MPI_CHECK(
-      MPI_Irecv(in, piece, mpi_type<T>(), partner, kRdTag, comm.native(), &requests[0]));
+      MPI_Irecv(in, piece, mpi_datatype<T>(), partner, kRdTag, comm.native(), &requests[0]));
   RINGDP_MPI_CHECK(
-      MPI_Isend(out, piece, mpi_type<T>(), partner, kRdTag, comm.native(), &requests[1]));
+      MPI_Isend(out, piece, mpi_datatype<T>(), partner, kRdTag, comm.native(), &requests[1]));
   wait_all(comm, requests);
 }
 

@@ -26,15 +26,15 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
-#include <cstdlib>
 #include <vector>
 
 #include "algorithms.hpp"
-#include "mpi_types.hpp"
+#include "mpi_pieces.hpp"
 #include "reduce_kernels.hpp"
 #include "ringdp/collectives/tuning.hpp"
-#include "ringdp/detail/mpi_check.hpp"
-#include "ringdp/detail/wait.hpp"
+#include "ringdp/comm/settings.hpp"
+#include "ringdp/comm/mpi_check.hpp"
+#include "comm/wait.hpp"
 
 namespace ringdp {
 namespace {
@@ -60,18 +60,8 @@ namespace {
 // full rate with 32 KiB ones (bench/cluster/README.md).
 constexpr std::size_t kDefaultSegmentBytes = 128 * 1024;
 
-// RINGDP_SEGMENT_BYTES, or 0 (no override) when unset or not a positive integer.
-std::size_t segment_bytes_from_environment() {
-  const char* value = std::getenv("RINGDP_SEGMENT_BYTES");
-  if (value == nullptr || *value == '\0') return 0;
-  char* end = nullptr;
-  const unsigned long long parsed = std::strtoull(value, &end, 10);
-  if (end == value || *end != '\0') return 0;
-  return static_cast<std::size_t>(parsed);
-}
-
 std::atomic<std::size_t>& segment_override() {
-  static std::atomic<std::size_t> bytes{segment_bytes_from_environment()};
+  static std::atomic<std::size_t> bytes{read_settings().values.segment_bytes};
   return bytes;
 }
 
@@ -132,7 +122,7 @@ void allreduce_ring(const Communicator& comm, std::span<T> data, ReduceOp op) {
   const int right = (rank + 1) % n;
   const int left = (rank + n - 1) % n;
   const MPI_Comm mcomm = comm.native();
-  const MPI_Datatype type = mpi_type<T>();
+  const MPI_Datatype type = mpi_datatype<T>();
   T* const base = data.data();
   // Segments are never so small that one step needs more than kMaxSegmentsPerStep
   // requests (a tiny segment setting with a huge buffer), nor above an MPI int count.

@@ -8,19 +8,18 @@
 
 #include "algorithms.hpp"
 #include "check.hpp"
-#include "mpi_types.hpp"
+#include "mpi_pieces.hpp"
 #include "ringdp/collectives/collectives.hpp"
 #include "ringdp/collectives/tuning.hpp"
-#include "ringdp/comm/error.hpp"
-#include "ringdp/detail/mpi_check.hpp"
-#include "ringdp/detail/wait.hpp"  // CollectiveScope
+#include "ringdp/error.hpp"
+#include "ringdp/comm/mpi_check.hpp"
+#include "comm/wait.hpp"  // CollectiveScope
 
 namespace ringdp {
 
 template <Reducible T>
 void broadcast(const Communicator& comm, std::span<T> data, int root) {
   const detail::CollectiveScope scope(comm, "broadcast");
-  agree_on_tuning(comm);  // collective at the first call on comm only (tuning.hpp)
   if (comm.check_mode()) {
     detail::check_same_call(comm, "broadcast",
                             {.count = data.size(), .type = data_type_of<T>, .root = root});
@@ -34,7 +33,7 @@ void broadcast(const Communicator& comm, std::span<T> data, int root) {
   // many small calls with more ranks than cores (see stall.hpp).
   detail::for_each_piece(data.size(), [&](std::size_t offset, int piece) {
     RINGDP_MPI_CHECK(
-        MPI_Bcast(data.data() + offset, piece, detail::mpi_type<T>(), root, comm.native()));
+        MPI_Bcast(data.data() + offset, piece, mpi_datatype<T>(), root, comm.native()));
   });
 }
 

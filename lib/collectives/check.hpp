@@ -3,7 +3,7 @@
 
 #include <cstddef>
 
-#include "ringdp/collectives/types.hpp"
+#include "ringdp/types.hpp"
 #include "ringdp/comm/communicator.hpp"
 
 namespace ringdp::detail {

@@ -33,8 +33,9 @@
 #include "ringdp/collectives/collectives.hpp"
 #include "ringdp/collectives/tuning.hpp"
 #include "ringdp/comm/environment.hpp"
-#include "ringdp/comm/error.hpp"
-#include "ringdp/detail/wait.hpp"
+#include "ringdp/comm/settings.hpp"
+#include "ringdp/error.hpp"
+#include "comm/wait.hpp"
 
 namespace ringdp {
 namespace {
@@ -54,15 +55,6 @@ constexpr std::size_t kDefaultBucketBytes = std::size_t{1} << 20;
 // turns many tiny reductions into one without delaying a large bucket behind small ones.
 constexpr std::size_t kDefaultFusionBytes = std::size_t{64} << 10;
 
-std::size_t bytes_from_environment(const char* name, std::size_t fallback, bool allow_zero) {
-  const char* value = std::getenv(name);
-  if (value == nullptr || *value == '\0') return fallback;
-  char* end = nullptr;
-  const unsigned long long parsed = std::strtoull(value, &end, 10);
-  if (end == value || *end != '\0' || (parsed == 0 && !allow_zero)) return fallback;
-  return static_cast<std::size_t>(parsed);
-}
-
 // FNV-1a over 64-bit words: a summary of the bucket layout the ranks compare.
 std::uint64_t mix(std::uint64_t hash, std::uint64_t value) {
   for (int i = 0; i < 8; ++i) {
@@ -74,16 +66,15 @@ std::uint64_t mix(std::uint64_t hash, std::uint64_t value) {
 
 }  // namespace
 
+// RINGDP_BUCKET_BYTES and RINGDP_FUSION_BYTES come from the settings (a malformed value is
+// reported when a Communicator is built, and leaves the default here).
 std::size_t default_bucket_bytes() noexcept {
-  static const std::size_t bytes =
-      bytes_from_environment("RINGDP_BUCKET_BYTES", kDefaultBucketBytes, false);
-  return bytes;
+  const std::size_t set = read_settings().values.bucket_bytes;
+  return set != 0 ? set : kDefaultBucketBytes;
 }
 
 std::size_t default_fusion_bytes() noexcept {
-  static const std::size_t bytes =
-      bytes_from_environment("RINGDP_FUSION_BYTES", kDefaultFusionBytes, true);
-  return bytes;
+  return read_settings().values.fusion_bytes.value_or(kDefaultFusionBytes);
 }
 
 // Everything the caller's threads and the progress thread share, under one mutex.

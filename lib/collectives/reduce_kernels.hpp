@@ -11,8 +11,8 @@
 #include <string>
 #include <type_traits>
 
-#include "ringdp/collectives/types.hpp"
-#include "ringdp/comm/error.hpp"
+#include "ringdp/types.hpp"
+#include "ringdp/error.hpp"
 
 namespace ringdp::detail {
 

@@ -9,13 +9,13 @@
 
 #include "algorithms.hpp"
 #include "check.hpp"
-#include "mpi_types.hpp"
+#include "mpi_pieces.hpp"
 #include "reduce_kernels.hpp"
 #include "ringdp/collectives/collectives.hpp"
 #include "ringdp/collectives/tuning.hpp"
-#include "ringdp/comm/error.hpp"
-#include "ringdp/detail/mpi_check.hpp"
-#include "ringdp/detail/wait.hpp"  // CollectiveScope
+#include "ringdp/error.hpp"
+#include "ringdp/comm/mpi_check.hpp"
+#include "comm/wait.hpp"  // CollectiveScope
 
 namespace ringdp {
 
@@ -23,7 +23,6 @@ template <Reducible T>
 void reduce_scatter(const Communicator& comm, std::span<const T> data, std::span<T> my_block,
                     ReduceOp op) {
   const detail::CollectiveScope scope(comm, "reduce_scatter");
-  agree_on_tuning(comm);  // collective at the first call on comm only (tuning.hpp)
   const int n = comm.size();
   const std::size_t b = my_block.size();
   if (comm.check_mode()) {
@@ -40,9 +39,9 @@ void reduce_scatter(const Communicator& comm, std::span<const T> data, std::span
     throw InvalidArgument(fmt::format("ReduceOp::Average needs a floating-point type, got {}",
                                       to_string(data_type_of<T>)));
   }
-  const MPI_Op mop = detail::mpi_op(op);
+  const MPI_Op mop = mpi_op(op);
   if (b == 0) return;
-  const MPI_Datatype type = detail::mpi_type<T>();
+  const MPI_Datatype type = mpi_datatype<T>();
   if (b <= detail::max_mpi_count()) {
     // MPI's blocking calls, not watched by the stall inspector (as broadcast.cpp says).
     RINGDP_MPI_CHECK(MPI_Reduce_scatter_block(data.data(), my_block.data(), static_cast<int>(b),

@@ -30,6 +30,7 @@
 // so every rank decides the same.
 
 #include "ringdp/collectives/tuning.hpp"
+#include "ringdp/comm/settings.hpp"
 
 namespace ringdp {
 namespace {
@@ -46,10 +47,7 @@ Algorithm select_algorithm(std::size_t bytes, int ranks) noexcept {
 
 Algorithm resolve_algorithm(Algorithm requested, std::size_t bytes, int ranks) {
   if (requested != Algorithm::Auto) return requested;
-  if (auto from_environment = algorithm_from_environment();
-      from_environment && *from_environment != Algorithm::Auto) {
-    return *from_environment;
-  }
+  if (const auto& chosen = settings().algorithm) return *chosen;
   if (const TuningTable* table = tuning_from_environment()) {
     if (const auto tuned = table->algorithm(bytes, ranks)) return *tuned;
   }

@@ -4,7 +4,7 @@
 #include <cstdlib>
 
 #include "ringdp/comm/environment.hpp"
-#include "ringdp/comm/error.hpp"
+#include "ringdp/error.hpp"
 
 namespace ringdp {
 

@@ -1,26 +1,17 @@
 #include "ringdp/comm/communicator.hpp"
 
 #include <cstdio>
-#include <cstdlib>
-#include <cstring>
 #include <new>
 #include <utility>
 
 #include "ringdp/comm/environment.hpp"
-#include "ringdp/comm/error.hpp"
-#include "ringdp/detail/mpi_check.hpp"
-#include "ringdp/detail/wait.hpp"
+#include "ringdp/comm/settings.hpp"
+#include "ringdp/error.hpp"
+#include "ringdp/comm/mpi_check.hpp"
+#include "comm/wait.hpp"
 #include "stall_state.hpp"
 
 namespace ringdp {
-namespace {
-
-bool check_mode_from_environment() {
-  const char* value = std::getenv("RINGDP_CHECK");
-  return value != nullptr && *value != '\0' && std::strcmp(value, "0") != 0;
-}
-
-}  // namespace
 
 /// One aligned block that only grows. Freed with the communicator.
 struct Communicator::Scratch {
@@ -50,18 +41,21 @@ std::span<std::byte> Communicator::scratch(std::size_t bytes) const {
 }
 
 Communicator::Communicator(MPI_Comm comm) {
+  // From here on, errors thrown anywhere in ringdp name this process's rank.
+  detail::set_error_rank_source(&world_rank);
   if (comm == MPI_COMM_NULL)
     throw InvalidArgument("cannot build a Communicator from MPI_COMM_NULL");
-  // A malformed RINGDP_STALL_* variable fails here, before any collective call (the
-  // environment is the same on every rank, so every rank throws).
-  static_cast<void>(stall_settings());
   MPI_Comm dup = MPI_COMM_NULL;
   RINGDP_MPI_CHECK(MPI_Comm_dup(comm, &dup));
   *this = Communicator(Adopt{}, dup);
+  // The ranks' settings (RINGDP_*) must be well formed and match where they must: checked
+  // here, on the new communicator, so that a bad or differing variable is the same error
+  // on every rank before any collective runs (a failure frees the duplicate on return).
+  agree_on_settings(*this);
 }
 
 Communicator::Communicator(Adopt, MPI_Comm owned, const Communicator* parent) : comm_(owned) {
-  check_mode_ = check_mode_from_environment();
+  check_mode_ = read_settings().values.check;
   if (comm_ == MPI_COMM_NULL) return;
   // Errors on our own handle come back as codes (RINGDP_MPI_CHECK turns them into
   // exceptions) instead of aborting the caller's job from inside MPI.

@@ -5,8 +5,8 @@
 
 #include <cstdio>
 
-#include "ringdp/comm/error.hpp"
-#include "ringdp/detail/mpi_check.hpp"
+#include "ringdp/error.hpp"
+#include "ringdp/comm/mpi_check.hpp"
 
 namespace ringdp {
 namespace {
@@ -30,6 +30,17 @@ ThreadLevel from_mpi(int level) {
 
 }  // namespace
 
+int world_rank() noexcept {
+  int initialized = 0;
+  int finalized = 0;
+  MPI_Initialized(&initialized);
+  MPI_Finalized(&finalized);
+  if (!initialized || finalized) return -1;
+  int rank = -1;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  return rank;
+}
+
 const char* to_string(ThreadLevel level) noexcept {
   switch (level) {
     case ThreadLevel::Single: return "single";
@@ -47,6 +58,8 @@ Environment::Environment(int& argc, char**& argv, ThreadLevel required) : reques
 }
 
 void Environment::init(int* argc, char*** argv) {
+  // From here on, errors thrown anywhere in ringdp name this process's rank.
+  detail::set_error_rank_source(&world_rank);
   if (initialized()) {
     provided_ = thread_level();
     return;

@@ -4,9 +4,9 @@
 
 #include <atomic>
 #include <cmath>
-#include <cstdlib>
 
-#include "ringdp/comm/error.hpp"
+#include "ringdp/error.hpp"
+#include "ringdp/comm/settings.hpp"
 #include "ringdp/comm/stall.hpp"
 
 namespace ringdp {
@@ -19,35 +19,22 @@ void check_seconds(const char* what, double seconds) {
   }
 }
 
-double seconds_from_environment(const char* name, double fallback) {
-  const char* value = std::getenv(name);
-  if (value == nullptr || *value == '\0') return fallback;
-  char* end = nullptr;
-  const double parsed = std::strtod(value, &end);
-  if (end == value || *end != '\0' || !std::isfinite(parsed) || parsed < 0.0) {
-    throw InvalidArgument(
-        fmt::format("{}='{}' is not a number of seconds >= 0 (0 turns it off)", name, value));
-  }
-  return parsed;
-}
-
 struct Stored {
   std::atomic<double> report_seconds;
   std::atomic<double> abort_seconds;
 };
 
-// Read at the first call. A malformed variable throws, and the next call tries again, so
-// every Communicator constructor reports it.
+// From the environment at the first call (ringdp/comm/settings.hpp). A malformed variable
+// leaves the defaults here; it is reported when a Communicator is built.
 Stored& stored() {
-  static Stored settings{
-      seconds_from_environment("RINGDP_STALL_SECONDS", StallSettings{}.report_seconds),
-      seconds_from_environment("RINGDP_STALL_ABORT_SECONDS", StallSettings{}.abort_seconds)};
+  static Stored settings{read_settings().values.stall_seconds,
+                         read_settings().values.stall_abort_seconds};
   return settings;
 }
 
 }  // namespace
 
-StallSettings stall_settings() {
+StallSettings stall_settings() noexcept {
   const Stored& s = stored();
   return {.report_seconds = s.report_seconds.load(std::memory_order_relaxed),
           .abort_seconds = s.abort_seconds.load(std::memory_order_relaxed)};

@@ -3,7 +3,7 @@
 #include <cstdio>
 
 #include "ringdp/comm/environment.hpp"
-#include "ringdp/detail/mpi_check.hpp"
+#include "ringdp/comm/mpi_check.hpp"
 
 namespace ringdp::detail {
 

@@ -33,7 +33,7 @@
 #include <vector>
 
 #include "ringdp/comm/abort.hpp"
-#include "ringdp/detail/mpi_check.hpp"
+#include "ringdp/comm/mpi_check.hpp"
 
 namespace ringdp::detail {
 namespace {

@@ -17,7 +17,7 @@
 // yields the core, and on a loaded machine 256 such polls were measured to take a second
 // (which the inspector would not have counted). 16 polls hide at most some tens of ms.
 
-#include "ringdp/detail/wait.hpp"
+#include "comm/wait.hpp"
 
 #include <atomic>
 #include <chrono>
@@ -26,8 +26,10 @@
 #include <thread>
 #include <utility>
 
-#include "ringdp/comm/error.hpp"
-#include "ringdp/detail/mpi_check.hpp"
+#include "ringdp/comm/environment.hpp"
+#include "ringdp/comm/mpi_check.hpp"
+#include "ringdp/comm/settings.hpp"
+#include "ringdp/error.hpp"
 #include "stall_state.hpp"
 #include "stall_watch.hpp"
 
@@ -73,26 +75,10 @@ struct StallHook {
 };
 
 StallHook read_hook() {
-  StallHook hook;
-  const char* rank = std::getenv("RINGDP_TEST_STALL_RANK");
-  const char* seconds = std::getenv("RINGDP_TEST_STALL_SECONDS");
-  if (rank == nullptr || *rank == '\0' || seconds == nullptr || *seconds == '\0') return hook;
-  const char* step = std::getenv("RINGDP_TEST_STALL_STEP");
-  char* rank_end = nullptr;
-  char* seconds_end = nullptr;
-  char* step_end = nullptr;
-  const long r = std::strtol(rank, &rank_end, 10);
-  const double s = std::strtod(seconds, &seconds_end);
-  const long long st = step != nullptr && *step != '\0' ? std::strtoll(step, &step_end, 10) : -1;
-  if (*rank_end != '\0' || r < 0 || *seconds_end != '\0' || !(s > 0.0) ||
-      (step_end != nullptr && *step_end != '\0')) {
-    std::fprintf(stderr, "ringdp: ignoring malformed RINGDP_TEST_STALL_* variables\n");
-    return hook;
-  }
-  hook.rank = static_cast<int>(r);
-  hook.seconds = s;
-  hook.step = st;
-  return hook;
+  // RINGDP_TEST_STALL_* (ringdp/comm/settings.hpp): a malformed value leaves the hook off
+  // here and is reported when a Communicator is built.
+  const Settings& s = read_settings().values;
+  return {.rank = s.test_stall_rank, .seconds = s.test_stall_seconds, .step = s.test_stall_step};
 }
 
 const StallHook& stall_hook() {
@@ -147,9 +133,13 @@ void wait_all(const Communicator& comm, std::span<MPI_Request> requests) {
   });
 }
 
+}  // namespace ringdp::detail
+
+namespace ringdp::testing {
+
 std::size_t stall_sends_in_flight(const Communicator& comm) noexcept {
-  const StallState* state = StallAccess::state(comm);
+  const detail::StallState* state = detail::StallAccess::state(comm);
   return state == nullptr ? 0 : state->channel->sends.size();
 }
 
-}  // namespace ringdp::detail
+}  // namespace ringdp::testing

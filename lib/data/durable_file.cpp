@@ -13,7 +13,7 @@
 #include <fstream>
 #include <system_error>
 
-#include "ringdp/comm/error.hpp"
+#include "ringdp/error.hpp"
 
 namespace ringdp::data::detail {
 namespace {

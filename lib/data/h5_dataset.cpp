@@ -22,9 +22,9 @@
 #include "data/h5_handle.hpp"
 #include "data/h5_storage.hpp"
 #include "ringdp/comm/agreement.hpp"
-#include "ringdp/comm/error.hpp"
+#include "ringdp/error.hpp"
 #include "ringdp/data/hdf5_lock.hpp"
-#include "ringdp/detail/mpi_check.hpp"
+#include "ringdp/comm/mpi_check.hpp"
 
 namespace ringdp::data {
 

@@ -4,7 +4,7 @@
 
 #include <vector>
 
-#include "ringdp/comm/error.hpp"
+#include "ringdp/error.hpp"
 #include "ringdp/data/hdf5_lock.hpp"
 
 namespace ringdp::data {

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "data/h5_handle.hpp"
-#include "ringdp/comm/error.hpp"
+#include "ringdp/error.hpp"
 
 namespace ringdp::data::detail {
 

@@ -18,8 +18,8 @@
 #include "data/scale_kernel.hpp"
 #include "ringdp/comm/agreement.hpp"
 #include "ringdp/comm/environment.hpp"
-#include "ringdp/comm/error.hpp"
-#include "ringdp/detail/mpi_check.hpp"
+#include "ringdp/error.hpp"
+#include "ringdp/comm/mpi_check.hpp"
 
 namespace ringdp::data {
 namespace {

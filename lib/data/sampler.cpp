@@ -7,7 +7,7 @@
 #include <span>
 
 #include "data/random.hpp"
-#include "ringdp/comm/error.hpp"
+#include "ringdp/error.hpp"
 
 namespace ringdp::data {
 

@@ -3,7 +3,7 @@
 #include <fmt/format.h>
 
 #include "data/scale_kernel.hpp"
-#include "ringdp/comm/error.hpp"
+#include "ringdp/error.hpp"
 
 namespace ringdp::data {
 

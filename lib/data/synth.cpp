@@ -14,7 +14,7 @@
 #include "data/h5_handle.hpp"
 #include "data/random.hpp"
 #include "ringdp/comm/agreement.hpp"
-#include "ringdp/comm/error.hpp"
+#include "ringdp/error.hpp"
 #include "ringdp/data/hdf5_lock.hpp"
 
 namespace ringdp::data {

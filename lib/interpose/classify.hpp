@@ -5,7 +5,7 @@
 
 #include <optional>
 
-#include "ringdp/collectives/types.hpp"
+#include "ringdp/types.hpp"
 
 namespace ringdp::interpose {
 

@@ -5,8 +5,8 @@
 #include <mutex>
 #include <vector>
 
-#include "ringdp/comm/error.hpp"
-#include "ringdp/detail/mpi_check.hpp"
+#include "ringdp/error.hpp"
+#include "ringdp/comm/mpi_check.hpp"
 
 namespace ringdp::interpose {
 namespace {
@@ -70,7 +70,7 @@ const Communicator& communicator_for(MPI_Comm user) {
   const int code = PMPI_Comm_set_attr(user, key, duplicate.get());
   if (code != MPI_SUCCESS) {
     forget(user);
-    detail::check_mpi(code, "PMPI_Comm_set_attr");
+    ringdp::check_mpi(code, "PMPI_Comm_set_attr");
   }
   return *duplicate.release();  // owned by the attribute from now on
 }

@@ -7,7 +7,7 @@
 #include <mutex>
 #include <new>
 
-#include "ringdp/comm/error.hpp"
+#include "ringdp/error.hpp"
 
 namespace ringdp::interpose {
 namespace {
@@ -49,7 +49,8 @@ int current_exception_code() noexcept {
   try {
     throw;
   } catch (const MpiError& e) {
-    return e.code();
+    // An MPI failure of another rank, agreed across ranks, carries no code of this rank's.
+    return e.code() != MPI_SUCCESS ? e.code() : code_with_message(MPI_ERR_OTHER, e.what());
   } catch (const InvalidArgument& e) {
     return code_with_message(MPI_ERR_ARG, e.what());
   } catch (const std::bad_alloc&) {

@@ -23,7 +23,7 @@
 #include "counters.hpp"
 #include "error_codes.hpp"
 #include "ringdp/collectives/collectives.hpp"
-#include "ringdp/comm/error.hpp"
+#include "ringdp/error.hpp"
 #include "settings.hpp"
 
 namespace ringdp::interpose {

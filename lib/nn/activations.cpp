@@ -2,7 +2,7 @@
 
 #include <fmt/format.h>
 
-#include "ringdp/comm/error.hpp"
+#include "ringdp/error.hpp"
 
 namespace ringdp::nn {
 namespace {

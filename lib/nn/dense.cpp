@@ -5,7 +5,7 @@
 #include <cmath>
 #include <new>
 
-#include "ringdp/comm/error.hpp"
+#include "ringdp/error.hpp"
 
 namespace ringdp::nn {
 

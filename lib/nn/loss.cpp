@@ -4,7 +4,7 @@
 
 #include <cmath>
 
-#include "ringdp/comm/error.hpp"
+#include "ringdp/error.hpp"
 
 namespace ringdp::nn {
 

@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "ringdp/comm/error.hpp"
+#include "ringdp/error.hpp"
 
 namespace ringdp::nn {
 

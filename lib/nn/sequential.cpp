@@ -7,7 +7,7 @@
 #include <string>
 #include <utility>
 
-#include "ringdp/comm/error.hpp"
+#include "ringdp/error.hpp"
 #include "ringdp/nn/activations.hpp"
 #include "ringdp/nn/dense.hpp"
 #include "ringdp/nn/init.hpp"

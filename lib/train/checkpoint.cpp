@@ -13,9 +13,9 @@
 
 #include "data/durable_file.hpp"
 #include "ringdp/comm/agreement.hpp"
-#include "ringdp/comm/error.hpp"
+#include "ringdp/error.hpp"
 #include "ringdp/data/hdf5_lock.hpp"
-#include "ringdp/detail/mpi_check.hpp"
+#include "ringdp/comm/mpi_check.hpp"
 #include "train/checkpoint_file.hpp"
 
 namespace ringdp::train {
@@ -186,7 +186,7 @@ void broadcast_bytes(const Communicator& comm, std::vector<char>& bytes) {
   constexpr std::size_t kPiece = std::size_t{1} << 30;
   for (std::size_t at = 0; at < size; at += kPiece) {
     const std::size_t n = std::min<std::size_t>(kPiece, size - at);
-    RINGDP_MPI_CHECK(MPI_Bcast(bytes.data() + at, ringdp::detail::checked_mpi_count(n), MPI_BYTE, 0,
+    RINGDP_MPI_CHECK(MPI_Bcast(bytes.data() + at, ringdp::checked_mpi_count(n), MPI_BYTE, 0,
                                comm.native()));
   }
 }

@@ -11,7 +11,7 @@
 #include <system_error>
 
 #include "data/h5_handle.hpp"
-#include "ringdp/comm/error.hpp"
+#include "ringdp/error.hpp"
 
 namespace ringdp::train::detail {
 namespace {

@@ -7,7 +7,7 @@
 #include <algorithm>
 #include <utility>
 
-#include "ringdp/comm/error.hpp"
+#include "ringdp/error.hpp"
 
 namespace ringdp::train {
 namespace {

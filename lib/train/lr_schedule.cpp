@@ -8,7 +8,7 @@
 #include <cmath>
 #include <numbers>
 
-#include "ringdp/comm/error.hpp"
+#include "ringdp/error.hpp"
 
 namespace ringdp::train {
 

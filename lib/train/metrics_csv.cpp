@@ -8,7 +8,7 @@
 #include <system_error>
 
 #include "data/durable_file.hpp"
-#include "ringdp/comm/error.hpp"
+#include "ringdp/error.hpp"
 
 namespace ringdp::train {
 namespace {

@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <type_traits>
 
-#include "ringdp/detail/mpi_check.hpp"
-#include "ringdp/detail/wait.hpp"
+#include "ringdp/comm/mpi_check.hpp"
+#include "comm/wait.hpp"
 
 namespace ringdp::train::detail {
 namespace {

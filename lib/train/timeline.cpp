@@ -11,8 +11,8 @@
 #include "data/durable_file.hpp"
 #include "ringdp/collectives/collectives.hpp"
 #include "ringdp/comm/agreement.hpp"
-#include "ringdp/comm/error.hpp"
-#include "ringdp/detail/mpi_check.hpp"
+#include "ringdp/error.hpp"
+#include "ringdp/comm/mpi_check.hpp"
 
 namespace ringdp::train {
 
@@ -80,13 +80,13 @@ void write_chrome_trace(const Communicator& comm, const std::string& path,
   std::vector<int> offsets(static_cast<std::size_t>(ranks));
   std::size_t total = 0;
   for (int r = 0; r < ranks; ++r) {
-    offsets[r] = detail::checked_mpi_count(total);
-    sizes[r] = detail::checked_mpi_count(static_cast<std::size_t>(counts[r]) * kFields);
+    offsets[r] = checked_mpi_count(total);
+    sizes[r] = checked_mpi_count(static_cast<std::size_t>(counts[r]) * kFields);
     total += static_cast<std::size_t>(counts[r]) * kFields;
   }
-  detail::checked_mpi_count(total);
+  static_cast<void>(checked_mpi_count(total));  // throws when the total overflows an int
   std::vector<double> all(comm.rank() == 0 ? total : 0);
-  RINGDP_MPI_CHECK(MPI_Gatherv(packed.data(), detail::checked_mpi_count(packed.size()), MPI_DOUBLE,
+  RINGDP_MPI_CHECK(MPI_Gatherv(packed.data(), checked_mpi_count(packed.size()), MPI_DOUBLE,
                                all.data(), sizes.data(), offsets.data(), MPI_DOUBLE, 0,
                                comm.native()));
 

@@ -13,7 +13,7 @@
 
 #include "ringdp/collectives/collectives.hpp"
 #include "ringdp/comm/agreement.hpp"
-#include "ringdp/comm/error.hpp"
+#include "ringdp/error.hpp"
 #include "train/finite_scan.hpp"
 #include "train/step_sums.hpp"
 

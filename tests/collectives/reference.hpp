@@ -14,30 +14,10 @@
 #include <vector>
 
 #include "mpi_test.hpp"
-#include "ringdp/collectives/types.hpp"
+#include "ringdp/comm/mpi_types.hpp"
+#include "ringdp/types.hpp"
 
 namespace ringdp::test {
-
-template <class T>
-MPI_Datatype mpi_type_of() {
-  if constexpr (std::is_same_v<T, float>) return MPI_FLOAT;
-  if constexpr (std::is_same_v<T, double>) return MPI_DOUBLE;
-  if constexpr (std::is_same_v<T, std::int32_t>) return MPI_INT32_T;
-  if constexpr (std::is_same_v<T, std::int64_t>) return MPI_INT64_T;
-}
-
-inline MPI_Op mpi_op_of(ReduceOp op) {
-  switch (op) {
-    case ReduceOp::Min:
-      return MPI_MIN;
-    case ReduceOp::Max:
-      return MPI_MAX;
-    case ReduceOp::Product:
-      return MPI_PROD;
-    default:
-      return MPI_SUM;
-  }
-}
 
 /// Fresh random input, different on every rank and for every seed. Ranges keep results
 /// meaningful: Product factors near 1 (floats) or in [-3, 3] (integers) so that products
@@ -68,8 +48,8 @@ std::vector<T> random_input(std::size_t count, ReduceOp op, std::uint64_t seed) 
 template <class T>
 std::vector<T> mpi_reference(const std::vector<T>& input, ReduceOp op) {
   std::vector<T> out(input.size());
-  PMPI_Allreduce(input.data(), out.data(), static_cast<int>(input.size()), mpi_type_of<T>(),
-                 mpi_op_of(op), MPI_COMM_WORLD);
+  PMPI_Allreduce(input.data(), out.data(), static_cast<int>(input.size()), mpi_datatype<T>(),
+                 mpi_op(op), MPI_COMM_WORLD);
   if constexpr (std::is_floating_point_v<T>) {
     if (op == ReduceOp::Average) {
       for (auto& v : out) v /= static_cast<T>(world_size());

@@ -13,7 +13,7 @@
 #include "reference.hpp"
 #include "ringdp/collectives/collectives.hpp"
 #include "ringdp/collectives/tuning.hpp"
-#include "ringdp/detail/collectives_testing.hpp"
+#include "ringdp/testing.hpp"
 
 using ringdp::Algorithm;
 using ringdp::ReduceOp;
@@ -86,8 +86,8 @@ struct SegmentBytes {
 };
 
 struct MaxMpiCount {
-  explicit MaxMpiCount(std::size_t count) { ringdp::detail::set_max_mpi_count(count); }
-  ~MaxMpiCount() { ringdp::detail::set_max_mpi_count(0); }
+  explicit MaxMpiCount(std::size_t count) { ringdp::testing::set_max_mpi_count(count); }
+  ~MaxMpiCount() { ringdp::testing::set_max_mpi_count(0); }
 };
 
 }  // namespace

@@ -12,7 +12,7 @@
 #include "mpi_test.hpp"
 #include "ringdp/collectives/collectives.hpp"
 #include "ringdp/collectives/tuning.hpp"
-#include "ringdp/comm/error.hpp"
+#include "ringdp/error.hpp"
 
 using ringdp::Algorithm;
 using ringdp::ReduceOp;

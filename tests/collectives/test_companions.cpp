@@ -10,8 +10,8 @@
 #include "mpi_test.hpp"
 #include "reference.hpp"
 #include "ringdp/collectives/collectives.hpp"
-#include "ringdp/comm/error.hpp"
-#include "ringdp/detail/collectives_testing.hpp"
+#include "ringdp/error.hpp"
+#include "ringdp/testing.hpp"
 
 using ringdp::ReduceOp;
 using ringdp::test::all_ranks;
@@ -29,7 +29,7 @@ bool check_broadcast(const ringdp::Communicator& comm, std::size_t count, std::u
   for (int root = 0; root < comm.size(); ++root) {
     auto mine = ringdp::test::random_input<T>(count, ReduceOp::Sum, seed + root);
     auto want = mine;
-    MPI_Bcast(want.data(), static_cast<int>(count), ringdp::test::mpi_type_of<T>(), root,
+    MPI_Bcast(want.data(), static_cast<int>(count), ringdp::mpi_datatype<T>(), root,
               MPI_COMM_WORLD);
     ringdp::broadcast(comm, std::span<T>(mine), root);
     ok = ok && mine == want;
@@ -42,8 +42,8 @@ bool check_allgather(const ringdp::Communicator& comm, std::size_t count, std::u
   const auto mine = ringdp::test::random_input<T>(count, ReduceOp::Sum, seed);
   std::vector<T> want(count * comm.size());
   std::vector<T> got(count * comm.size());
-  MPI_Allgather(mine.data(), static_cast<int>(count), ringdp::test::mpi_type_of<T>(), want.data(),
-                static_cast<int>(count), ringdp::test::mpi_type_of<T>(), MPI_COMM_WORLD);
+  MPI_Allgather(mine.data(), static_cast<int>(count), ringdp::mpi_datatype<T>(), want.data(),
+                static_cast<int>(count), ringdp::mpi_datatype<T>(), MPI_COMM_WORLD);
   ringdp::allgather(comm, std::span<const T>(mine), std::span<T>(got));
   return all_ranks(got == want);
 }
@@ -94,7 +94,7 @@ TEMPLATE_TEST_CASE("broadcast, allgather and reduce_scatter match MPI", "[compan
   std::uint64_t seed = 100;
   // Once as is, once with a 7-element MPI count limit so large-message splitting runs.
   for (std::size_t limit : {std::size_t{0}, std::size_t{7}}) {
-    ringdp::detail::set_max_mpi_count(limit);
+    ringdp::testing::set_max_mpi_count(limit);
     for (std::size_t count : counts()) {
       CHECK(check_broadcast<TestType>(comm, count, seed++));
       CHECK(check_allgather<TestType>(comm, count, seed++));
@@ -106,7 +106,7 @@ TEMPLATE_TEST_CASE("broadcast, allgather and reduce_scatter match MPI", "[compan
       }
     }
   }
-  ringdp::detail::set_max_mpi_count(0);
+  ringdp::testing::set_max_mpi_count(0);
 }
 
 TEST_CASE("companions reject inconsistent sizes on every rank", "[companions]") {

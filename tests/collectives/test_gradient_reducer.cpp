@@ -13,7 +13,7 @@
 #include "mpi_test.hpp"
 #include "ringdp/collectives/gradient_reducer.hpp"
 #include "ringdp/comm/communicator.hpp"
-#include "ringdp/comm/error.hpp"
+#include "ringdp/error.hpp"
 
 namespace {
 

@@ -12,7 +12,7 @@
 #include "ringdp/collectives/gradient_reducer.hpp"
 #include "ringdp/comm/communicator.hpp"
 #include "ringdp/comm/environment.hpp"
-#include "ringdp/comm/error.hpp"
+#include "ringdp/error.hpp"
 
 int main(int argc, char** argv) {
   ringdp::Environment env(argc, argv, ringdp::ThreadLevel::Funneled);

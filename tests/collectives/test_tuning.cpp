@@ -16,8 +16,8 @@
 #include "ringdp/collectives/collectives.hpp"
 #include "ringdp/collectives/gradient_reducer.hpp"
 #include "ringdp/collectives/tuning.hpp"
-#include "ringdp/collectives/tuning_table.hpp"
-#include "ringdp/comm/error.hpp"
+#include "ringdp/comm/tuning_table.hpp"
+#include "ringdp/error.hpp"
 
 using ringdp::Algorithm;
 using ringdp::ReduceOp;

@@ -6,8 +6,8 @@
 #include "mpi_test.hpp"
 #include "ringdp/comm/communicator.hpp"
 #include "ringdp/comm/environment.hpp"
-#include "ringdp/comm/error.hpp"
-#include "ringdp/detail/mpi_check.hpp"
+#include "ringdp/error.hpp"
+#include "ringdp/comm/mpi_check.hpp"
 
 using ringdp::test::all_ranks;
 
@@ -60,10 +60,10 @@ TEST_CASE("MPI errors on the library's communicator become MpiError") {
 }
 
 TEST_CASE("checked_mpi_count refuses counts beyond int") {
-  CHECK(all_ranks(ringdp::detail::checked_mpi_count(12345) == 12345));
+  CHECK(all_ranks(ringdp::checked_mpi_count(12345) == 12345));
   bool threw = false;
   try {
-    (void)ringdp::detail::checked_mpi_count(std::size_t{1} << 31);
+    (void)ringdp::checked_mpi_count(std::size_t{1} << 31);
   } catch (const ringdp::InvalidArgument&) {
     threw = true;
   }

@@ -9,7 +9,7 @@
 
 #include "data_fixture.hpp"
 #include "mpi_test.hpp"
-#include "ringdp/comm/error.hpp"
+#include "ringdp/error.hpp"
 #include "ringdp/data/loader.hpp"
 
 using ringdp::data::Batch;

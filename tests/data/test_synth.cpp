@@ -8,7 +8,7 @@
 
 #include "data_fixture.hpp"
 #include "mpi_test.hpp"
-#include "ringdp/comm/error.hpp"
+#include "ringdp/error.hpp"
 #include "ringdp/data/h5_dataset.hpp"
 #include "ringdp/data/synth.hpp"
 

@@ -24,7 +24,7 @@
 
 #include "ringdp/comm/communicator.hpp"
 #include "ringdp/comm/environment.hpp"
-#include "ringdp/comm/error.hpp"
+#include "ringdp/error.hpp"
 #include "ringdp/train/checkpoint.hpp"
 
 namespace {

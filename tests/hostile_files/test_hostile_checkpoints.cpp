@@ -17,7 +17,7 @@
 #include "data_fixture.hpp"
 #include "hostile.hpp"
 #include "mpi_test.hpp"
-#include "ringdp/comm/error.hpp"
+#include "ringdp/error.hpp"
 #include "ringdp/train/checkpoint.hpp"
 #include "watchdog.hpp"
 

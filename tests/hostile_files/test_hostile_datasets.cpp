@@ -21,7 +21,7 @@
 #include "hostile.hpp"
 #include "mpi_test.hpp"
 #include "ringdp/comm/agreement.hpp"
-#include "ringdp/comm/error.hpp"
+#include "ringdp/error.hpp"
 #include "ringdp/data/hdf5_lock.hpp"
 #include "ringdp/data/loader.hpp"
 #include "watchdog.hpp"

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "mpi_test.hpp"
-#include "ringdp/comm/error.hpp"
+#include "ringdp/error.hpp"
 #include "ringdp/nn/activations.hpp"
 #include "ringdp/nn/dense.hpp"
 #include "ringdp/nn/init.hpp"

@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "mpi_test.hpp"
-#include "ringdp/comm/error.hpp"
+#include "ringdp/error.hpp"
 #include "ringdp/nn/adam.hpp"
 #include "ringdp/nn/sgd.hpp"
 

@@ -16,7 +16,8 @@
 #include <vector>
 
 #include "mpi_test.hpp"
-#include "ringdp/detail/wait.hpp"
+#include "ringdp/comm/agreement.hpp"
+#include "ringdp/testing.hpp"
 #include "ringdp/ringdp.hpp"
 
 namespace {
@@ -105,7 +106,8 @@ std::string expected_names(int size) {
 
 TEST_CASE("collectives are numbered alike on every rank", "[stall]") {
   Communicator comm;
-  CHECK(all_ranks(comm.collective_count() == 0));
+  // Building it is its first collective: the ranks agree on their settings.
+  CHECK(all_ranks(comm.collective_count() == 1));
   const int n = comm.size();
   std::vector<float> v(10, 1.0f);
   for (const Algorithm a : {Algorithm::Ring, Algorithm::RecursiveDoubling, Algorithm::Mpi,
@@ -120,12 +122,12 @@ TEST_CASE("collectives are numbered alike on every rank", "[stall]") {
   ringdp::reduce_scatter<float>(comm, blocks, mine);
   comm.barrier();
   ringdp::agree(comm, "");
-  // Nine calls above, each one collective of the communicator.
-  CHECK(all_ranks(comm.collective_count() == 9));
+  // Nine calls above, each one collective of the communicator, after its construction.
+  CHECK(all_ranks(comm.collective_count() == 10));
   // A second communicator counts its own.
   Communicator other;
   other.barrier();
-  CHECK(all_ranks(other.collective_count() == 1 && comm.collective_count() == 9));
+  CHECK(all_ranks(other.collective_count() == 2 && comm.collective_count() == 10));
 }
 
 TEST_CASE("the stall context belongs to its communicator", "[stall]") {
@@ -196,37 +198,32 @@ TEST_CASE("rank 0 names the rank that arrives late, with the step", "[stall]") {
     CHECK(all_ranks(rank != 0 || text.find("ended after") != std::string::npos));
     // Rank 0 answered: no rank printed its own "rank 0 has not answered" line.
     CHECK(all_ranks(text.find("has not answered") == std::string::npos));
-    CHECK(all_ranks(ringdp::detail::stall_sends_in_flight(comm) == 0));
+    CHECK(all_ranks(ringdp::testing::stall_sends_in_flight(comm) == 0));
   }
 }
 
-TEST_CASE("a rank late at a communicator's first collective is named", "[stall]") {
-  // The first collective on a communicator starts with the ranks' agreement on
-  // RINGDP_TUNING, where they wait for each other. That wait must be watched too: here the
-  // collective is a broadcast, which itself waits inside MPI (unwatched), so the ranks on
-  // time can only be reported while they wait in the agreement.
+TEST_CASE("a rank late at an agreement is named", "[stall]") {
+  // The agreements (agree, agree_equal: at every Communicator's construction, in check
+  // mode, around the trainer's and the loader's checks) wait for all ranks; a rank that does
+  // not come must be reported like one late at an allreduce.
   if (world_size() < 2) return;
   const ShortLimits limits;
   Communicator comm;
-  comm.set_stall_context({.step = 5});
   const int rank = comm.rank();
   const int late = comm.size() - 1;
-  std::vector<double> data(10, rank == 0 ? 2.5 : -1.0);
+  const std::vector<std::int64_t> values = {7, 11};
   StderrCapture capture;
   if (rank == late) std::this_thread::sleep_for(kLate);
-  ringdp::broadcast<double>(comm, data, 0);
+  ringdp::agree_equal(comm, values, [](const ringdp::Disagreement&) { return std::string(); });
   const std::string text = capture.finish();
   INFO("rank " << rank << " printed:\n" << text);
-  const std::string call = "in broadcast #" + std::to_string(comm.collective_count()) +
-                           " (step 5)" + expected_names(comm.size());
-  CHECK(all_ranks(comm.collective_count() == 1));
+  const std::string call = "in agree #" + std::to_string(comm.collective_count()) +
+                           expected_names(comm.size());
+  CHECK(all_ranks(comm.collective_count() == 2));
   CHECK(all_ranks(rank != 0 || last_rank0_line(text).find(call) != std::string::npos));
   CHECK(all_ranks(rank != 0 || text.find("ended after") != std::string::npos));
   CHECK(all_ranks(text.find("has not answered") == std::string::npos));
-  bool right = true;
-  for (const double x : data) right = right && x == 2.5;
-  CHECK(all_ranks(right));
-  CHECK(all_ranks(ringdp::detail::stall_sends_in_flight(comm) == 0));
+  CHECK(all_ranks(ringdp::testing::stall_sends_in_flight(comm) == 0));
 }
 
 TEST_CASE("when rank 0 is late, the waiting ranks name it", "[stall]") {
@@ -252,7 +249,7 @@ TEST_CASE("when rank 0 is late, the waiting ranks name it", "[stall]") {
   bool right = true;
   for (const double x : data) right = right && x == comm.size();
   CHECK(all_ranks(right));
-  CHECK(all_ranks(ringdp::detail::stall_sends_in_flight(comm) == 0));
+  CHECK(all_ranks(ringdp::testing::stall_sends_in_flight(comm) == 0));
   // The reports rank 0 never read stay on the channel: later calls are not confused by
   // them, and the communicator's destructor drops them.
   comm.barrier();

@@ -15,7 +15,7 @@
 
 #include "mpi_test.hpp"
 #include "ringdp/comm/communicator.hpp"
-#include "ringdp/comm/error.hpp"
+#include "ringdp/error.hpp"
 #include "ringdp/data/loader.hpp"
 #include "ringdp/data/synth.hpp"
 #include "ringdp/nn/sequential.hpp"

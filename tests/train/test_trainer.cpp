@@ -14,7 +14,7 @@
 
 #include "mpi_test.hpp"
 #include "ringdp/comm/communicator.hpp"
-#include "ringdp/comm/error.hpp"
+#include "ringdp/error.hpp"
 #include "ringdp/nn/loss.hpp"
 #include "ringdp/nn/sequential.hpp"
 #include "ringdp/nn/sgd.hpp"

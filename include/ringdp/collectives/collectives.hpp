@@ -16,7 +16,7 @@
 
 #include <span>
 
-#include "ringdp/collectives/types.hpp"
+#include "ringdp/types.hpp"
 #include "ringdp/comm/communicator.hpp"
 
 namespace ringdp {
@@ -27,10 +27,6 @@ namespace ringdp {
 /// every rank (use average() to have the compiler reject it instead). `Auto` resolves to
 /// RINGDP_ALGORITHM when set, else to the RINGDP_TUNING file's rule for this size and rank
 /// count, else to select_algorithm(bytes, ranks) (see resolve_algorithm()).
-///
-/// The first collective on a communicator first agrees on RINGDP_TUNING across its ranks
-/// (agree_on_tuning()): a tuning file that is bad on any rank, or differs between ranks,
-/// throws the same Error on every rank there.
 template <Reducible T>
 void allreduce(const Communicator& comm, std::span<T> data, ReduceOp op = ReduceOp::Sum,
                Algorithm algorithm = Algorithm::Auto);

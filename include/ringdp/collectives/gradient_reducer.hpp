@@ -32,7 +32,7 @@
 #include <span>
 #include <vector>
 
-#include "ringdp/collectives/types.hpp"
+#include "ringdp/types.hpp"
 #include "ringdp/comm/communicator.hpp"
 
 namespace ringdp {
@@ -40,12 +40,12 @@ namespace ringdp {
 /// Clock of the reducer's timestamps (steady, system-wide on one host).
 using ReducerClock = std::chrono::steady_clock;
 
-/// Default bucket size in bytes: RINGDP_BUCKET_BYTES when set to a positive integer,
-/// otherwise a value measured on the development machine (see gradient_reducer.cpp).
+/// Default bucket size in bytes: RINGDP_BUCKET_BYTES when set, otherwise a value measured
+/// on the development machine (see gradient_reducer.cpp).
 [[nodiscard]] std::size_t default_bucket_bytes() noexcept;
 
-/// Default fusion limit in bytes: RINGDP_FUSION_BYTES when set to a non-negative
-/// integer, otherwise a measured value (see gradient_reducer.cpp).
+/// Default fusion limit in bytes: RINGDP_FUSION_BYTES when set (0: no fusion), otherwise
+/// a measured value (see gradient_reducer.cpp).
 [[nodiscard]] std::size_t default_fusion_bytes() noexcept;
 
 /// Options of a GradientReducer; pass the same values on every rank.

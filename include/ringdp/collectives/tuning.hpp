@@ -8,9 +8,8 @@
 
 #include <cstddef>
 
-#include "ringdp/collectives/tuning_table.hpp"
-#include "ringdp/collectives/types.hpp"
-#include "ringdp/comm/communicator.hpp"
+#include "ringdp/comm/tuning_table.hpp"
+#include "ringdp/types.hpp"
 
 namespace ringdp {
 
@@ -21,28 +20,16 @@ namespace ringdp {
 
 /// The algorithm allreduce runs for `requested`: `requested` itself unless it is Auto,
 /// then RINGDP_ALGORITHM if set, then the RINGDP_TUNING file's rule if it has rules for
-/// `ranks`, else select_algorithm(bytes, ranks). Local; throws InvalidArgument or IoError
-/// when RINGDP_ALGORITHM or RINGDP_TUNING is bad (the collectives agree on the file
-/// first, see agree_on_tuning(), so that they fail on every rank alike).
+/// `ranks`, else select_algorithm(bytes, ranks). Local; throws InvalidArgument when
+/// RINGDP_ALGORITHM or RINGDP_TUNING is bad (the ranks agreed on both when the
+/// Communicator was built, see agree_on_settings(), so they fail on every rank alike).
 [[nodiscard]] Algorithm resolve_algorithm(Algorithm requested, std::size_t bytes, int ranks);
 
-/// The tuning table named by the environment variable RINGDP_TUNING, read and parsed
-/// once per process on first use; nullptr when the variable is unset or empty. When the
-/// file cannot be read or parsed, throws (on every call) the IoError or InvalidArgument
-/// that names the file and the line. Local. Thread-safe.
+/// The tuning table of the file named by RINGDP_TUNING (read with the settings,
+/// ringdp/comm/settings.hpp); nullptr when the variable is unset. Throws what settings()
+/// throws: for a file that cannot be read (IoError) or is malformed (InvalidArgument, naming
+/// the file and the line). Local; thread-safe.
 [[nodiscard]] const TuningTable* tuning_from_environment();
-
-/// Collective over `comm` at its first call on a communicator (later calls on the same
-/// communicator are local and cost one attribute lookup): checks that every rank read
-/// the same RINGDP_TUNING, so that Auto decides identically everywhere. If the file
-/// fails to load on any rank (unreadable or malformed), every rank throws the same
-/// InvalidArgument naming the lowest such rank, the file and the line; if the ranks' files
-/// differ (or the variable is set on some ranks only), every rank throws the same
-/// InvalidArgument saying so. Its waits are watched by the stall inspector (a rank that
-/// never arrives is reported, see ringdp/comm/stall.hpp). Every ringdp collective
-/// (allreduce, broadcast, allgather, reduce_scatter, a GradientReducer's construction)
-/// calls it first, so callers need not; all ranks of `comm` must call it together.
-void agree_on_tuning(const Communicator& comm);
 
 /// The ring's segment size at `ranks` ranks, in bytes: each chunk moves in segments of
 /// this size, so that the transfer of one overlaps the reduction of the previous. The

@@ -30,9 +30,10 @@ struct StallAccess;
 /// are collective over the communicator; the accessors are local.
 class Communicator {
  public:
-  /// Duplicates `comm` (collective over `comm`). Check mode starts on when the
-  /// environment variable RINGDP_CHECK is set to a value other than 0. Throws
-  /// InvalidArgument when a RINGDP_STALL_* variable is malformed (see stall_settings()).
+  /// Duplicates `comm` (collective over `comm`), then agrees on the ranks' RINGDP_*
+  /// settings (agree_on_settings(): a malformed variable on any rank, or one that differs
+  /// between ranks, throws the same InvalidArgument on every rank). Check mode starts on
+  /// when RINGDP_CHECK=1.
   explicit Communicator(MPI_Comm comm = MPI_COMM_WORLD);
   ~Communicator();
 

@@ -47,6 +47,9 @@ class Environment {
   bool owns_ = false;
 };
 
+/// This process's rank in MPI_COMM_WORLD, or -1 when MPI is not initialised (or finalised).
+[[nodiscard]] int world_rank() noexcept;
+
 /// Throws ringdp::Error, naming what `what` needs and what MPI granted, when the running
 /// MPI's thread level is below `needed`. Call on every rank (the level is the same on all).
 void require_thread_level(ThreadLevel needed, const char* what);

@@ -49,10 +49,10 @@ struct StallSettings {
 };
 
 /// The settings of this process: RINGDP_STALL_SECONDS and RINGDP_STALL_ABORT_SECONDS when
-/// set, otherwise the defaults, unless set_stall_settings() changed them. Throws
-/// InvalidArgument when a variable is not a number of seconds >= 0 (every Communicator
-/// constructor calls this, so a bad value fails early). Thread-safe; local.
-[[nodiscard]] StallSettings stall_settings();
+/// set (ringdp/comm/settings.hpp; a malformed one leaves the defaults here and is reported
+/// when a Communicator is built), otherwise the defaults, unless set_stall_settings()
+/// changed them. Thread-safe; local.
+[[nodiscard]] StallSettings stall_settings() noexcept;
 
 /// Replaces the settings of this process (all ranks should use the same values). Throws
 /// InvalidArgument on a negative or non-finite value. Thread-safe; local.

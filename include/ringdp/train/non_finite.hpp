@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <string>
 
-#include "ringdp/comm/error.hpp"
+#include "ringdp/error.hpp"
 
 namespace ringdp::train {
 

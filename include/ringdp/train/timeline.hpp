@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "ringdp/collectives/types.hpp"
+#include "ringdp/types.hpp"
 #include "ringdp/comm/communicator.hpp"
 
 namespace ringdp::train {

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "ringdp/collectives/gradient_reducer.hpp"
-#include "ringdp/collectives/types.hpp"
+#include "ringdp/types.hpp"
 #include "ringdp/comm/communicator.hpp"
 #include "ringdp/nn/loss.hpp"
 #include "ringdp/nn/optimizer.hpp"

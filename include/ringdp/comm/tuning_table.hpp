@@ -23,7 +23,7 @@
 #include <string>
 #include <string_view>
 
-#include "ringdp/collectives/types.hpp"
+#include "ringdp/types.hpp"
 
 namespace ringdp {
 

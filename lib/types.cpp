@@ -1,11 +1,10 @@
-#include "ringdp/collectives/types.hpp"
+#include "ringdp/types.hpp"
 
 #include <fmt/format.h>
 
-#include <cstdlib>
 #include <string>
 
-#include "ringdp/comm/error.hpp"
+#include "ringdp/error.hpp"
 
 namespace ringdp {
 
@@ -94,28 +93,6 @@ DataType parse_data_type(std::string_view name) {
   if (name == "int64") return DataType::Int64;
   throw InvalidArgument(
       fmt::format("unknown data type '{}' (expected float, double, int32 or int64)", name));
-}
-
-std::optional<Algorithm> algorithm_from_environment() {
-  // Parsed once (thread-safe static initialisation); an invalid name is remembered and
-  // reported on every call rather than silently ignored.
-  struct Parsed {
-    std::optional<Algorithm> algorithm;
-    std::string error;
-  };
-  static const Parsed parsed = [] {
-    Parsed p;
-    const char* value = std::getenv("RINGDP_ALGORITHM");
-    if (value == nullptr || *value == '\0') return p;
-    try {
-      p.algorithm = parse_algorithm(value);
-    } catch (const Error& e) {
-      p.error = "RINGDP_ALGORITHM: " + e.cause();
-    }
-    return p;
-  }();
-  if (!parsed.error.empty()) throw InvalidArgument(parsed.error);
-  return parsed.algorithm;
 }
 
 }  // namespace ringdp

@@ -52,9 +52,4 @@ inline constexpr DataType data_type_of = std::is_same_v<T, float>          ? Dat
 /// Parses "float"/"float32", "double"/"float64", "int32", "int64".
 [[nodiscard]] DataType parse_data_type(std::string_view name);
 
-/// The algorithm named by the environment variable RINGDP_ALGORITHM, or nullopt when it
-/// is unset or empty. Read once per process. Throws InvalidArgument (on every call) when
-/// the variable holds an unknown name. Thread-safe.
-[[nodiscard]] std::optional<Algorithm> algorithm_from_environment();
-
 }  // namespace ringdp

@@ -1,8 +1,8 @@
 #pragma once
 /// \file
 /// The library's one wait helper: every wait of a ringdp collective goes through it, so
-/// that the stall inspector (ringdp/comm/stall.hpp) watches it. Internal to ringdp; not
-/// part of the public API.
+/// that the stall inspector (ringdp/comm/stall.hpp) watches it. Internal to the library
+/// (lib/ is not installed).
 
 #include <mpi.h>
 
@@ -65,9 +65,5 @@ void wait(const Communicator& comm, MPI_Request& request);
 
 /// Completes every request like MPI_Waitall (statuses ignored), watched like wait().
 void wait_all(const Communicator& comm, std::span<MPI_Request> requests);
-
-/// Stall reports and answers of `comm` still in flight on this rank (for tests: a stall
-/// that resolved by itself leaves none). Local.
-[[nodiscard]] std::size_t stall_sends_in_flight(const Communicator& comm) noexcept;
 
 }  // namespace ringdp::detail

@@ -1,6 +1,6 @@
 // Parsing and lookup of tuning files (format in tuning_table.hpp).
 
-#include "ringdp/collectives/tuning_table.hpp"
+#include "ringdp/comm/tuning_table.hpp"
 
 #include <fmt/format.h>
 
@@ -12,7 +12,7 @@
 #include <iterator>
 #include <vector>
 
-#include "ringdp/comm/error.hpp"
+#include "ringdp/error.hpp"
 
 namespace ringdp {
 namespace {

@@ -1,0 +1,22 @@
+#pragma once
+/// \file
+/// Test hooks: limits shrunk so that small tests walk the paths large messages take, and
+/// state a test can inspect. Not part of the stable API; set the same value on every rank.
+
+#include <cstddef>
+
+#include "ringdp/comm/communicator.hpp"
+
+namespace ringdp::testing {
+
+/// Largest element count handed to one MPI call (default INT_MAX). Messages with more
+/// elements are split into pieces of at most this many. Tests lower it to walk the
+/// splitting path without allocating 2^31 elements. 0 restores the default. Thread-safe.
+void set_max_mpi_count(std::size_t count) noexcept;
+[[nodiscard]] std::size_t max_mpi_count() noexcept;
+
+/// Stall reports and answers of `comm` still in flight on this rank (a stall that
+/// resolved by itself leaves none). Local.
+[[nodiscard]] std::size_t stall_sends_in_flight(const Communicator& comm) noexcept;
+
+}  // namespace ringdp::testing
