@@ -7,8 +7,7 @@ namespace ringdp::parallel {
 
 template <class T>
 ColumnParallelDense<T>::ColumnParallelDense(const Communicator& tensor, std::size_t inputs,
-                                            std::size_t outputs, nn::Init init,
-                                            Algorithm algorithm)
+                                            std::size_t outputs, nn::Init init, Algorithm algorithm)
     : tensor_(tensor),
       inputs_(inputs),
       outputs_(outputs),

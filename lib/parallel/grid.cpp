@@ -42,9 +42,8 @@ Grid::Shape Grid::checked_shape(const Communicator& comm, int tensor, int pipeli
   const int data = comm.size() / per_replica;
   const int r = comm.rank();
   return {data, tensor, pipeline,
-          GridCoordinates{.data = (r / tensor) % data,
-                          .tensor = r % tensor,
-                          .pipeline = r / (tensor * data)}};
+          GridCoordinates{
+              .data = (r / tensor) % data, .tensor = r % tensor, .pipeline = r / (tensor * data)}};
 }
 
 Grid::Grid(const Communicator& comm, int tensor, int pipeline)
@@ -70,17 +69,16 @@ Grid::Grid(const Communicator& comm, const Shape& s)
 int Grid::rank_of(const GridCoordinates& at) const {
   if (at.data < 0 || at.data >= data_size_ || at.tensor < 0 || at.tensor >= tensor_size_ ||
       at.pipeline < 0 || at.pipeline >= pipeline_size_) {
-    throw InvalidArgument(fmt::format(
-        "parallel::Grid: coordinates (data {}, tensor {}, pipeline {}) outside the {}", at.data,
-        at.tensor, at.pipeline, describe()));
+    throw InvalidArgument(
+        fmt::format("parallel::Grid: coordinates (data {}, tensor {}, pipeline {}) outside the {}",
+                    at.data, at.tensor, at.pipeline, describe()));
   }
   return at.tensor + tensor_size_ * (at.data + data_size_ * at.pipeline);
 }
 
 GridCoordinates Grid::coordinates_of(int rank) const {
   if (rank < 0 || rank >= world_.size()) {
-    throw InvalidArgument(
-        fmt::format("parallel::Grid: rank {} outside the {}", rank, describe()));
+    throw InvalidArgument(fmt::format("parallel::Grid: rank {} outside the {}", rank, describe()));
   }
   return {.data = (rank / tensor_size_) % data_size_,
           .tensor = rank % tensor_size_,

@@ -176,7 +176,8 @@ std::vector<ArenaRun> MlpLayout::arena_runs(int stage, int tensor_rank) const {
       case DenseSplit::Column: {
         // Rows S of a column-major weight: one run per column.
         const Slice rows = split_evenly(d.outputs, tensor_, tensor_rank);
-        for (std::size_t j = 0; j < d.inputs; ++j) add(base + j * d.outputs + rows.offset, rows.size, false);
+        for (std::size_t j = 0; j < d.inputs; ++j)
+          add(base + j * d.outputs + rows.offset, rows.size, false);
         add(bias + rows.offset, rows.size, false);
         break;
       }
@@ -225,8 +226,8 @@ nn::Sequential<T> MlpLayout::build(const Communicator& tensor, int stage,
                                                                   d.init, algorithm));
         break;
       case DenseSplit::Row:
-        layers.push_back(std::make_unique<RowParallelDense<T>>(tensor, d.inputs, d.outputs,
-                                                               d.init, algorithm));
+        layers.push_back(
+            std::make_unique<RowParallelDense<T>>(tensor, d.inputs, d.outputs, d.init, algorithm));
         break;
     }
     if (d.relu) layers.push_back(std::make_unique<nn::ReLU<T>>(layers.back()->output_size()));
@@ -239,7 +240,8 @@ void MlpLayout::initialize(nn::Sequential<T>& model, int stage, std::uint64_t se
   // Every Dense draws one normal per weight of the whole layer (split or not), so the
   // stages before this one drew the sum of their weight counts.
   nn::NormalGenerator rng(seed);
-  for (std::size_t k = 0; k < first_dense(stage); ++k) rng.skip(dense_[k].inputs * dense_[k].outputs);
+  for (std::size_t k = 0; k < first_dense(stage); ++k)
+    rng.skip(dense_[k].inputs * dense_[k].outputs);
   model.initialize(rng);
 }
 
@@ -248,8 +250,8 @@ std::vector<std::string> MlpLayout::describe() const {
   for (int s = 0; s < pipeline_; ++s) {
     std::vector<std::string> parts;
     for (std::size_t k = first_dense(s); k < end_dense(s); ++k) {
-      parts.push_back(fmt::format("{}x{} {}", dense_[k].inputs, dense_[k].outputs,
-                                  to_string(dense_[k].split)));
+      parts.push_back(
+          fmt::format("{}x{} {}", dense_[k].inputs, dense_[k].outputs, to_string(dense_[k].split)));
     }
     lines.push_back(fmt::format("stage {}: {}", s, fmt::join(parts, ", ")));
   }
@@ -257,8 +259,7 @@ std::vector<std::string> MlpLayout::describe() const {
 }
 
 template nn::Sequential<float> MlpLayout::build<float>(const Communicator&, int, Algorithm) const;
-template nn::Sequential<double> MlpLayout::build<double>(const Communicator&, int,
-                                                         Algorithm) const;
+template nn::Sequential<double> MlpLayout::build<double>(const Communicator&, int, Algorithm) const;
 template void MlpLayout::initialize<float>(nn::Sequential<float>&, int, std::uint64_t) const;
 template void MlpLayout::initialize<double>(nn::Sequential<double>&, int, std::uint64_t) const;
 

@@ -10,9 +10,9 @@ namespace ringdp::parallel {
 
 std::vector<PipelineAction> one_forward_one_backward(int stages, int stage, int micro_batches) {
   if (stages < 1 || stage < 0 || stage >= stages || micro_batches < 1) {
-    throw InvalidArgument(fmt::format(
-        "1F1B schedule: stage {} of {} stages with {} micro-batches does not exist", stage, stages,
-        micro_batches));
+    throw InvalidArgument(
+        fmt::format("1F1B schedule: stage {} of {} stages with {} micro-batches does not exist",
+                    stage, stages, micro_batches));
   }
   // Stage s can start its first backward only when micro-batch 0 has gone through the
   // P - s - 1 stages after it and come back: that many forwards fill the pipe first. The
@@ -25,14 +25,15 @@ std::vector<PipelineAction> one_forward_one_backward(int stages, int stage, int 
     actions.push_back({Pass::Forward, warmup + i});
     actions.push_back({Pass::Backward, i});
   }
-  for (int k = micro_batches - warmup; k < micro_batches; ++k) actions.push_back({Pass::Backward, k});
+  for (int k = micro_batches - warmup; k < micro_batches; ++k)
+    actions.push_back({Pass::Backward, k});
   return actions;
 }
 
 double ideal_bubble_fraction(int stages, int micro_batches) {
   if (stages < 1 || micro_batches < 1) {
-    throw InvalidArgument(fmt::format("ideal_bubble_fraction: {} stages, {} micro-batches",
-                                      stages, micro_batches));
+    throw InvalidArgument(
+        fmt::format("ideal_bubble_fraction: {} stages, {} micro-batches", stages, micro_batches));
   }
   return static_cast<double>(stages - 1) / static_cast<double>(micro_batches + stages - 1);
 }

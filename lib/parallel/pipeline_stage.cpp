@@ -120,10 +120,10 @@ void PipelineStage<T>::set_stall_step(std::int64_t step) noexcept {
 }
 
 template <class T>
-void PipelineStage<T>::post_receives(std::size_t batch) {
+void PipelineStage<T>::post_receives(bool gradients) {
   const MPI_Datatype type = mpi_datatype<T>();
-  for (int k = 0; k < micro_batches_; ++k) {
-    const auto n = static_cast<Eigen::Index>(micro_batch(batch, k).size);
+  for (int k = 0; k < running_; ++k) {
+    const auto n = static_cast<Eigen::Index>(split_evenly(batch_, running_, k).size);
     const std::size_t at = 4 * static_cast<std::size_t>(k);
     if (!first()) {
       nn::Matrix<T>& in = inputs_[static_cast<std::size_t>(k)];
@@ -132,13 +132,12 @@ void PipelineStage<T>::post_receives(std::size_t batch) {
                                  type, stage() - 1, activation_tag(k), comm_.native(),
                                  &requests_[at + kRecvActivation]));
     }
-    if (!last()) {
+    if (gradients && !last()) {
       nn::Matrix<T>& grad = output_grads_[static_cast<std::size_t>(k)];
       grad.resize(static_cast<Eigen::Index>(model_.output_size()), n);
-      RINGDP_MPI_CHECK(MPI_Irecv(grad.data(),
-                                 checked_mpi_count(static_cast<std::size_t>(grad.size())), type,
-                                 stage() + 1, gradient_tag(k), comm_.native(),
-                                 &requests_[at + kRecvGradient]));
+      RINGDP_MPI_CHECK(
+          MPI_Irecv(grad.data(), checked_mpi_count(static_cast<std::size_t>(grad.size())), type,
+                    stage() + 1, gradient_tag(k), comm_.native(), &requests_[at + kRecvGradient]));
     }
   }
 }
@@ -153,29 +152,55 @@ void PipelineStage<T>::wait_for(MPI_Request& request) {
 template <class T>
 nn::LossResult PipelineStage<T>::step(const nn::ConstMatrixRef<T>& x, std::size_t batch,
                                       const MicroBatchLoss<T>& loss) {
-  if (broken_) {
-    throw Error("PipelineStage::step: an earlier step of this stage failed; it cannot go on");
-  }
   if (batch < static_cast<std::size_t>(micro_batches_)) {
-    throw InvalidArgument(fmt::format("PipelineStage::step: a batch of {} cannot make {} "
-                                      "micro-batches (each needs a sample)",
-                                      batch, micro_batches_));
+    throw InvalidArgument(
+        fmt::format("PipelineStage::step: a batch of {} cannot make {} "
+                    "micro-batches (each needs a sample)",
+                    batch, micro_batches_));
+  }
+  const nn::LossResult total = run(x, batch, loss, schedule_, micro_batches_, "pipeline step");
+  if (micro_batches_ > 1) {
+    std::copy(accumulated_.begin(), accumulated_.end(), model_.gradients().begin());
+  }
+  return total;
+}
+
+template <class T>
+nn::LossResult PipelineStage<T>::evaluate(const nn::ConstMatrixRef<T>& x, std::size_t batch,
+                                          const MicroBatchLoss<T>& loss) {
+  // Forwards only, in micro-batch order: nothing waits for a backward, so the pipeline
+  // fills and drains once. A short last batch makes fewer micro-batches.
+  const int m = static_cast<int>(std::min<std::size_t>(batch, micro_batches_));
+  std::vector<PipelineAction> forwards;
+  for (int k = 0; k < m; ++k) forwards.push_back({Pass::Forward, k});
+  return run(x, batch, loss, forwards, m, "pipeline evaluation");
+}
+
+template <class T>
+nn::LossResult PipelineStage<T>::run(const nn::ConstMatrixRef<T>& x, std::size_t batch,
+                                     const MicroBatchLoss<T>& loss,
+                                     const std::vector<PipelineAction>& actions, int micro_batches,
+                                     const char* name) {
+  if (broken_) {
+    throw Error("PipelineStage: an earlier step of this stage failed; it cannot go on");
   }
   if (first() && (static_cast<std::size_t>(x.rows()) != model_.input_size() ||
                   static_cast<std::size_t>(x.cols()) != batch)) {
-    throw InvalidArgument(fmt::format("PipelineStage::step: input is {} x {}, expected {} x {}",
-                                      x.rows(), x.cols(), model_.input_size(), batch));
+    throw InvalidArgument(fmt::format("PipelineStage: input is {} x {}, expected {} x {}", x.rows(),
+                                      x.cols(), model_.input_size(), batch));
   }
-  detail::CollectiveScope scope(comm_, "pipeline step");
+  detail::CollectiveScope scope(comm_, name);
   Transfers transfers(*this);
   const auto start = Clock::now();
   times_ = {};
   events_.clear();
   backward_count_ = 0;
   batch_ = batch;
-  post_receives(batch);
+  running_ = micro_batches;
+  const bool train = actions.size() > static_cast<std::size_t>(micro_batches);
+  post_receives(train);
   nn::LossResult total;
-  for (const PipelineAction& a : schedule_) {
+  for (const PipelineAction& a : actions) {
     const auto t0 = Clock::now();
     const double waited = times_.wait;
     if (a.pass == Pass::Forward) {
@@ -196,17 +221,16 @@ nn::LossResult PipelineStage<T>::step(const nn::ConstMatrixRef<T>& x, std::size_
   detail::wait_all(comm_, requests_);
   times_.wait += seconds(t_sends, Clock::now());
   transfers.finished();
-  if (micro_batches_ > 1) std::copy(accumulated_.begin(), accumulated_.end(), model_.gradients().begin());
   total.mean_loss = total.count > 0 ? total.loss_sum / static_cast<double>(total.count) : 0.0;
   times_.total = seconds(start, Clock::now());
   return total;
 }
 
 template <class T>
-void PipelineStage<T>::forward(const nn::ConstMatrixRef<T>& x, int k,
-                               const MicroBatchLoss<T>& loss, nn::LossResult& total) {
+void PipelineStage<T>::forward(const nn::ConstMatrixRef<T>& x, int k, const MicroBatchLoss<T>& loss,
+                               nn::LossResult& total) {
   const auto at = static_cast<std::size_t>(k);
-  const Slice cols = micro_batch(batch_, k);
+  const Slice cols = split_evenly(batch_, running_, k);
   if (!first()) wait_for(requests_[4 * at + kRecvActivation]);
   const nn::Matrix<T>& out =
       first() ? model_.forward(x.middleCols(static_cast<Eigen::Index>(cols.offset),

@@ -39,8 +39,8 @@ void RowParallelDense<T>::forward(const nn::ConstMatrixRef<T>& x, nn::Matrix<T>&
   // whole product. The bias is added after the sum, once (it is replicated, not split).
   y.resize(static_cast<Eigen::Index>(outputs_), x.cols());
   y.noalias() = w_ * x;
-  allreduce<T>(tensor_, std::span<T>(y.data(), static_cast<std::size_t>(y.size())),
-               ReduceOp::Sum, algorithm_);
+  allreduce<T>(tensor_, std::span<T>(y.data(), static_cast<std::size_t>(y.size())), ReduceOp::Sum,
+               algorithm_);
   y.colwise() += b_;
 }
 

@@ -63,7 +63,8 @@ TEST_CASE("every grid shape that divides the world: groups, coordinates, rank or
       CHECK(grid.data_size() * t * p == n);
       bool ok = grid.rank_of(at) == world.rank() && grid.coordinates_of(world.rank()) == at;
       ok = ok && grid.data().rank() == at.data && grid.tensor().rank() == at.tensor &&
-           grid.pipeline().rank() == at.pipeline && grid.model().rank() == at.tensor + t * at.pipeline;
+           grid.pipeline().rank() == at.pipeline &&
+           grid.model().rank() == at.tensor + t * at.pipeline;
       ok = ok && grid.data().size() == grid.data_size() && grid.tensor().size() == t &&
            grid.pipeline().size() == p && grid.model().size() == t * p;
       // Tensor ranks adjacent, data ranks strided by T, pipeline ranks by T x D.

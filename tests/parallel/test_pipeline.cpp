@@ -73,8 +73,8 @@ std::pair<int, int> simulate(int stages, int micro_batches) {
 // The loss sum(Y * R) over the batch, one micro-batch at a time: dL/dY = R.
 parallel::MicroBatchLoss<double> product_loss(const Matrix<double>& r) {
   return [&r](const Matrix<double>& out, parallel::Slice cols, Matrix<double>& grad) {
-    grad = r.middleCols(static_cast<Eigen::Index>(cols.offset),
-                        static_cast<Eigen::Index>(cols.size));
+    grad =
+        r.middleCols(static_cast<Eigen::Index>(cols.offset), static_cast<Eigen::Index>(cols.size));
     nn::LossResult result;
     result.loss_sum = out.cwiseProduct(grad).sum();
     result.count = cols.size;
@@ -116,6 +116,20 @@ double pipeline_error(const parallel::Grid& grid, const std::vector<std::size_t>
   const parallel::PipelineTimes& times = stage.times();
   const bool sane = times.total > 0.0 && times.compute > 0.0 && times.compute <= times.total &&
                     stage.events().size() == 2 * static_cast<std::size_t>(micro_batches);
+  // Evaluation: forwards only, the same loss, the gradients untouched; also for a batch
+  // smaller than the micro-batch count.
+  const nn::LossResult evaluated = stage.evaluate(x, batch, product_loss(r));
+  const Matrix<double> x1 = x.leftCols(1);
+  const nn::LossResult single = stage.evaluate(x1, 1, product_loss(r));
+  if (stage.last()) {
+    const double one = full.forward(x1).cwiseProduct(r.leftCols(1)).sum();
+    error =
+        std::max(error, std::abs(evaluated.loss_sum - reference_loss) / std::abs(reference_loss));
+    error = std::max(error, std::abs(single.loss_sum - one) / std::abs(one));
+  }
+  std::vector<double> after(full.parameter_count());
+  parallel::gather_full<double>(grid, layout, model.gradients(), after);
+  error = std::max(error, ringdp::test::relative_error(after, full.gradients()));
   return sane ? error : 1.0;
 }
 

@@ -184,8 +184,8 @@ TEST_CASE("a split MLP (column-row pairs, replicated output layer) equals the un
   for (int size = 1; size <= world.size(); ++size) {
     const Communicator group = ringdp::test::consecutive_group(world, size);
     CAPTURE(size, group.size());
-    for (const auto& widths : {std::vector<std::size_t>{8, 12, 6}, {7, 10, 9, 13, 5},
-                               {6, 11, 5, 4}}) {
+    for (const auto& widths :
+         {std::vector<std::size_t>{8, 12, 6}, {7, 10, 9, 13, 5}, {6, 11, 5, 4}}) {
       const MlpResult r = mlp_comparison(group, widths);
       CAPTURE(widths, r.error);
       CHECK(all_ranks(r.error <= kBound));
@@ -219,8 +219,8 @@ TEST_CASE("finite differences confirm the gradient of a split MLP", "[parallel][
   const parallel::MlpLayout layout(widths, world.size(), 1);
   auto model = layout.build<double>(grid.tensor(), 0);
   const int t = grid.coordinates().tensor;
-  const Matrix<double> p = random_matrix(static_cast<Eigen::Index>(layout.full_parameter_count()),
-                                         1, 12, 0.05);
+  const Matrix<double> p =
+      random_matrix(static_cast<Eigen::Index>(layout.full_parameter_count()), 1, 12, 0.05);
   parallel::scatter_full<double>(layout, 0, t, std::span<const double>(p.data(), p.size()),
                                  model.parameters());
   const Matrix<double> x = random_matrix(6, kBatch, 13, 0.1);

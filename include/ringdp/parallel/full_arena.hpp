@@ -13,8 +13,8 @@
 
 namespace ringdp::parallel {
 
-/// For T = float or double. Collective over grid.model() (the ranks of one model replica; the other replicas
-/// gather their own copies at the same time if they call it too). `local` is this rank's
+/// For T = float or double. Collective over grid.model() (the ranks of one model replica; the other
+/// replicas gather their own copies at the same time if they call it too). `local` is this rank's
 /// arena (or an array laid out like it: MlpLayout::parameter_count() elements for its
 /// stage and tensor rank); on return `full` (full_parameter_count() elements) holds the
 /// unsplit arena on every rank of the replica, copied, not computed: the same bits as the

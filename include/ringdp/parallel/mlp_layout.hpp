@@ -73,9 +73,7 @@ class MlpLayout {
   [[nodiscard]] const std::vector<std::size_t>& widths() const noexcept { return widths_; }
   [[nodiscard]] int tensor() const noexcept { return tensor_; }
   [[nodiscard]] int pipeline() const noexcept { return pipeline_; }
-  [[nodiscard]] const std::vector<DensePlacement>& dense_layers() const noexcept {
-    return dense_;
-  }
+  [[nodiscard]] const std::vector<DensePlacement>& dense_layers() const noexcept { return dense_; }
   /// Indices [first, last) of `stage`'s Dense layers.
   [[nodiscard]] std::size_t first_dense(int stage) const;
   [[nodiscard]] std::size_t end_dense(int stage) const;

@@ -85,6 +85,13 @@ class PipelineStage {
   nn::LossResult step(const nn::ConstMatrixRef<T>& x, std::size_t batch,
                       const MicroBatchLoss<T>& loss);
 
+  /// Forward passes only (evaluation): like step() without backward, over
+  /// min(batch, micro_batches()) micro-batches, so any batch of at least one sample will
+  /// do. `loss` is called as in step() (its gradient is not used); the parameter
+  /// gradients are left as they were. Collective like step().
+  nn::LossResult evaluate(const nn::ConstMatrixRef<T>& x, std::size_t batch,
+                          const MicroBatchLoss<T>& loss);
+
   /// The columns of micro-batch k of a batch of `batch` samples.
   [[nodiscard]] Slice micro_batch(std::size_t batch, int k) const;
   [[nodiscard]] int micro_batches() const noexcept { return micro_batches_; }
@@ -103,13 +110,17 @@ class PipelineStage {
   void forward(const nn::ConstMatrixRef<T>& x, int k, const MicroBatchLoss<T>& loss,
                nn::LossResult& total);
   void backward(int k);
-  void post_receives(std::size_t batch);
+  nn::LossResult run(const nn::ConstMatrixRef<T>& x, std::size_t batch,
+                     const MicroBatchLoss<T>& loss, const std::vector<PipelineAction>& actions,
+                     int micro_batches, const char* name);
+  void post_receives(bool gradients);
   void wait_for(MPI_Request& request);
 
   Communicator comm_;
   nn::Sequential<T>& model_;
   int micro_batches_;
-  std::size_t batch_ = 0;
+  std::size_t batch_ = 0;  // of the step in progress
+  int running_ = 0;        // micro-batches of the step in progress
   bool broken_ = false;
   std::vector<PipelineAction> schedule_;
   std::vector<nn::ForwardCache<T>> caches_;  // per micro-batch
