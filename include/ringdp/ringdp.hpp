@@ -36,6 +36,7 @@
 #include "ringdp/parallel/full_arena.hpp"
 #include "ringdp/parallel/grid.hpp"
 #include "ringdp/parallel/mlp_layout.hpp"
+#include "ringdp/parallel/parallel_mlp.hpp"
 #include "ringdp/parallel/pipeline_schedule.hpp"
 #include "ringdp/parallel/pipeline_stage.hpp"
 #include "ringdp/parallel/row_parallel_dense.hpp"
