@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "ringdp/error.hpp"
-#include "ringdp/data/hdf5_lock.hpp"
+#include "ringdp/io/hdf5_lock.hpp"
 
 namespace {
 
@@ -88,7 +88,7 @@ int check_labels(hid_t dset, const std::string& name, std::size_t n, int classes
 }  // namespace
 
 int inspect_file(const std::string& path, int classes, std::ostream& out) {
-  std::lock_guard lock(ringdp::data::hdf5_mutex());
+  std::lock_guard lock(ringdp::io::hdf5_mutex());
   H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
   const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
   if (file < 0) throw ringdp::IoError(fmt::format("'{}': cannot be opened as HDF5", path));

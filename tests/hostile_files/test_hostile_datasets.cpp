@@ -22,7 +22,7 @@
 #include "mpi_test.hpp"
 #include "ringdp/comm/agreement.hpp"
 #include "ringdp/error.hpp"
-#include "ringdp/data/hdf5_lock.hpp"
+#include "ringdp/io/hdf5_lock.hpp"
 #include "ringdp/data/loader.hpp"
 #include "watchdog.hpp"
 
@@ -153,7 +153,7 @@ TEST_CASE("the dataset reader survives hundreds of corrupted files") {
   std::vector<std::vector<unsigned char>> base_bytes;
   std::vector<unsigned long long> sizes(2, 0);
   if (root) {
-    std::lock_guard lock(ringdp::data::hdf5_mutex());
+    std::lock_guard lock(ringdp::io::hdf5_mutex());
     for (const auto base : bases) {
       const std::string path = dir.file("base-" + std::to_string(static_cast<int>(base)) + ".h5");
       hostile::write_layout(path, hostile::base_layout(base));
@@ -165,7 +165,7 @@ TEST_CASE("the dataset reader survives hundreds of corrupted files") {
   const std::vector<hostile::Variant> variants = hostile::dataset_variants({sizes[0], sizes[1]});
   std::string write_error;
   if (root) {
-    std::lock_guard lock(ringdp::data::hdf5_mutex());
+    std::lock_guard lock(ringdp::io::hdf5_mutex());
     for (const auto& v : variants) {
       try {
         v.write(dir.file(v.file), base_bytes);
