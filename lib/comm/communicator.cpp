@@ -4,11 +4,12 @@
 #include <new>
 #include <utility>
 
+#include "comm/requests.hpp"
+#include "comm/wait.hpp"
 #include "ringdp/comm/environment.hpp"
+#include "ringdp/comm/mpi_check.hpp"
 #include "ringdp/comm/settings.hpp"
 #include "ringdp/error.hpp"
-#include "ringdp/comm/mpi_check.hpp"
-#include "comm/wait.hpp"
 #include "stall_state.hpp"
 
 namespace ringdp {
@@ -125,9 +126,9 @@ Communicator Communicator::duplicate() const {
 
 void Communicator::barrier() const {
   const detail::CollectiveScope scope(*this, "barrier");
-  MPI_Request request = MPI_REQUEST_NULL;
-  RINGDP_MPI_CHECK(MPI_Ibarrier(comm_, &request));
-  detail::wait(*this, request);
+  detail::Requests flight(*this);
+  RINGDP_MPI_CHECK(MPI_Ibarrier(comm_, flight.collective()));
+  flight.wait_all();
 }
 
 std::uint64_t Communicator::collective_count() const noexcept {
