@@ -21,6 +21,7 @@
 #include "mpi_test.hpp"
 #include "reference.hpp"
 #include "ringdp/collectives/collectives.hpp"
+#include "ringdp/collectives/gradient_reducer.hpp"
 #include "ringdp/collectives/tuning.hpp"
 #include "ringdp/comm/stall.hpp"
 #include "ringdp/error.hpp"
@@ -126,4 +127,44 @@ TEST_CASE("a ring allreduce failing on one rank only ends the job", "[one-rank-f
   std::vector<std::int64_t> data(static_cast<std::size_t>(comm.size()) * 4096, 1);
   ringdp::allreduce(comm, std::span<std::int64_t>(data), ReduceOp::Sum, Algorithm::Ring);
   FAIL("the allreduce returned although rank " << last << " failed in it");
+}
+
+TEST_CASE("a GradientReducer step failing in its ring carries the error and the next step is right",
+          "[unwind]") {
+  // The reduction runs on the progress thread: the failure unwinds there, is settled there,
+  // and reaches the caller from wait_all(); the reducer's communicator must be clean for
+  // the next step. Two buckets, not fused, each one ring allreduce of one segment per
+  // chunk: the failing wait is the first send wait of the first one.
+  ringdp::Communicator comm(MPI_COMM_WORLD);
+  const auto n = static_cast<std::size_t>(comm.size());
+  std::vector<float> arena(2 * 1000 * n);
+  ringdp::ReducerOptions options;
+  options.algorithm = Algorithm::Ring;
+  options.op = ReduceOp::Sum;
+  options.fusion_bytes = 0;
+  ringdp::GradientReducer reducer(
+      comm, ringdp::GradientReducer::split(arena, arena.size() / 2 * sizeof(float)), options);
+  auto fill = [&](int step) {
+    for (std::size_t i = 0; i < arena.size(); ++i) {
+      arena[i] = static_cast<float>((i % 97) + static_cast<std::size_t>(comm.rank() + step));
+    }
+  };
+  fill(0);
+  ringdp::testing::fail_nth_wait(2);
+  bool carried = false;
+  try {
+    reducer.submit_prefix(arena.size());
+    reducer.wait_all();
+  } catch (const ringdp::MpiError& e) {
+    carried = e.cause().find("fail_nth_wait") != std::string::npos;
+  }
+  ringdp::testing::fail_nth_wait(0);
+  CHECK(all_ranks(carried));
+  fill(1);
+  std::vector<float> want(arena.size());
+  PMPI_Allreduce(arena.data(), want.data(), static_cast<int>(arena.size()), MPI_FLOAT, MPI_SUM,
+                 MPI_COMM_WORLD);
+  reducer.submit_prefix(arena.size());
+  reducer.wait_all();
+  CHECK(all_ranks(arena == want));
 }
