@@ -59,6 +59,50 @@ function(ringdp_add_mpi_test)
   endforeach()
 endfunction()
 
+# ringdp_add_mpmd_test(NAME <name> COMMAND <target-or-path> [args...]
+#                      RANK_ENVIRONMENTS <VAR=value or ->... [ENVIRONMENT VAR=value ...]
+#                      [TIMEOUT seconds] [LABELS ...])
+#
+# One test, <name>.np<N>, for ranks started with different environments: an MPMD launch of
+# N = (number of RANK_ENVIRONMENTS) ranks, rank r with the r-th VAR=value added ("-": none),
+#   ${MPIEXEC_EXECUTABLE} --oversubscribe -n 1 -x VAR=a ${MPIEXEC_PREFLAGS} <command> : \
+#                                         -n 1 -x VAR=b ${MPIEXEC_PREFLAGS} <command> : ...
+# (`-x VAR=value` is Open MPI's). ENVIRONMENT is every rank's; the rest as ringdp_add_mpi_test.
+function(ringdp_add_mpmd_test)
+  cmake_parse_arguments(T "" "NAME;TIMEOUT" "COMMAND;RANK_ENVIRONMENTS;ENVIRONMENT;LABELS" ${ARGN})
+  if(NOT T_NAME OR NOT T_COMMAND OR NOT T_RANK_ENVIRONMENTS)
+    message(FATAL_ERROR "ringdp_add_mpmd_test needs NAME, COMMAND and RANK_ENVIRONMENTS")
+  endif()
+  if(NOT T_TIMEOUT)
+    set(T_TIMEOUT 120)
+  endif()
+  if(RINGDP_SANITIZE)
+    math(EXPR T_TIMEOUT "${T_TIMEOUT} * 3")
+  endif()
+  list(POP_FRONT T_COMMAND exe)
+  if(TARGET ${exe})
+    set(exe $<TARGET_FILE:${exe}>)
+  endif()
+  set(command ${MPIEXEC_EXECUTABLE} --oversubscribe)
+  set(separator)
+  foreach(rank_env IN LISTS T_RANK_ENVIRONMENTS)
+    list(APPEND command ${separator} ${MPIEXEC_NUMPROC_FLAG} 1)
+    if(NOT rank_env STREQUAL "-")
+      list(APPEND command -x ${rank_env})
+    endif()
+    list(APPEND command ${MPIEXEC_PREFLAGS} ${exe} ${T_COMMAND})
+    set(separator :)
+  endforeach()
+  list(APPEND command ${MPIEXEC_POSTFLAGS})
+  list(LENGTH T_RANK_ENVIRONMENTS n)
+  add_test(NAME ${T_NAME}.np${n} COMMAND ${command})
+  set_tests_properties(${T_NAME}.np${n} PROPERTIES
+    TIMEOUT ${T_TIMEOUT}
+    PROCESSORS ${n}
+    ENVIRONMENT "${RINGDP_MPI_TEST_ENV};${T_ENVIRONMENT}"
+    LABELS "mpi;${T_LABELS}")
+endfunction()
+
 # ringdp_add_catch_mpi_test(<name> SOURCES ... [RANKS ...] [TIMEOUT s] [LIBS ...] [...])
 # Builds a Catch2 test executable with the MPI main (tests/support) and registers it.
 function(ringdp_add_catch_mpi_test name)

@@ -51,8 +51,14 @@ Communicator::Communicator(MPI_Comm comm) {
   *this = Communicator(Adopt{}, dup);
   // The ranks' settings (RINGDP_*) must be well formed and match where they must: checked
   // here, on the new communicator, so that a bad or differing variable is the same error
-  // on every rank before any collective runs (a failure frees the duplicate on return).
-  agree_on_settings(*this);
+  // on every rank before any collective runs. A failure frees the duplicate: the
+  // destructor does not run for a constructor that throws.
+  try {
+    agree_on_settings(*this);
+  } catch (...) {
+    reset();
+    throw;
+  }
 }
 
 Communicator::Communicator(Adopt, MPI_Comm owned, const Communicator* parent) : comm_(owned) {
