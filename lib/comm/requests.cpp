@@ -302,31 +302,39 @@ Requests::~Requests() {
   if ((unwinding && tag_ >= 0) || pending()) settle();
 }
 
-void Requests::isend(const void* data, int count, int dest) {
-  // Room first: once MPI has the request, recording it cannot fail.
-  sends_.reserve_one();
-  send_peer_.reserve_one();
+namespace {
+
+// Records a request and its peer around `post`, with room made first: once MPI has the
+// request, recording it cannot fail (an unrecorded request could not be settled).
+template <class Requests, class Peers, class Post>
+void record(Requests& requests, Peers& peers, int peer, Post&& post) {
+  requests.reserve_one();
+  peers.reserve_one();
   MPI_Request request = MPI_REQUEST_NULL;
-  RINGDP_MPI_CHECK(MPI_Isend(data, count, type_, dest, tag_, comm_.native(), &request));
-  sends_.append(request);
-  send_peer_.append(dest);
+  post(&request);
+  requests.append(request);
+  peers.append(peer);
+}
+
+}  // namespace
+
+void Requests::isend(const void* data, int count, int dest) {
+  record(sends_, send_peer_, dest, [&](MPI_Request* request) {
+    RINGDP_MPI_CHECK(MPI_Isend(data, count, type_, dest, tag_, comm_.native(), request));
+  });
 }
 
 void Requests::send(const void* data, int count, int dest) {
-  sends_.reserve_one();
-  send_peer_.reserve_one();
-  RINGDP_MPI_CHECK(MPI_Send(data, count, type_, dest, tag_, comm_.native()));
-  sends_.append(MPI_REQUEST_NULL);  // complete, but counted for the settling
-  send_peer_.append(dest);
+  // Complete on return (its request stays null), but counted for the settling.
+  record(sends_, send_peer_, dest, [&](MPI_Request*) {
+    RINGDP_MPI_CHECK(MPI_Send(data, count, type_, dest, tag_, comm_.native()));
+  });
 }
 
 std::size_t Requests::irecv(void* data, int count, int source) {
-  recvs_.reserve_one();
-  recv_peer_.reserve_one();
-  MPI_Request request = MPI_REQUEST_NULL;
-  RINGDP_MPI_CHECK(MPI_Irecv(data, count, type_, source, tag_, comm_.native(), &request));
-  recvs_.append(request);
-  recv_peer_.append(source);
+  record(recvs_, recv_peer_, source, [&](MPI_Request* request) {
+    RINGDP_MPI_CHECK(MPI_Irecv(data, count, type_, source, tag_, comm_.native(), request));
+  });
   return recvs_.size() - 1;
 }
 
