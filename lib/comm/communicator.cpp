@@ -4,12 +4,12 @@
 #include <new>
 #include <utility>
 
-#include "comm/requests.hpp"
-#include "comm/wait.hpp"
 #include "ringdp/comm/environment.hpp"
-#include "ringdp/comm/mpi_check.hpp"
 #include "ringdp/comm/settings.hpp"
 #include "ringdp/error.hpp"
+#include "ringdp/comm/mpi_check.hpp"
+#include "comm/requests.hpp"
+#include "comm/wait.hpp"
 #include "stall_state.hpp"
 
 namespace ringdp {
