@@ -9,6 +9,7 @@
 #include <array>
 #include <chrono>
 
+#include "comm/requests.hpp"
 #include "comm/wait.hpp"
 #include "ringdp/collectives/collectives.hpp"
 #include "ringdp/comm/agreement.hpp"
@@ -25,44 +26,22 @@ double seconds(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double>(b - a).count();
 }
 
-// Per micro-batch k, requests_[4k + i] for i in:
-constexpr std::size_t kRecvActivation = 0;  // from stage s - 1
-constexpr std::size_t kSendActivation = 1;  // to stage s + 1
-constexpr std::size_t kRecvGradient = 2;    // from stage s + 1
-constexpr std::size_t kSendGradient = 3;    // to stage s - 1
-// Tags: activations and gradients travel in opposite directions, but distinct tags keep
-// each (source, tag) pair to one message per step, so matching never depends on order.
-int activation_tag(int k) { return 2 * k; }
-int gradient_tag(int k) { return 2 * k + 1; }
+// One tag for every message of the stage's communicator: activations go from stage s to
+// s + 1 and gradients from s + 1 to s, each stream in micro-batch order, and the receives
+// of each are posted in that order, so MPI's non-overtaking rule matches receive k of a
+// stream with its send k.
+constexpr int kPipelineTag = 0x5050;  // "PP"
+
+// Drives MPI's progress engine for the transfers in flight (Open MPI moves data only inside
+// MPI calls; a rendezvous send, above the eager limit, waits for the sender's next call):
+// between passes, so that a send posted after one pass is on its way during the next.
+void progress(const Communicator& comm) {
+  int flag = 0;
+  RINGDP_MPI_CHECK(
+      MPI_Iprobe(MPI_ANY_SOURCE, kPipelineTag, comm.native(), &flag, MPI_STATUS_IGNORE));
+}
 
 }  // namespace
-
-// The step's requests while it runs. If the step unwinds on an exception, nothing may be
-// left half-tracked: receives are cancelled and every request is released (freed, not
-// waited for, since the peer may be gone), so no later MPI call completes into a buffer
-// the stage has moved on from; the stage is marked broken and refuses further steps.
-template <class T>
-struct PipelineStage<T>::Transfers {
-  explicit Transfers(PipelineStage& stage) : stage_(stage) {}
-  ~Transfers() {
-    if (done_) return;
-    stage_.broken_ = true;
-    for (std::size_t i = 0; i < stage_.requests_.size(); ++i) {
-      MPI_Request& r = stage_.requests_[i];
-      if (r == MPI_REQUEST_NULL) continue;
-      // No checks: this runs while an exception unwinds; a failure here changes nothing.
-      if (i % 2 == 0) MPI_Cancel(&r);
-      MPI_Request_free(&r);
-    }
-  }
-  Transfers(const Transfers&) = delete;
-  Transfers& operator=(const Transfers&) = delete;
-  void finished() noexcept { done_ = true; }
-
- private:
-  PipelineStage& stage_;
-  bool done_ = false;
-};
 
 template <class T>
 PipelineStage<T>::PipelineStage(const Communicator& pipeline, nn::Sequential<T>& model,
@@ -102,7 +81,8 @@ PipelineStage<T>::PipelineStage(const Communicator& pipeline, nn::Sequential<T>&
   inputs_.resize(m);
   output_grads_.resize(m);
   input_grads_.resize(m);
-  requests_.assign(4 * m, MPI_REQUEST_NULL);
+  activation_recv_.resize(m);
+  gradient_recv_.resize(m);
   if (micro_batches > 1) accumulated_.resize(model.parameter_count());
 }
 
@@ -120,32 +100,29 @@ void PipelineStage<T>::set_stall_step(std::int64_t step) noexcept {
 }
 
 template <class T>
-void PipelineStage<T>::post_receives(bool gradients) {
-  const MPI_Datatype type = mpi_datatype<T>();
+void PipelineStage<T>::post_receives(detail::Requests& requests, bool gradients) {
   for (int k = 0; k < running_; ++k) {
+    const auto at = static_cast<std::size_t>(k);
     const auto n = static_cast<Eigen::Index>(split_evenly(batch_, running_, k).size);
-    const std::size_t at = 4 * static_cast<std::size_t>(k);
     if (!first()) {
-      nn::Matrix<T>& in = inputs_[static_cast<std::size_t>(k)];
+      nn::Matrix<T>& in = inputs_[at];
       in.resize(static_cast<Eigen::Index>(model_.input_size()), n);
-      RINGDP_MPI_CHECK(MPI_Irecv(in.data(), checked_mpi_count(static_cast<std::size_t>(in.size())),
-                                 type, stage() - 1, activation_tag(k), comm_.native(),
-                                 &requests_[at + kRecvActivation]));
+      activation_recv_[at] = requests.irecv(
+          in.data(), checked_mpi_count(static_cast<std::size_t>(in.size())), stage() - 1);
     }
     if (gradients && !last()) {
-      nn::Matrix<T>& grad = output_grads_[static_cast<std::size_t>(k)];
+      nn::Matrix<T>& grad = output_grads_[at];
       grad.resize(static_cast<Eigen::Index>(model_.output_size()), n);
-      RINGDP_MPI_CHECK(
-          MPI_Irecv(grad.data(), checked_mpi_count(static_cast<std::size_t>(grad.size())), type,
-                    stage() + 1, gradient_tag(k), comm_.native(), &requests_[at + kRecvGradient]));
+      gradient_recv_[at] = requests.irecv(
+          grad.data(), checked_mpi_count(static_cast<std::size_t>(grad.size())), stage() + 1);
     }
   }
 }
 
 template <class T>
-void PipelineStage<T>::wait_for(MPI_Request& request) {
+void PipelineStage<T>::wait_for(detail::Requests& requests, std::size_t index) {
   const auto t0 = Clock::now();
-  detail::wait(comm_, request);
+  requests.wait_recv(index);
   times_.wait += seconds(t0, Clock::now());
 }
 
@@ -181,57 +158,51 @@ nn::LossResult PipelineStage<T>::run(const nn::ConstMatrixRef<T>& x, std::size_t
                                      const MicroBatchLoss<T>& loss,
                                      const std::vector<PipelineAction>& actions, int micro_batches,
                                      const char* name) {
-  if (broken_) {
-    throw Error("PipelineStage: an earlier step of this stage failed; it cannot go on");
-  }
   if (first() && (static_cast<std::size_t>(x.rows()) != model_.input_size() ||
                   static_cast<std::size_t>(x.cols()) != batch)) {
     throw InvalidArgument(fmt::format("PipelineStage: input is {} x {}, expected {} x {}", x.rows(),
                                       x.cols(), model_.input_size(), batch));
   }
   detail::CollectiveScope scope(comm_, name);
-  Transfers transfers(*this);
   const auto start = Clock::now();
   times_ = {};
   events_.clear();
   backward_count_ = 0;
   batch_ = batch;
   running_ = micro_batches;
+  // Every receive of the step is posted here, into the stage's own buffers; if the step
+  // unwinds, `requests` settles them with the other stages (comm/requests.hpp).
+  detail::Requests requests(comm_, kPipelineTag, mpi_datatype<T>());
   const bool train = actions.size() > static_cast<std::size_t>(micro_batches);
-  post_receives(train);
+  post_receives(requests, train);
   nn::LossResult total;
   for (const PipelineAction& a : actions) {
     const auto t0 = Clock::now();
     const double waited = times_.wait;
     if (a.pass == Pass::Forward) {
-      forward(x, a.micro_batch, loss, total);
+      forward(requests, x, a.micro_batch, loss, total);
     } else {
-      backward(a.micro_batch);
+      backward(requests, a.micro_batch);
     }
     const auto t1 = Clock::now();
     times_.compute += seconds(t0, t1) - (times_.wait - waited);
     events_.push_back({a.pass, a.micro_batch, seconds(start, t0), seconds(start, t1)});
-    // Drive MPI's progress for the transfers in flight (Open MPI moves data only inside
-    // MPI calls): a send posted here can then be on its way while the next pass computes.
-    int flag = 0;
-    RINGDP_MPI_CHECK(MPI_Testall(static_cast<int>(requests_.size()), requests_.data(), &flag,
-                                 MPI_STATUSES_IGNORE));
+    progress(comm_);
   }
   const auto t_sends = Clock::now();
-  detail::wait_all(comm_, requests_);
+  requests.wait_all();
   times_.wait += seconds(t_sends, Clock::now());
-  transfers.finished();
   total.mean_loss = total.count > 0 ? total.loss_sum / static_cast<double>(total.count) : 0.0;
   times_.total = seconds(start, Clock::now());
   return total;
 }
 
 template <class T>
-void PipelineStage<T>::forward(const nn::ConstMatrixRef<T>& x, int k, const MicroBatchLoss<T>& loss,
-                               nn::LossResult& total) {
+void PipelineStage<T>::forward(detail::Requests& requests, const nn::ConstMatrixRef<T>& x, int k,
+                               const MicroBatchLoss<T>& loss, nn::LossResult& total) {
   const auto at = static_cast<std::size_t>(k);
   const Slice cols = split_evenly(batch_, running_, k);
-  if (!first()) wait_for(requests_[4 * at + kRecvActivation]);
+  if (!first()) wait_for(requests, activation_recv_[at]);
   const nn::Matrix<T>& out =
       first() ? model_.forward(x.middleCols(static_cast<Eigen::Index>(cols.offset),
                                             static_cast<Eigen::Index>(cols.size)),
@@ -246,15 +217,13 @@ void PipelineStage<T>::forward(const nn::ConstMatrixRef<T>& x, int k, const Micr
   }
   // The output stays in the micro-batch's cache, untouched until its backward (which only
   // reads it), so it is sent from there without a copy.
-  RINGDP_MPI_CHECK(MPI_Isend(out.data(), checked_mpi_count(static_cast<std::size_t>(out.size())),
-                             mpi_datatype<T>(), stage() + 1, activation_tag(k), comm_.native(),
-                             &requests_[4 * at + kSendActivation]));
+  requests.isend(out.data(), checked_mpi_count(static_cast<std::size_t>(out.size())), stage() + 1);
 }
 
 template <class T>
-void PipelineStage<T>::backward(int k) {
+void PipelineStage<T>::backward(detail::Requests& requests, int k) {
   const auto at = static_cast<std::size_t>(k);
-  if (!last()) wait_for(requests_[4 * at + kRecvGradient]);
+  if (!last()) wait_for(requests, gradient_recv_[at]);
   nn::Matrix<T>* dinput = first() ? nullptr : &input_grads_[at];
   model_.backward(output_grads_[at], caches_[at], {}, dinput);
   if (micro_batches_ > 1) {
@@ -269,10 +238,8 @@ void PipelineStage<T>::backward(int k) {
   }
   ++backward_count_;
   if (dinput == nullptr) return;
-  RINGDP_MPI_CHECK(MPI_Isend(dinput->data(),
-                             checked_mpi_count(static_cast<std::size_t>(dinput->size())),
-                             mpi_datatype<T>(), stage() - 1, gradient_tag(k), comm_.native(),
-                             &requests_[4 * at + kSendGradient]));
+  requests.isend(dinput->data(), checked_mpi_count(static_cast<std::size_t>(dinput->size())),
+                 stage() - 1);
 }
 
 template class PipelineStage<float>;

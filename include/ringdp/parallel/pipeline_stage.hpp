@@ -4,8 +4,6 @@
 /// group, running a step's micro-batches in the 1F1B order with non-blocking transfers of
 /// activations (forward) and their gradients (backward) between neighbouring stages.
 
-#include <mpi.h>
-
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -17,6 +15,10 @@
 #include "ringdp/nn/types.hpp"
 #include "ringdp/parallel/pipeline_schedule.hpp"
 #include "ringdp/parallel/slice.hpp"
+
+namespace ringdp::detail {
+class Requests;  // the library's record of a call's requests (lib/comm/requests.hpp)
+}  // namespace ringdp::detail
 
 namespace ringdp::parallel {
 
@@ -79,9 +81,12 @@ class PipelineStage {
   /// (input width x batch; other stages ignore `x`); the last stage calls `loss` once per
   /// micro-batch, in order, and returns the sum of their results (count, loss_sum,
   /// correct; other stages return zeros). Collective over the pipeline group, and over
-  /// the tensor groups the model's layers communicate in. After an exception (a
-  /// neighbour's failure, a throwing `loss`) the stage's transfers are cancelled or left
-  /// to finish into its own buffers, and further steps throw.
+  /// the tensor groups the model's layers communicate in. When a step unwinds (an
+  /// exception), its transfers are settled with the other stages before step() throws:
+  /// every stage must then unwind the same step (an error they all meet); a stage whose
+  /// peers do not, within the settle time, ends the job with a message naming itself (a
+  /// stage cannot return while a neighbour may still write into its buffers, and must not
+  /// hang).
   nn::LossResult step(const nn::ConstMatrixRef<T>& x, std::size_t batch,
                       const MicroBatchLoss<T>& loss);
 
@@ -106,29 +111,28 @@ class PipelineStage {
   void set_stall_step(std::int64_t step) noexcept;
 
  private:
-  struct Transfers;
-  void forward(const nn::ConstMatrixRef<T>& x, int k, const MicroBatchLoss<T>& loss,
-               nn::LossResult& total);
-  void backward(int k);
+  void forward(detail::Requests& requests, const nn::ConstMatrixRef<T>& x, int k,
+               const MicroBatchLoss<T>& loss, nn::LossResult& total);
+  void backward(detail::Requests& requests, int k);
   nn::LossResult run(const nn::ConstMatrixRef<T>& x, std::size_t batch,
                      const MicroBatchLoss<T>& loss, const std::vector<PipelineAction>& actions,
                      int micro_batches, const char* name);
-  void post_receives(bool gradients);
-  void wait_for(MPI_Request& request);
+  void post_receives(detail::Requests& requests, bool gradients);
+  void wait_for(detail::Requests& requests, std::size_t index);
 
   Communicator comm_;
   nn::Sequential<T>& model_;
   int micro_batches_;
   std::size_t batch_ = 0;  // of the step in progress
   int running_ = 0;        // micro-batches of the step in progress
-  bool broken_ = false;
   std::vector<PipelineAction> schedule_;
-  std::vector<nn::ForwardCache<T>> caches_;  // per micro-batch
-  std::vector<nn::Matrix<T>> inputs_;        // activations received, per micro-batch
-  std::vector<nn::Matrix<T>> output_grads_;  // gradients received (or the loss's), per micro-batch
-  std::vector<nn::Matrix<T>> input_grads_;   // gradients sent back, per micro-batch
-  std::vector<T> accumulated_;               // sum of the micro-batches' parameter gradients
-  std::vector<MPI_Request> requests_;        // 4 per micro-batch: see Transfers
+  std::vector<nn::ForwardCache<T>> caches_;   // per micro-batch
+  std::vector<nn::Matrix<T>> inputs_;         // activations received, per micro-batch
+  std::vector<nn::Matrix<T>> output_grads_;   // gradients received (or the loss's), per micro-batch
+  std::vector<nn::Matrix<T>> input_grads_;    // gradients sent back, per micro-batch
+  std::vector<T> accumulated_;                // sum of the micro-batches' parameter gradients
+  std::vector<std::size_t> activation_recv_;  // per micro-batch: its receive's index
+  std::vector<std::size_t> gradient_recv_;
   PipelineTimes times_;
   std::vector<PipelineEvent> events_;
   std::int64_t backward_count_ = 0;
