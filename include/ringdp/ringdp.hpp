@@ -44,6 +44,7 @@
 #include "ringdp/parallel/pipeline_stage.hpp"
 #include "ringdp/parallel/row_parallel_dense.hpp"
 #include "ringdp/parallel/slice.hpp"
+#include "ringdp/parallel/split_dense.hpp"
 #include "ringdp/parallel/traffic.hpp"
 #include "ringdp/train/batch_source.hpp"
 #include "ringdp/train/checkpoint.hpp"

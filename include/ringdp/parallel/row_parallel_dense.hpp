@@ -4,15 +4,13 @@
 /// pair; see column_parallel_dense.hpp for the first).
 
 #include <cstddef>
-#include <span>
 #include <string>
-#include <vector>
 
 #include "ringdp/comm/communicator.hpp"
 #include "ringdp/nn/init.hpp"
-#include "ringdp/nn/layer.hpp"
 #include "ringdp/nn/types.hpp"
 #include "ringdp/parallel/slice.hpp"
+#include "ringdp/parallel/split_dense.hpp"
 #include "ringdp/types.hpp"
 
 namespace ringdp::parallel {
@@ -34,7 +32,7 @@ namespace ringdp::parallel {
 /// backward() is local. Each rank needs at least one input column (InvalidArgument
 /// otherwise).
 template <class T>
-class RowParallelDense final : public nn::Layer<T> {
+class RowParallelDense final : public SplitDense<T> {
  public:
   /// `tensor` (must outlive the layer) is the tensor group; `inputs` x `outputs` the sizes
   /// of the whole layer. `algorithm` reduces the partial outputs (Auto: by size, the
@@ -44,39 +42,14 @@ class RowParallelDense final : public nn::Layer<T> {
 
   [[nodiscard]] std::string kind() const override { return "row_dense"; }
   /// The input columns this rank holds (the size of its input slice).
-  [[nodiscard]] std::size_t input_size() const override { return columns_.size; }
-  [[nodiscard]] std::size_t output_size() const override { return outputs_; }
+  [[nodiscard]] std::size_t input_size() const override { return this->cols_.size; }
+  [[nodiscard]] std::size_t output_size() const override { return this->outputs_; }
   /// This rank's columns of the whole layer's inputs.
-  [[nodiscard]] Slice columns() const noexcept { return columns_; }
-  [[nodiscard]] std::size_t full_inputs() const noexcept { return inputs_; }
-
-  [[nodiscard]] std::vector<nn::TensorShape> parameter_shapes() const override;
-  void bind(std::span<T> parameters, std::span<T> gradients) override;
-  /// Draws the WHOLE layer's weights from `rng` in nn::Dense's order (column-major, with
-  /// the whole layer's fans) and keeps this rank's columns; the bias starts at zero.
-  void initialize(nn::NormalGenerator& rng) override;
+  [[nodiscard]] Slice columns() const noexcept { return this->cols_; }
 
   void forward(const nn::ConstMatrixRef<T>& x, nn::Matrix<T>& y) override;
   void backward(const nn::ConstMatrixRef<T>& x, const nn::ConstMatrixRef<T>& y,
                 const nn::ConstMatrixRef<T>& dy, nn::Matrix<T>* dx) override;
-
-  /// Views of this rank's parameters and their gradients (valid after bind()).
-  [[nodiscard]] Eigen::Map<nn::Matrix<T>>& weight() noexcept { return w_; }
-  [[nodiscard]] Eigen::Map<nn::Vector<T>>& bias() noexcept { return b_; }
-  [[nodiscard]] Eigen::Map<nn::Matrix<T>>& weight_grad() noexcept { return dw_; }
-  [[nodiscard]] Eigen::Map<nn::Vector<T>>& bias_grad() noexcept { return db_; }
-
- private:
-  const Communicator& tensor_;
-  std::size_t inputs_;
-  std::size_t outputs_;
-  Slice columns_;
-  nn::Init init_;
-  Algorithm algorithm_;
-  Eigen::Map<nn::Matrix<T>> w_{nullptr, 0, 0};
-  Eigen::Map<nn::Vector<T>> b_{nullptr, 0};
-  Eigen::Map<nn::Matrix<T>> dw_{nullptr, 0, 0};
-  Eigen::Map<nn::Vector<T>> db_{nullptr, 0};
 };
 
 extern template class RowParallelDense<float>;
