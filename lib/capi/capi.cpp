@@ -1,9 +1,8 @@
 // The C API: thin wrappers that turn ringdp's exceptions into return codes. Every entry
 // point catches everything; a C or Fortran caller never sees a C++ exception.
 
-#include <mpi.h>
-
 #include <fmt/format.h>
+#include <mpi.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -204,9 +203,7 @@ int allreduce_cached(const char* function, MPI_Comm comm, void* data, std::size_
     return fail(RINGDP_ERROR_INVALID_ARGUMENT,
                 fmt::format("{}: comm is an intercommunicator", function));
   }
-  return guarded([&] {
-    run(ringdp::cached_communicator(comm), data, count, type, op, algorithm);
-  });
+  return guarded([&] { run(ringdp::cached_communicator(comm), data, count, type, op, algorithm); });
 }
 
 }  // namespace
@@ -274,10 +271,9 @@ int ringdp_algorithm_from_name(const char* name, ringdp_algorithm* out) {
 }
 
 size_t ringdp_error_string(int code, char* buffer, size_t size) {
-  const std::string_view text =
-      code == last_code && code != RINGDP_SUCCESS && !last_error.empty()
-          ? std::string_view(last_error)
-          : std::string_view(ringdp_error_message(code));
+  const std::string_view text = code == last_code && code != RINGDP_SUCCESS && !last_error.empty()
+                                    ? std::string_view(last_error)
+                                    : std::string_view(ringdp_error_message(code));
   if (buffer != nullptr && size > 0) {
     const std::size_t n = std::min(text.size(), size - 1);
     std::memcpy(buffer, text.data(), n);

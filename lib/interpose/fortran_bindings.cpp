@@ -34,8 +34,8 @@ extern "C" {
 // The Fortran bindings' profiling entry points. Weak: this library must load into C
 // programs, which have no Fortran bindings; a Fortran program that calls the functions
 // below has loaded them (they live beside the mpi_ ones it would otherwise reach).
-using FortranAllreduce = void(const void*, void*, const MPI_Fint*, const MPI_Fint*,
-                              const MPI_Fint*, const MPI_Fint*, MPI_Fint*);
+using FortranAllreduce = void(const void*, void*, const MPI_Fint*, const MPI_Fint*, const MPI_Fint*,
+                              const MPI_Fint*, MPI_Fint*);
 FortranAllreduce pmpi_allreduce_ __attribute__((weak));
 FortranAllreduce pmpi_allreduce_f08_ __attribute__((weak));
 // Open MPI's Fortran MPI_IN_PLACE and MPI_BOTTOM (defined in libmpi).
@@ -61,10 +61,11 @@ bool names_something(Handle handle) noexcept {
 
 // What Open MPI's Fortran binding does, for the case where its entry point was not found
 // (a program that reached an mpi_allreduce_ of ours without loading MPI's Fortran bindings).
-void convert_and_call_mpi(const void* sendbuf, void* recvbuf, MPI_Fint count,
-                          MPI_Datatype datatype, MPI_Op op, MPI_Comm comm,
-                          MPI_Fint* ierror) noexcept {
-  const void* send = is_in_place(sendbuf) ? MPI_IN_PLACE : is_bottom(sendbuf) ? MPI_BOTTOM : sendbuf;
+void convert_and_call_mpi(const void* sendbuf, void* recvbuf, MPI_Fint count, MPI_Datatype datatype,
+                          MPI_Op op, MPI_Comm comm, MPI_Fint* ierror) noexcept {
+  const void* send = is_in_place(sendbuf) ? MPI_IN_PLACE
+                     : is_bottom(sendbuf) ? MPI_BOTTOM
+                                          : sendbuf;
   void* receive = is_bottom(recvbuf) ? MPI_BOTTOM : recvbuf;
   const int code = PMPI_Allreduce(send, receive, count, datatype, op, comm);
   if (ierror != nullptr) *ierror = code;
@@ -112,12 +113,11 @@ void finalize_fortran(MPI_Fint* ierror) noexcept {
 // Exported (the library's default visibility is hidden; the C entry points inherit theirs
 // from mpi.h's declarations).
 #define RINGDP_FORTRAN_EXPORT extern "C" __attribute__((visibility("default")))
-#define RINGDP_FORTRAN_ALLREDUCE(name, mpi_entry)                                              \
-  RINGDP_FORTRAN_EXPORT void name(const void* sendbuf, void* recvbuf, const MPI_Fint* count,            \
-                       const MPI_Fint* datatype, const MPI_Fint* op, const MPI_Fint* comm,   \
-                       MPI_Fint* ierror) {                                                    \
-    ringdp::interpose::allreduce(sendbuf, recvbuf, count, datatype, op, comm, ierror,        \
-                                 mpi_entry);                                                  \
+#define RINGDP_FORTRAN_ALLREDUCE(name, mpi_entry)                                                 \
+  RINGDP_FORTRAN_EXPORT void name(const void* sendbuf, void* recvbuf, const MPI_Fint* count,      \
+                                  const MPI_Fint* datatype, const MPI_Fint* op,                   \
+                                  const MPI_Fint* comm, MPI_Fint* ierror) {                       \
+    ringdp::interpose::allreduce(sendbuf, recvbuf, count, datatype, op, comm, ierror, mpi_entry); \
   }
 #define RINGDP_FORTRAN_FINALIZE(name) \
   RINGDP_FORTRAN_EXPORT void name(MPI_Fint* ierror) { ringdp::interpose::finalize_fortran(ierror); }
