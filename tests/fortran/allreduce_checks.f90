@@ -12,11 +12,12 @@
 !   min, max and every integer result: equal.
 ! At one rank both results are the input itself, so they are equal there too.
 module allreduce_checks
-  use, intrinsic :: iso_fortran_env, only: int64, real64
+  use, intrinsic :: iso_fortran_env, only: error_unit, int64, real64
   implicit none
   private
   public :: OP_SUM, OP_AVERAGE, OP_MIN, OP_MAX, OP_PRODUCT, op_name
   public :: seed_for, random_reals, random_integers, count_beyond_bound, hash_bytes
+  public :: report_failure
 
   ! The operations in the numbering of ringdp's RINGDP_* constants.
   integer, parameter :: OP_SUM = 0, OP_AVERAGE = 1, OP_MIN = 2, OP_MAX = 3, OP_PRODUCT = 4
@@ -100,5 +101,22 @@ contains
       hash = mod(hash * 257 + (int(bytes(i), int64) + 128), 2147483647_int64)
     end do
   end subroutine hash_bytes
+
+  !> Counts a failed check of this rank in `failures`; the first 20 are printed to stderr,
+  !> naming the rank, what was tested and what went wrong (and how many elements).
+  subroutine report_failure(rank, failures, problem, what, elements)
+    integer, intent(in) :: rank
+    integer, intent(inout) :: failures
+    character(len=*), intent(in) :: problem, what
+    integer, intent(in), optional :: elements
+    failures = failures + 1
+    if (failures > 20) return
+    if (present(elements)) then
+      write (error_unit, '("rank ",i0,": FAILED: ",a,": ",a," (",i0," elements)")') rank, &
+          trim(what), trim(problem), elements
+    else
+      write (error_unit, '("rank ",i0,": FAILED: ",a,": ",a)') rank, trim(what), trim(problem)
+    end if
+  end subroutine report_failure
 
 end module allreduce_checks

@@ -2,7 +2,7 @@
 ! from one template (module_case.inc) by the preprocessor, and what they share.
 module module_cases
   use, intrinsic :: iso_c_binding, only: c_double, c_float, c_int32_t, c_int64_t
-  use, intrinsic :: iso_fortran_env, only: error_unit, int32, int64, real64
+  use, intrinsic :: iso_fortran_env, only: int32, int64, real64
   use mpi_f08
   use ringdp
   use allreduce_checks
@@ -19,35 +19,16 @@ module module_cases
 
 contains
 
-  !> Records a failed check on this rank; the first 20 are printed, naming the rank.
+  !> Records a failed check on this rank (the first 20 are printed, naming the rank).
   subroutine fail(t, problem, what, elements)
     type(Tally), intent(inout) :: t
     character(len=*), intent(in) :: problem, what
     integer, intent(in), optional :: elements
-    t%failures = t%failures + 1
-    if (t%failures > 20) return
-    if (present(elements)) then
-      write (error_unit, '("rank ",i0,": FAILED: ",a,": ",a," (",i0," elements)")') &
-          t%rank, trim(what), trim(problem), elements
-    else
-      write (error_unit, '("rank ",i0,": FAILED: ",a,": ",a)') t%rank, trim(what), trim(problem)
-    end if
+    call report_failure(t%rank, t%failures, problem, what, elements)
   end subroutine fail
 
-  !> MPI's operation for the reference result; MPI has no average: its sum, divided after.
-  type(MPI_Op) function reference_op(op)
-    integer, intent(in) :: op
-    select case (op)
-    case (OP_MIN)
-      reference_op = MPI_MIN
-    case (OP_MAX)
-      reference_op = MPI_MAX
-    case (OP_PRODUCT)
-      reference_op = MPI_PROD
-    case default
-      reference_op = MPI_SUM
-    end select
-  end function reference_op
+#define HANDLE(T) type(T)
+#include "reference_op.inc"
 
 #define CASE_NAME case_float32
 #define ELEMENT real(c_float)
@@ -57,13 +38,6 @@ contains
 #define BITS 32
 #define BITS_KIND int32
 #include "module_case.inc"
-#undef CASE_NAME
-#undef ELEMENT
-#undef MPI_ELEMENT
-#undef KIND_LABEL
-#undef IS_REAL
-#undef BITS
-#undef BITS_KIND
 
 #define CASE_NAME case_float64
 #define ELEMENT real(c_double)
@@ -73,13 +47,6 @@ contains
 #define BITS 64
 #define BITS_KIND int64
 #include "module_case.inc"
-#undef CASE_NAME
-#undef ELEMENT
-#undef MPI_ELEMENT
-#undef KIND_LABEL
-#undef IS_REAL
-#undef BITS
-#undef BITS_KIND
 
 #define CASE_NAME case_int32
 #define ELEMENT integer(c_int32_t)
@@ -89,13 +56,6 @@ contains
 #define BITS 32
 #define BITS_KIND int32
 #include "module_case.inc"
-#undef CASE_NAME
-#undef ELEMENT
-#undef MPI_ELEMENT
-#undef KIND_LABEL
-#undef IS_REAL
-#undef BITS
-#undef BITS_KIND
 
 #define CASE_NAME case_int64
 #define ELEMENT integer(c_int64_t)

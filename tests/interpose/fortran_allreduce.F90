@@ -24,7 +24,7 @@ program fortran_allreduce
   use mpi
 #endif
   use, intrinsic :: iso_c_binding, only: c_double, c_int
-  use, intrinsic :: iso_fortran_env, only: error_unit, int8, int32, int64, real64
+  use, intrinsic :: iso_fortran_env, only: int8, int32, int64, real64
   use allreduce_checks
   implicit none
 #if defined(FLAVOR_MPIF_H)
@@ -103,12 +103,6 @@ contains
 #define BITS 32
 #define BITS_KIND int32
 #include "fortran_case.inc"
-#undef CASE_NAME
-#undef ELEMENT
-#undef KIND_LABEL
-#undef IS_REAL
-#undef BITS
-#undef BITS_KIND
 
 #define CASE_NAME case_real64
 #define ELEMENT real(8)
@@ -117,12 +111,6 @@ contains
 #define BITS 64
 #define BITS_KIND int64
 #include "fortran_case.inc"
-#undef CASE_NAME
-#undef ELEMENT
-#undef KIND_LABEL
-#undef IS_REAL
-#undef BITS
-#undef BITS_KIND
 
 #define CASE_NAME case_int32
 #define ELEMENT integer(4)
@@ -131,12 +119,6 @@ contains
 #define BITS 32
 #define BITS_KIND int32
 #include "fortran_case.inc"
-#undef CASE_NAME
-#undef ELEMENT
-#undef KIND_LABEL
-#undef IS_REAL
-#undef BITS
-#undef BITS_KIND
 
 #define CASE_NAME case_int64
 #define ELEMENT integer(8)
@@ -146,19 +128,7 @@ contains
 #define BITS_KIND int64
 #include "fortran_case.inc"
 
-  HANDLE(MPI_Op) function op_handle(op)
-    integer, intent(in) :: op
-    select case (op)
-    case (OP_MIN)
-      op_handle = MPI_MIN
-    case (OP_MAX)
-      op_handle = MPI_MAX
-    case (OP_PRODUCT)
-      op_handle = MPI_PROD
-    case default
-      op_handle = MPI_SUM
-    end select
-  end function op_handle
+#include "reference_op.inc"
 
   !> The calls that are served although they look different: the other names of
   !> MPI_ALLREDUCE (`use mpi`), a call without ierror (mpi_f08).
@@ -201,18 +171,11 @@ contains
 
 #include "fortran_passed.inc"
 
-  !> Records a failed check on this rank; the first 20 are printed, naming the rank.
+  !> Records a failed check on this rank (the first 20 are printed, naming the rank).
   subroutine fail(problem, what, elements)
     character(len=*), intent(in) :: problem, what
     integer, intent(in), optional :: elements
-    failures = failures + 1
-    if (failures > 20) return
-    if (present(elements)) then
-      write (error_unit, '("rank ",i0,": FAILED: ",a,": ",a," (",i0," elements)")') rank, &
-          trim(what), problem, elements
-    else
-      write (error_unit, '("rank ",i0,": FAILED: ",a,": ",a)') rank, trim(what), problem
-    end if
+    call report_failure(rank, failures, problem, what, elements)
   end subroutine fail
 
   subroutine read_options()

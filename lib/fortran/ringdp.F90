@@ -20,7 +20,7 @@
 !>
 !> A thin layer over ringdp's C API (ringdp/ringdp.h) through iso_c_binding: one specific
 !> procedure per kind and communicator form, each an assumed-rank `contiguous` dummy (see
-!> the note at `contains`).
+!> the note at `contains`), made from one template (allreduce_kind.inc) by the preprocessor.
 module ringdp
   use, intrinsic :: iso_c_binding, only: c_char, c_double, c_float, c_int, c_int32_t, &
                                          c_int64_t, c_loc, c_null_char, c_null_ptr, c_ptr, &
@@ -85,87 +85,27 @@ contains
   ! strided section checks. The alternative, one assumed-shape specific per rank, would take
   ! 15 ranks x 4 kinds x 2 communicator forms and still leave scalars out.
 
-  subroutine allreduce_float32(array, op, comm, ierror, algorithm)
-    real(c_float), dimension(..), contiguous, target, intent(inout) :: array
-    integer, intent(in) :: op
-    type(MPI_Comm), intent(in) :: comm
-    integer, intent(out) :: ierror
-    character(len=*), intent(in), optional :: algorithm
-    type(c_ptr) :: data
-    data = c_null_ptr
-    if (size(array) > 0) data = c_loc(array)
-    call reduce(data, size(array, kind=c_size_t), FLOAT32, op, comm%MPI_VAL, ierror, algorithm)
-  end subroutine allreduce_float32
-
-  subroutine allreduce_float64(array, op, comm, ierror, algorithm)
-    real(c_double), dimension(..), contiguous, target, intent(inout) :: array
-    integer, intent(in) :: op
-    type(MPI_Comm), intent(in) :: comm
-    integer, intent(out) :: ierror
-    character(len=*), intent(in), optional :: algorithm
-    type(c_ptr) :: data
-    data = c_null_ptr
-    if (size(array) > 0) data = c_loc(array)
-    call reduce(data, size(array, kind=c_size_t), FLOAT64, op, comm%MPI_VAL, ierror, algorithm)
-  end subroutine allreduce_float64
-
-  subroutine allreduce_int32(array, op, comm, ierror, algorithm)
-    integer(c_int32_t), dimension(..), contiguous, target, intent(inout) :: array
-    integer, intent(in) :: op
-    type(MPI_Comm), intent(in) :: comm
-    integer, intent(out) :: ierror
-    character(len=*), intent(in), optional :: algorithm
-    type(c_ptr) :: data
-    data = c_null_ptr
-    if (size(array) > 0) data = c_loc(array)
-    call reduce(data, size(array, kind=c_size_t), INT32, op, comm%MPI_VAL, ierror, algorithm)
-  end subroutine allreduce_int32
-
-  subroutine allreduce_int64(array, op, comm, ierror, algorithm)
-    integer(c_int64_t), dimension(..), contiguous, target, intent(inout) :: array
-    integer, intent(in) :: op
-    type(MPI_Comm), intent(in) :: comm
-    integer, intent(out) :: ierror
-    character(len=*), intent(in), optional :: algorithm
-    type(c_ptr) :: data
-    data = c_null_ptr
-    if (size(array) > 0) data = c_loc(array)
-    call reduce(data, size(array, kind=c_size_t), INT64, op, comm%MPI_VAL, ierror, algorithm)
-  end subroutine allreduce_int64
-
-  ! The integer handle of `use mpi` and mpif.h: an mpi_f08 handle holds the same integer.
-
-  subroutine allreduce_float32_handle(array, op, comm, ierror, algorithm)
-    real(c_float), dimension(..), contiguous, target, intent(inout) :: array
-    integer, intent(in) :: op, comm
-    integer, intent(out) :: ierror
-    character(len=*), intent(in), optional :: algorithm
-    call allreduce_float32(array, op, MPI_Comm(comm), ierror, algorithm)
-  end subroutine allreduce_float32_handle
-
-  subroutine allreduce_float64_handle(array, op, comm, ierror, algorithm)
-    real(c_double), dimension(..), contiguous, target, intent(inout) :: array
-    integer, intent(in) :: op, comm
-    integer, intent(out) :: ierror
-    character(len=*), intent(in), optional :: algorithm
-    call allreduce_float64(array, op, MPI_Comm(comm), ierror, algorithm)
-  end subroutine allreduce_float64_handle
-
-  subroutine allreduce_int32_handle(array, op, comm, ierror, algorithm)
-    integer(c_int32_t), dimension(..), contiguous, target, intent(inout) :: array
-    integer, intent(in) :: op, comm
-    integer, intent(out) :: ierror
-    character(len=*), intent(in), optional :: algorithm
-    call allreduce_int32(array, op, MPI_Comm(comm), ierror, algorithm)
-  end subroutine allreduce_int32_handle
-
-  subroutine allreduce_int64_handle(array, op, comm, ierror, algorithm)
-    integer(c_int64_t), dimension(..), contiguous, target, intent(inout) :: array
-    integer, intent(in) :: op, comm
-    integer, intent(out) :: ierror
-    character(len=*), intent(in), optional :: algorithm
-    call allreduce_int64(array, op, MPI_Comm(comm), ierror, algorithm)
-  end subroutine allreduce_int64_handle
+  ! The two specifics of each kind, from one template.
+#define ELEMENT real(c_float)
+#define DATATYPE FLOAT32
+#define SPECIFIC allreduce_float32
+#define SPECIFIC_HANDLE allreduce_float32_handle
+#include "allreduce_kind.inc"
+#define ELEMENT real(c_double)
+#define DATATYPE FLOAT64
+#define SPECIFIC allreduce_float64
+#define SPECIFIC_HANDLE allreduce_float64_handle
+#include "allreduce_kind.inc"
+#define ELEMENT integer(c_int32_t)
+#define DATATYPE INT32
+#define SPECIFIC allreduce_int32
+#define SPECIFIC_HANDLE allreduce_int32_handle
+#include "allreduce_kind.inc"
+#define ELEMENT integer(c_int64_t)
+#define DATATYPE INT64
+#define SPECIFIC allreduce_int64
+#define SPECIFIC_HANDLE allreduce_int64_handle
+#include "allreduce_kind.inc"
 
   ! The call every specific makes: the algorithm's name parsed by the C API (so that an
   ! algorithm added to ringdp needs no change here), then the reduction on ringdp's
