@@ -42,6 +42,7 @@ program allreduce_example
   call MPI_Allreduce(MPI_IN_PLACE, wrong, 1, MPI_INTEGER, MPI_SUM, MPI_COMM_WORLD)
   if (rank == 0) print '(a,i0,a,i0,a,a)', 'averaged ', rows * cols, ' values over ', ranks, &
       ' ranks with ringdp: ', merge('ok   ', 'WRONG', wrong == 0)
+  deallocate (field)
   call MPI_Finalize()
   if (wrong /= 0) error stop 1
 end program allreduce_example

@@ -68,7 +68,9 @@ enum ringdp_error_code {
  *  Check mode starts on when RINGDP_CHECK is set to a value other than 0. */
 int ringdp_comm_create(MPI_Comm comm, ringdp_comm** out);
 
-/** ringdp_comm_create for Fortran callers, whose MPI handles are integers (MPI_Fint). */
+/** ringdp_comm_create for Fortran callers, whose MPI handles are integers (MPI_Fint). A
+ *  handle that names no communicator (one freed with MPI_Comm_free) is
+ *  RINGDP_ERROR_INVALID_ARGUMENT. */
 int ringdp_comm_create_f(MPI_Fint comm, ringdp_comm** out);
 
 /** Frees a handle from ringdp_comm_create (collective). NULL is accepted and ignored. */

@@ -142,8 +142,9 @@ void run_allreduce(const ringdp::Communicator& comm, void* data, std::size_t cou
 }
 
 // The reduction by element type; the arguments are checked (check_arguments) except `type`.
-void run(const ringdp::Communicator& comm, void* data, std::size_t count, ringdp_datatype type,
-         ringdp_op op, ringdp_algorithm algorithm) {
+// Enum arguments not yet checked travel by reference: copying one is a read (see raw_value).
+void run(const ringdp::Communicator& comm, void* data, std::size_t count,
+         const ringdp_datatype& type, ringdp_op op, ringdp_algorithm algorithm) {
   switch (raw_value(type)) {
     case RINGDP_FLOAT32:
       return run_allreduce<float>(comm, data, count, op, algorithm);
@@ -162,8 +163,8 @@ void run(const ringdp::Communicator& comm, void* data, std::size_t count, ringdp
 
 // Argument errors found before any communication. They depend only on the arguments, so
 // ranks that pass the same arguments all return the same code.
-int check_arguments(const char* function, const void* data, std::size_t count, ringdp_op op,
-                    ringdp_algorithm algorithm) {
+int check_arguments(const char* function, const void* data, std::size_t count, const ringdp_op& op,
+                    const ringdp_algorithm& algorithm) {
   if (data == nullptr && count != 0) {
     return fail(RINGDP_ERROR_NULL_ARGUMENT,
                 fmt::format("{}: data is NULL with a nonzero count", function));
@@ -190,7 +191,8 @@ bool names_no_communicator(MPI_Comm comm) {
 }
 
 int allreduce_cached(const char* function, MPI_Comm comm, void* data, std::size_t count,
-                     ringdp_datatype type, ringdp_op op, ringdp_algorithm algorithm) {
+                     const ringdp_datatype& type, const ringdp_op& op,
+                     const ringdp_algorithm& algorithm) {
   if (names_no_communicator(comm)) {
     return fail(RINGDP_ERROR_INVALID_ARGUMENT,
                 fmt::format("{}: comm is MPI_COMM_NULL or a freed communicator", function));
@@ -213,8 +215,9 @@ extern "C" {
 int ringdp_comm_create(MPI_Comm comm, ringdp_comm** out) {
   if (out == nullptr) return fail(RINGDP_ERROR_NULL_ARGUMENT, "ringdp_comm_create: out is NULL");
   *out = nullptr;
-  if (comm == MPI_COMM_NULL) {
-    return fail(RINGDP_ERROR_INVALID_ARGUMENT, "ringdp_comm_create: comm is MPI_COMM_NULL");
+  if (names_no_communicator(comm)) {
+    return fail(RINGDP_ERROR_INVALID_ARGUMENT,
+                "ringdp_comm_create: comm is MPI_COMM_NULL or a freed communicator");
   }
   return guarded([&] { *out = new ringdp_comm(comm); });
 }

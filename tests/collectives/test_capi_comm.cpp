@@ -38,6 +38,17 @@ TEST_CASE("ringdp_allreduce_comm turns bad arguments into codes before communica
   code = ringdp_allreduce_comm_f(MPI_Comm_c2f(MPI_COMM_NULL), x, 3, RINGDP_FLOAT32, RINGDP_SUM,
                                  RINGDP_AUTO);
   CHECK(all_ranks(code == RINGDP_ERROR_INVALID_ARGUMENT));
+  // A Fortran handle of a freed communicator names nothing (Open MPI's MPI_Comm_f2c gives
+  // a null handle): an error code, where MPI would abort the job.
+  MPI_Comm freed = MPI_COMM_NULL;
+  MPI_Comm_dup(MPI_COMM_WORLD, &freed);
+  const MPI_Fint stale = MPI_Comm_c2f(freed);
+  MPI_Comm_free(&freed);
+  code = ringdp_allreduce_comm_f(stale, x, 3, RINGDP_FLOAT32, RINGDP_SUM, RINGDP_AUTO);
+  ringdp_comm* handle = nullptr;
+  const int create = ringdp_comm_create_f(stale, &handle);
+  CHECK(all_ranks(code == RINGDP_ERROR_INVALID_ARGUMENT &&
+                  create == RINGDP_ERROR_INVALID_ARGUMENT && handle == nullptr));
   code = ringdp_allreduce_comm(MPI_COMM_WORLD, nullptr, 3, RINGDP_FLOAT32, RINGDP_SUM, RINGDP_AUTO);
   CHECK(all_ranks(code == RINGDP_ERROR_NULL_ARGUMENT));
   code = ringdp_allreduce_comm(MPI_COMM_WORLD, x, 3, RINGDP_INT32, RINGDP_AVERAGE, RINGDP_AUTO);
