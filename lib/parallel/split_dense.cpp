@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <chrono>
 #include <new>
 
 #include "ringdp/collectives/collectives.hpp"
@@ -61,8 +62,11 @@ void SplitDense<T>::initialize(nn::NormalGenerator& rng) {
 
 template <class T>
 void SplitDense<T>::allreduce_sum(nn::Matrix<T>& m) const {
+  const auto start = std::chrono::steady_clock::now();
   allreduce<T>(tensor_, std::span<T>(m.data(), static_cast<std::size_t>(m.size())), ReduceOp::Sum,
                algorithm_);
+  communication_seconds_ +=
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
 template class SplitDense<float>;

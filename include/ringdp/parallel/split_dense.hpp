@@ -41,6 +41,9 @@ class SplitDense : public nn::Layer<T> {
   [[nodiscard]] Eigen::Map<nn::Vector<T>>& bias() noexcept { return b_; }
   [[nodiscard]] Eigen::Map<nn::Matrix<T>>& weight_grad() noexcept { return dw_; }
   [[nodiscard]] Eigen::Map<nn::Vector<T>>& bias_grad() noexcept { return db_; }
+  /// Wall time this layer has spent in its tensor group's allreduces since it was made
+  /// (seconds): the communication a step of the layer cannot overlap with its compute.
+  [[nodiscard]] double communication_seconds() const noexcept { return communication_seconds_; }
 
  protected:
   /// `rows` x `cols`: this rank's block (the derived layer checked it).
@@ -62,6 +65,7 @@ class SplitDense : public nn::Layer<T> {
   const Communicator& tensor_;
   nn::Init init_;
   Algorithm algorithm_;
+  mutable double communication_seconds_ = 0.0;
 };
 
 extern template class SplitDense<float>;
