@@ -45,12 +45,12 @@ def mpirun(args, ranks):
     return ["mpirun", "-np", str(ranks)] + args.mpirun_args.split()
 
 
-def bench(args, name, ranks, extra, json_path, model, batch, epochs, max_steps=0):
+def bench(args, name, ranks, extra, json_path, model, batch, epochs, max_steps=0, warmup=3):
     cmd = mpirun(args, ranks) + [
         os.path.join(args.build, "bench/parallelism/bench-parallelism"), "--data", args.dataset,
         "--model", model, "--batch", str(batch), "--epochs", str(epochs), "--name", name,
         "--micro-batches", str(args.micro_batches), "--lr", str(args.lr), "--json", json_path,
-        "--max-steps", str(max_steps)] + extra
+        "--max-steps", str(max_steps), "--warmup", str(warmup)] + extra
     run(cmd)
     with open(json_path) as f:
         return json.load(f)
@@ -139,7 +139,9 @@ def sweep(args, jdir):
             for name, extra, global_batch in (("dp-ring", ["--data-algorithm", "ring"], 4 * batch),
                                               ("tp", ["--tp", "4"], batch)):
                 path = os.path.join(jdir, f"sweep-{name}-w{width}-b{batch}.json")
-                res = bench(args, name, 4, extra, path, model, global_batch, 1, args.sweep_steps)
+                # Two epochs: the largest global batch leaves 2 steps per epoch.
+                res = bench(args, name, 4, extra, path, model, global_batch, 2, args.sweep_steps,
+                            warmup=1)
                 f = figures(res)
                 rows.append({"layout": name, "width": width, "batch_per_replica": batch,
                              "global_batch": global_batch, "bytes_mean": f["bytes_mean"],
@@ -203,6 +205,24 @@ def plots(out, rows, sweep_rows):
     fig.savefig(os.path.join(out, "sweep.png"), dpi=100)
 
 
+def bubble_plot(out, bubbles):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for i, (stages, rows) in enumerate(sorted(bubbles.items())):
+        m = [r[0] for r in rows]
+        ax.plot(m, [r[2] for r in rows], "-o", color=f"C{i}", label=f"P={stages} measured")
+        ax.plot(m, [r[3] for r in rows], "--", color=f"C{i}", label=f"P={stages} (P-1)/(M+P-1)")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("micro-batches M")
+    ax.set_ylabel("idle fraction of the step (%)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(os.path.join(out, "bubble.png"), dpi=100)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--build", default="build")
@@ -248,13 +268,20 @@ def main():
     sweep_rows = sweep(args, jdir)
     write_csv(os.path.join(args.out, "sweep.csv"), sweep_rows, list(sweep_rows[0].keys()))
 
+    bubbles = {}
     if not args.skip_bubble:
-        text = run(mpirun(args, 4) + [
-            os.path.join(args.build, "bench/parallelism/bench-pipeline-bubble"), "--width", "512",
-            "--batch", "256", "--micro-batches", "1", "2", "4", "8", "16", "--steps", "10"])
-        with open(os.path.join(args.out, "bubble.txt"), "w") as f:
-            f.write(text)
+        for stages in (2, 4):
+            text = run(mpirun(args, stages) + [
+                os.path.join(args.build, "bench/parallelism/bench-pipeline-bubble"), "--width",
+                "512", "--batch", "256", "--micro-batches", "1", "2", "4", "8", "16", "--steps",
+                "10"])
+            with open(os.path.join(args.out, f"bubble-np{stages}.txt"), "w") as f:
+                f.write(text)
+            bubbles[stages] = [[float(v.rstrip("%")) for v in line.split()[:4]]
+                               for line in text.splitlines() if line.strip()[:1].isdigit()]
     plots(args.out, rows, sweep_rows)
+    if bubbles:
+        bubble_plot(args.out, bubbles)
     os.remove(args.dataset)
     print(table(rows))
 
