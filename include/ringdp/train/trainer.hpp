@@ -152,7 +152,8 @@ class Trainer {
   /// start_epoch(), then train_step() to the end of the epoch: the rest of the current
   /// epoch over `source`, calling `after_step` (when set) after each step. Returns the
   /// epoch's metrics and time breakdown over the steps it ran (EpochTally); its seconds
-  /// include the observer's.
+  /// include the observer's. An exception from the observer leaves the trainer after that
+  /// step (the epoch still begun, so train_step() can go on); throw it on every rank alike.
   EpochResult train_epoch(BatchSource& source, const StepObserver& after_step = {});
 
   /// One step on `batch`, outside any epoch bookkeeping (every rank calls it with its own
