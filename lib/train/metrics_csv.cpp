@@ -8,7 +8,7 @@
 #include <limits>
 #include <system_error>
 
-#include "data/durable_file.hpp"
+#include "ringdp/io/durable_file.hpp"
 #include "ringdp/error.hpp"
 
 namespace ringdp::train {
@@ -119,7 +119,7 @@ void MetricsCsv::close() {
   if (status != 0) {
     throw IoError(fmt::format("cannot close metrics file '{}': {}", partial_path(), errno_text()));
   }
-  data::detail::publish_file(partial_path(), path_);
+  io::publish_file(partial_path(), path_);
 }
 
 }  // namespace ringdp::train

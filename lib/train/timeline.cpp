@@ -11,7 +11,7 @@
 #include <cstdio>
 #include <fstream>
 
-#include "data/durable_file.hpp"
+#include "ringdp/io/durable_file.hpp"
 #include "ringdp/collectives/collectives.hpp"
 #include "ringdp/comm/agreement.hpp"
 #include "ringdp/comm/mpi_check.hpp"
@@ -145,7 +145,7 @@ void write_json(std::ostream& out, const Gathered& g) {
 // rename, so a crash leaves the previous trace or the complete new one under `path`, never
 // a truncated JSON. Returns the failure (empty when written).
 std::string write_trace_file(const std::string& path, const Gathered& g) {
-  const std::string temporary = data::detail::temporary_path_for(path);
+  const std::string temporary = io::temporary_path_for(path);
   {
     std::ofstream out(temporary, std::ios::trunc);
     if (out) write_json(out, g);
@@ -156,7 +156,7 @@ std::string write_trace_file(const std::string& path, const Gathered& g) {
     }
   }
   try {
-    data::detail::publish_file(temporary, path);  // removes the temporary on failure
+    io::publish_file(temporary, path);  // removes the temporary on failure
   } catch (const Error& e) {
     return e.cause();
   }
