@@ -1,0 +1,14 @@
+#pragma once
+// The parts of the ringdp extension module, each adding its functions and classes.
+
+#include <pybind11/pybind11.h>
+
+namespace ringdp::python {
+
+namespace py = pybind11;
+
+void bind_collectives(py::module_& m);
+void bind_reducer(py::module_& m);
+void bind_support(py::module_& m);
+
+}  // namespace ringdp::python
