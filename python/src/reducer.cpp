@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <memory>
 #include <optional>
 #include <string>
@@ -60,6 +61,21 @@ class Reducer {
     submitted_.assign(reducer_->size(), 0);
   }
 
+  // A step left in flight (an exception between submit() and wait_all()) is finished, so
+  // that the other ranks' reductions of it find this rank; its errors are dropped.
+  ~Reducer() {
+    if (std::find(submitted_.begin(), submitted_.end(), 1) == submitted_.end()) return;
+    try {
+      for (std::size_t i = 0; i < submitted_.size(); ++i) {
+        if (submitted_[i] == 0) reducer_->submit(i);
+      }
+      reducer_->wait_all();
+    } catch (const std::exception&) {  // NOLINT(bugprone-empty-catch): a destructor
+    }
+  }
+  Reducer(const Reducer&) = delete;
+  Reducer& operator=(const Reducer&) = delete;
+
   // Hands bucket `index` over; errors are raised by wait_all(), on every rank.
   void submit(py::ssize_t index) {
     if (index < 0 || static_cast<std::size_t>(index) >= submitted_.size()) {
@@ -95,7 +111,7 @@ class Reducer {
   }
 
   [[nodiscard]] std::size_t size() const noexcept { return submitted_.size(); }
-  [[nodiscard]] const py::list& arrays() const noexcept { return arrays_; }
+  [[nodiscard]] py::tuple arrays() const { return py::tuple(arrays_); }
 
  private:
   void fail(std::string message) {

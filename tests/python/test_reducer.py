@@ -106,3 +106,13 @@ def test_reducer_submit_errors_raise_on_every_rank(rng):
     reducer.wait_all()
     mean = (WORLD.Get_size() - 1) / 2
     assert all_ranks(all(np.allclose(a, mean) for a in arrays))
+
+
+def test_reducer_dropped_mid_step_finishes_the_step():
+    # As when an exception unwinds between submit() and wait_all(): the step is finished
+    # (every array reduced), so no rank waits for this one's part of it.
+    arrays = [np.full(10, WORLD.Get_rank(), np.float32), np.zeros(5, np.float32)]
+    reducer = ringdp.GradientReducer(arrays)
+    reducer.submit(1)
+    del reducer
+    assert all_ranks(np.allclose(arrays[0], (WORLD.Get_size() - 1) / 2))
