@@ -8,19 +8,20 @@
 #include "ringdp/comm/mpi_check.hpp"
 #include "ringdp/error.hpp"
 
-// PMPI_ throughout: the drop-in library (lib/interpose) links this code and interposes the
-// MPI_ names; its own cache must never go through them.
-
 namespace ringdp {
 namespace {
 
-// The keyval, created at the first call (not at load time: MPI may not be initialised
-// then) and freed by release_cached_communicators().
+// The keyvals are created at the first call (not at load time: MPI may not be initialised
+// then). `keyval` marks user communicators, its value the cached Communicator;
+// `finalize_keyval` is set once on MPI_COMM_SELF, and its delete callback frees the cache at
+// the start of MPI_Finalize.
 std::mutex keyval_mutex;
 int keyval = MPI_KEYVAL_INVALID;
+int finalize_keyval = MPI_KEYVAL_INVALID;
 
-// User communicators that carry a duplicate, so that MPI_Finalize can free the ones the
-// user never freed. Attribute callbacks keep it exact: one entry per live attribute.
+// User communicators that carry a duplicate, in the order they got it, so that MPI_Finalize
+// can free the ones the user never freed. Attribute callbacks keep it exact: one entry per
+// live attribute.
 std::mutex live_mutex;
 std::vector<MPI_Comm> live;
 
@@ -44,8 +45,11 @@ int delete_duplicate(MPI_Comm user, int /*keyval*/, void* value, void* /*extra_s
   return MPI_SUCCESS;
 }
 
-// Deletes the attribute from every cached communicator but `skip`, then frees the keyval.
-void release_all(MPI_Comm skip) noexcept {
+// Frees every duplicate still cached by deleting the attribute from its user communicator,
+// oldest first: freeing a communicator may be collective, and every rank of a communicator
+// created its duplicates in the order of its collective calls, so no two ranks wait on each
+// other in different orders. Then frees the keyval.
+void release_all() noexcept {
   // Taken out of the list (a swap, which cannot throw) before the callbacks run, since
   // each callback locks the list to remove its entry.
   std::vector<MPI_Comm> users;
@@ -56,26 +60,22 @@ void release_all(MPI_Comm skip) noexcept {
   const std::lock_guard lock(keyval_mutex);
   if (keyval == MPI_KEYVAL_INVALID) return;
   for (MPI_Comm user : users) {
-    if (user == skip) continue;
     // The delete callback frees the duplicate.
-    if (PMPI_Comm_delete_attr(user, keyval) != MPI_SUCCESS) {
+    if (MPI_Comm_delete_attr(user, keyval) != MPI_SUCCESS) {
       std::fprintf(stderr, "ringdp: could not free a cached communicator\n");
     }
   }
-  // A communicator skipped above keeps its attribute until MPI deletes it (freeing a
-  // keyval that is still in use only marks it; MPI frees it with the last attribute).
-  PMPI_Comm_free_keyval(&keyval);
+  MPI_Comm_free_keyval(&keyval);
   keyval = MPI_KEYVAL_INVALID;
 }
 
-// MPI_Finalize deletes the attributes of MPI_COMM_SELF first, while MPI is fully alive
-// (MPI-2.2 and later: the portable "at finalize" hook). The duplicates of MPI_COMM_WORLD
-// and of communicators the user never freed are freed here; later in MPI_Finalize they
-// could no longer be. Open MPI forbids deleting attributes of MPI_COMM_SELF from inside
-// this callback, so a duplicate cached on MPI_COMM_SELF itself is left to the same pass
-// (its delete callback runs there).
-int at_finalize(MPI_Comm /*self*/, int /*keyval*/, void* /*value*/, void* /*extra_state*/) {
-  release_all(MPI_COMM_SELF);
+// MPI_Finalize deletes MPI_COMM_SELF's attributes first, while MPI is fully alive
+// (MPI_Finalized still says false): the moment to free the cached duplicates of
+// MPI_COMM_WORLD, MPI_COMM_SELF and of communicators never freed. An MPI that deletes
+// MPI_COMM_WORLD's attributes at all does so later, when it may count as finalised and
+// ~Communicator would have to leave the duplicate to MPI.
+int release_at_finalize(MPI_Comm /*self*/, int /*keyval*/, void* /*value*/, void* /*extra*/) {
+  release_all();
   return MPI_SUCCESS;
 }
 
@@ -83,42 +83,46 @@ int get_keyval() {
   const std::lock_guard lock(keyval_mutex);
   if (keyval == MPI_KEYVAL_INVALID) {
     // MPI_COMM_NULL_COPY_FN: a duplicate of the user's communicator does not inherit the
-    // attribute; it gets its own ringdp duplicate at its first call, because two
-    // communicators sharing one ringdp duplicate could have their messages interleave.
+    // attribute (see cached_communicator()).
     RINGDP_MPI_CHECK(
-        PMPI_Comm_create_keyval(MPI_COMM_NULL_COPY_FN, delete_duplicate, &keyval, nullptr));
-    int hook = MPI_KEYVAL_INVALID;
-    RINGDP_MPI_CHECK(PMPI_Comm_create_keyval(MPI_COMM_NULL_COPY_FN, at_finalize, &hook, nullptr));
-    RINGDP_MPI_CHECK(PMPI_Comm_set_attr(MPI_COMM_SELF, hook, nullptr));
-    // The attribute keeps the hook's keyval alive until MPI deletes it.
-    RINGDP_MPI_CHECK(PMPI_Comm_free_keyval(&hook));
+        MPI_Comm_create_keyval(MPI_COMM_NULL_COPY_FN, delete_duplicate, &keyval, nullptr));
+  }
+  if (finalize_keyval == MPI_KEYVAL_INVALID) {
+    // Set once per process: setting it again would run its delete callback (which takes
+    // keyval_mutex) for the old value.
+    RINGDP_MPI_CHECK(MPI_Comm_create_keyval(MPI_COMM_NULL_COPY_FN, release_at_finalize,
+                                            &finalize_keyval, nullptr));
+    const int code = MPI_Comm_set_attr(MPI_COMM_SELF, finalize_keyval, nullptr);
+    if (code != MPI_SUCCESS) {
+      MPI_Comm_free_keyval(&finalize_keyval);
+      finalize_keyval = MPI_KEYVAL_INVALID;
+      check_mpi(code, "MPI_Comm_set_attr");
+    }
   }
   return keyval;
 }
 
 }  // namespace
 
-Communicator& cached_communicator(MPI_Comm user) {
+const Communicator& cached_communicator(MPI_Comm user) {
   const int key = get_keyval();
   void* value = nullptr;
   int found = 0;
-  RINGDP_MPI_CHECK(PMPI_Comm_get_attr(user, key, &value, &found));
-  if (found != 0) return *static_cast<Communicator*>(value);
+  RINGDP_MPI_CHECK(MPI_Comm_get_attr(user, key, &value, &found));
+  if (found != 0) return *static_cast<const Communicator*>(value);
 
   auto duplicate = std::make_unique<Communicator>(user);
   {
     const std::lock_guard lock(live_mutex);
     live.push_back(user);
   }
-  const int code = PMPI_Comm_set_attr(user, key, duplicate.get());
+  const int code = MPI_Comm_set_attr(user, key, duplicate.get());
   if (code != MPI_SUCCESS) {
     forget(user);
-    check_mpi(code, "PMPI_Comm_set_attr");
+    check_mpi(code, "MPI_Comm_set_attr");
   }
   return *duplicate.release();  // owned by the attribute from now on
 }
-
-void release_cached_communicators() noexcept { release_all(MPI_COMM_NULL); }
 
 std::size_t cached_communicator_count() noexcept {
   const std::lock_guard lock(live_mutex);

@@ -19,10 +19,10 @@
 #include <span>
 
 #include "classify.hpp"
+#include "comm_cache.hpp"
 #include "counters.hpp"
 #include "error_codes.hpp"
 #include "ringdp/collectives/collectives.hpp"
-#include "ringdp/comm/communicator_cache.hpp"
 #include "ringdp/error.hpp"
 #include "settings.hpp"
 
@@ -68,7 +68,7 @@ void run(const Communicator& comm, void* data, int count, ReduceOp op) {
 
 void serve(const void* sendbuf, void* recvbuf, int count, Served what, MPI_Comm user,
            std::size_t bytes) {
-  const Communicator& comm = cached_communicator(user);
+  const Communicator& comm = communicator_for(user);
   // ringdp reduces in place. The receive buffer does not overlap the send buffer (checked
   // by the caller), so copying first leaves the send buffer untouched, as MPI promises.
   if (sendbuf != MPI_IN_PLACE) std::memcpy(recvbuf, sendbuf, bytes);

@@ -3,8 +3,8 @@
 
 #include <mpi.h>
 
+#include "comm_cache.hpp"
 #include "counters.hpp"
-#include "ringdp/comm/communicator_cache.hpp"
 
 extern "C" int MPI_Finalize(void) {
   int initialized = 0;
@@ -14,10 +14,10 @@ extern "C" int MPI_Finalize(void) {
   if (initialized != 0 && finalized == 0) {
     // Both never throw. The report is collective over MPI_COMM_WORLD, like MPI_Finalize.
     ringdp::interpose::report_counts();
-    // The cache frees its duplicates at the start of PMPI_Finalize by itself (an
-    // attribute on MPI_COMM_SELF); freeing them here first is as clean and keeps the
-    // order explicit: after the report, before MPI goes.
-    ringdp::release_cached_communicators();
+    // MPI_Finalize deletes the attributes of MPI_COMM_SELF (and, in some MPIs, of
+    // MPI_COMM_WORLD) itself, but at a point where MPI may already count as finalised
+    // and the duplicates could no longer be freed; freeing them here is always clean.
+    ringdp::interpose::release_all();
   }
   return PMPI_Finalize();
 }

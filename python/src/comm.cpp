@@ -66,7 +66,7 @@ MPI_Comm mpi_comm(py::handle comm) {
                   py::str(py::type::handle_of(object).attr("__name__")).cast<std::string>()));
 }
 
-Communicator& communicator(py::handle comm) {
+const Communicator& communicator(py::handle comm) {
   const MPI_Comm handle = mpi_comm(comm);
   const py::gil_scoped_release released;
   return cached_communicator(handle);

@@ -21,6 +21,6 @@ void load_mpi4py();
 
 /// ringdp's duplicate of `comm` (ringdp::cached_communicator: created, collectively, at the
 /// first call on a communicator; freed with it). Releases the GIL while it calls MPI.
-[[nodiscard]] Communicator& communicator(py::handle comm);
+[[nodiscard]] const Communicator& communicator(py::handle comm);
 
 }  // namespace ringdp::python

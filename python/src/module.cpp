@@ -62,8 +62,12 @@ class, anything else as ringdp.Error. For checks that can differ between ranks (
 shape) before the ranks go on together.)");
   m.def(
       "set_check_mode",
-      [](bool on, const py::object& comm) { communicator(comm).set_check_mode(on); }, py::arg("on"),
-      py::arg("comm") = py::none(),
+      [](bool on, const py::object& comm) {
+        // The cache owns a (non-const) Communicator that is ringdp's alone: its check
+        // mode is the caller's to set.
+        const_cast<Communicator&>(communicator(comm)).set_check_mode(on);
+      },
+      py::arg("on"), py::arg("comm") = py::none(),
       R"(Turns check mode on or off for ringdp's collectives on `comm` (set the same on every
 rank). In check mode every collective first verifies that all ranks passed the same count,
 dtype, op and algorithm, and raises ringdp.MismatchError on every rank, naming the rank that

@@ -1,9 +1,8 @@
 #pragma once
 /// \file
-/// ringdp's own duplicate of a user's communicator, cached on that communicator as an MPI
-/// attribute so that it lives exactly as long as the user's: for bindings and drop-ins
-/// that receive a bare MPI_Comm at every call (the interposed MPI_Allreduce, the Python
-/// package) and must not duplicate it each time.
+/// ringdp's own duplicate of a caller's communicator, cached on that communicator: for
+/// entry points that receive a bare MPI_Comm on every call (the C API's
+/// ringdp_allreduce_comm, the Fortran module, the drop-in libringdp_mpi.so).
 
 #include <mpi.h>
 
@@ -13,23 +12,25 @@
 
 namespace ringdp {
 
-/// ringdp's duplicate of the intracommunicator `user`. The first call on a communicator
-/// creates it (collective over `user`, like Communicator's constructor: every rank must
-/// make that first call together) and attaches it to `user` as an attribute whose delete
-/// callback frees it, so MPI_Comm_free(user) frees it too; MPI_Finalize frees the ones
-/// still cached (release_cached_communicators(), run from an attribute on MPI_COMM_SELF,
-/// which MPI deletes first when it finalises). Later calls are a local attribute lookup.
-/// A duplicate of `user` (MPI_Comm_dup) does not inherit it: it gets its own. Thread-safe
-/// for different communicators. Throws ringdp::Error (MpiError) on failure.
-[[nodiscard]] Communicator& cached_communicator(MPI_Comm user);
+/// ringdp's Communicator for the intracommunicator `user`, cached on `user` as an MPI
+/// attribute. The first call on a communicator creates it (collective over `user`: every
+/// rank makes that first call together, as with any collective on `user`); later calls are
+/// a local attribute lookup.
+///
+/// Lifetime: MPI_Comm_free(user) frees it (the attribute's delete callback). Those still
+/// cached at MPI_Finalize are freed at its very start, while MPI is fully alive: an
+/// attribute on MPI_COMM_SELF, whose delete callbacks MPI runs before anything else in
+/// MPI_Finalize (MPI-4.0, 11.2.5), deletes them in the order they were created. A
+/// duplicate of `user` (MPI_Comm_dup) does not inherit the cached one: it gets its own at
+/// its first call, because two communicators sharing one duplicate could have their
+/// messages interleave.
+///
+/// Thread-safe for different communicators. Throws MpiError on an MPI failure, and what
+/// Communicator's constructor throws (InvalidArgument for a bad RINGDP_* setting).
+[[nodiscard]] const Communicator& cached_communicator(MPI_Comm user);
 
-/// Frees every duplicate still cached, by deleting the attribute from each user
-/// communicator, then frees the keyval; the next cached_communicator() starts afresh. Runs
-/// by itself at the start of MPI_Finalize; a caller that finalises MPI its own way (the
-/// interposed MPI_Finalize) may call it first. Never throws.
-void release_cached_communicators() noexcept;
-
-/// Number of user communicators that carry a cached duplicate. Local.
+/// Number of communicators that carry a cached duplicate now (for tests: it drops when a
+/// communicator is freed, and is 0 once MPI_Finalize has begun). Local.
 [[nodiscard]] std::size_t cached_communicator_count() noexcept;
 
 }  // namespace ringdp
