@@ -24,10 +24,16 @@ import time
 import h5py
 import numpy as np
 import torch
-from mpi4py import MPI
+import mpi4py
 
-import ringdp
-import ringdp.torch
+# MPI_THREAD_SERIALIZED is what ringdp needs (its progress thread calls MPI only while the
+# main thread does not); mpi4py asks for MULTIPLE by default, which costs every MPI call a
+# lock in Open MPI.
+mpi4py.rc.thread_level = "serialized"
+from mpi4py import MPI  # noqa: E402
+
+import ringdp  # noqa: E402
+import ringdp.torch  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_DATA = os.path.join(HERE, "..", "..", "data", "mnist10k.h5")

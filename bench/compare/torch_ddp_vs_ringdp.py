@@ -38,10 +38,16 @@ import time
 import numpy as np
 import torch
 import torch.distributed as dist
-from mpi4py import MPI
+import mpi4py
 
-import ringdp
-import ringdp.torch
+# MPI_THREAD_SERIALIZED is what ringdp needs (its progress thread calls MPI only while the
+# main thread does not); mpi4py asks for MULTIPLE by default, which costs every MPI call a
+# lock in Open MPI.
+mpi4py.rc.thread_level = "serialized"
+from mpi4py import MPI  # noqa: E402
+
+import ringdp  # noqa: E402
+import ringdp.torch  # noqa: E402
 
 # The model of apps/examples/train_torch.py (784-512-256-10 by default, seed 1).
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
