@@ -53,7 +53,7 @@ __all__ = [
     "Error", "MpiError", "IoError", "InvalidArgument", "MismatchError",
     "allreduce", "broadcast", "allgather", "reduce_scatter", "GradientReducer",
     "agree", "agreed", "set_check_mode", "check_mode",
-    "default_bucket_bytes", "default_fusion_bytes", "__version__",
+    "default_bucket_bytes", "default_fusion_bytes", "__version__", "git_hash",
 ]
 
 

@@ -21,6 +21,7 @@
 #include "comm.hpp"
 #include "errors.hpp"
 #include "ringdp/collectives/gradient_reducer.hpp"
+#include "ringdp/comm/environment.hpp"
 
 namespace ringdp::python {
 namespace {
@@ -65,6 +66,7 @@ class Reducer {
   // that the other ranks' reductions of it find this rank; its errors are dropped.
   ~Reducer() {
     if (std::find(submitted_.begin(), submitted_.end(), 1) == submitted_.end()) return;
+    if (Environment::finalized()) return;  // nothing can be finished any more
     try {
       for (std::size_t i = 0; i < submitted_.size(); ++i) {
         if (submitted_[i] == 0) reducer_->submit(i);
@@ -118,7 +120,9 @@ class Reducer {
     check_.record(PyClass::Ringdp, Failure{ErrorKind::InvalidArgument, std::move(message)});
   }
 
-  py::list arrays_;  // keeps the arrays (and their memory) alive while the reducer lives
+  // Keeps the arrays (and their memory) alive while the reducer lives. Like the C++ class,
+  // one Python thread uses a reducer at a time.
+  py::list arrays_;
   std::unique_ptr<Communicator> comm_;
   std::unique_ptr<GradientReducer> reducer_;
   std::vector<char> submitted_;

@@ -3,7 +3,6 @@ same parameters as plain PyTorch on one process training on the global batch (ev
 batch together), within 1e-5 relative; buckets, passes, replaced gradients, unused
 parameters; misuse raises on every rank."""
 
-import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
