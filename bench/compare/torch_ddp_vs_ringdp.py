@@ -17,7 +17,10 @@ round, and one untimed warm-up round comes first), so that a noisy machine weigh
 of them alike. A step's time is the slowest rank's. Printed per variant: samples/s
 (median over rounds, with min and max), ms per step, and the exposed communication per
 step: its step time minus the local step time of the same round (what averaging the
-gradients added to a step; for ringdp also the time step() waited, measured inside).
+gradients added to a step; for ringdp also the time step() waited, measured inside). That
+difference means something only when each rank has a core to itself: on a machine busy
+with other work, ranks that never block (local) get less of the CPU than ranks that block
+and wake (the scheduler favours the latter), and it can come out negative.
 ringdp's target: at least 1.5x DDP's samples/s. At the end the two trained models are
 compared (they saw the same batches, so they differ by rounding only).
 
