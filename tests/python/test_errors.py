@@ -2,6 +2,8 @@
 no rank is left waiting: arguments all ranks get wrong, and arguments only the last rank
 gets wrong (the others passed good ones and would otherwise wait in the collective)."""
 
+import sys
+
 import numpy as np
 import pytest
 from mpi4py import MPI
@@ -166,3 +168,4 @@ def test_error_classes():
     for cls in (ringdp.MpiError, ringdp.IoError, ringdp.MismatchError):
         assert issubclass(cls, ringdp.Error)
     assert same_on_all_ranks(ringdp.__version__)
+    assert "torch" not in sys.modules  # importing ringdp never imports PyTorch
