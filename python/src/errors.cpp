@@ -37,14 +37,21 @@ PyObject* class_of(ErrorKind kind) {
   return classes.error;
 }
 
-// Raises an instance of `cls` with `message`, `rank` and `collective` set.
-void raise(PyObject* cls, const char* message, int rank, bool collective) {
+// Raises an instance of `cls` with `message`, `rank`, `cause` and `collective` set.
+void raise(PyObject* cls, const char* message, int rank, const std::string& cause,
+           bool collective) {
   PyObject* instance = PyObject_CallFunction(cls, "s", message);
   if (instance == nullptr) return;  // the call set its own error
   PyObject* rank_value = PyLong_FromLong(rank);
   if (rank_value != nullptr) {
     PyObject_SetAttrString(instance, "rank", rank_value);
     Py_DECREF(rank_value);
+  }
+  PyObject* cause_value =
+      PyUnicode_FromStringAndSize(cause.data(), static_cast<Py_ssize_t>(cause.size()));
+  if (cause_value != nullptr) {
+    PyObject_SetAttrString(instance, "cause", cause_value);
+    Py_DECREF(cause_value);
   }
   PyObject_SetAttrString(instance, "collective", collective ? Py_True : Py_False);
   PyErr_SetObject(cls, instance);
@@ -105,12 +112,14 @@ void register_errors(py::module_& module) {
     try {
       if (thrown) std::rethrow_exception(thrown);
     } catch (const ringdp::Error& e) {
-      raise(class_of(e.kind()), e.what(), e.rank(), e.collective());
+      raise(class_of(e.kind()), e.what(), e.rank(), e.cause(), e.collective());
     } catch (const AgreedArgumentError& e) {
-      raise(e.cls == PyClass::Type ? PyExc_TypeError : PyExc_ValueError, e.what(), e.rank, true);
+      raise(e.cls == PyClass::Type ? PyExc_TypeError : PyExc_ValueError, e.what(), e.rank, e.cause,
+            true);
     } catch (const ArgumentError& e) {
       // Not agreed (there was no communicator to agree on): this rank only.
-      raise(e.cls == PyClass::Type ? PyExc_TypeError : PyExc_ValueError, e.what(), -1, false);
+      raise(e.cls == PyClass::Type ? PyExc_TypeError : PyExc_ValueError, e.what(), -1, e.what(),
+            false);
     }
   });
 }

@@ -32,9 +32,10 @@ struct ArgumentError : std::runtime_error {
 /// (the ringdp::Error it was agreed as is rethrown as is for ringdp's own classes).
 struct AgreedArgumentError : std::runtime_error {
   AgreedArgumentError(PyClass cls, const ringdp::Error& error)
-      : std::runtime_error(error.what()), cls(cls), rank(error.rank()) {}
+      : std::runtime_error(error.what()), cls(cls), rank(error.rank()), cause(error.cause()) {}
   PyClass cls;
   int rank;
+  std::string cause;
 };
 
 /// Collects this rank's argument failures (the first one counts), then agrees on them.
@@ -70,8 +71,9 @@ class ArgumentCheck {
 
 /// Creates ringdp.Error and its subclasses in `module` and registers the translation of
 /// ringdp::Error (by kind) and AgreedArgumentError. Raised instances carry `rank` (the
-/// rank the cause belongs to, -1 when unknown) and `collective` (True when every rank of
-/// the communicator raises it together).
+/// rank the cause belongs to, -1 when unknown), `cause` (the message without the
+/// "ringdp: rank N: " prefix) and `collective` (True when every rank of the communicator
+/// raises it together).
 void register_errors(py::module_& module);
 
 }  // namespace ringdp::python

@@ -18,7 +18,10 @@ namespace {
 
 // What a Python exception brings to ringdp.agree(): its class and message.
 void record_exception(ArgumentCheck& check, py::handle error, py::handle ringdp_error) {
-  const std::string message = py::str(error).cast<std::string>();
+  // An error ringdp raised carries its cause without the "ringdp: rank N: " prefix, which
+  // the agreement adds again (naming this rank).
+  const std::string message =
+      py::str(py::hasattr(error, "cause") ? error.attr("cause") : error).cast<std::string>();
   if (py::isinstance(error, ringdp_error)) {
     // One of ringdp's classes: sent as its kind (its message already names its rank).
     const py::module_ module = py::module_::import("ringdp._ringdp");

@@ -154,6 +154,12 @@ def test_agree():
     raises_everywhere(ringdp.Error, lambda: ringdp.agree("no data" if IS_LAST else None),
                       mentions="no data")
 
+    # An error ringdp raised, passed on: its cause, named once with the passing rank.
+    first = raised(lambda: ringdp.allreduce(np.zeros(3, np.float16)))
+    again = raises_everywhere(TypeError, lambda: ringdp.agree(first if IS_LAST else None),
+                              mentions=f"rank {LAST}: allreduce: array has dtype float16")
+    assert all_ranks(str(again).count("ringdp: rank") == 1 and again.cause == first.cause)
+
     def block():
         with ringdp.agreed():
             if IS_LAST:
