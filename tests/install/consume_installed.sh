@@ -1,8 +1,20 @@
 #!/usr/bin/env bash
 # usage: consume_installed.sh <ringdp build dir> <scratch dir> <consumer source> <mpiexec>
-#                             [<python> <package dir under the prefix>]
+#                             [--fortran <Fortran consumer source>]
+#                             [--python <python> <package dir under the prefix>]
+# With the Fortran consumer (the build made the Fortran module), it is built and run too;
+# with --python (the build made the Python package), the installed package is imported.
 set -euo pipefail
-build=$1 work=$2 src=$3 mpiexec=$4 python=${5:-} python_dir=${6:-}
+build=$1 work=$2 src=$3 mpiexec=$4
+shift 4
+fortran_src="" python="" python_dir=""
+while [ $# -gt 0 ]; do
+  case $1 in
+    --fortran) fortran_src=$2; shift 2 ;;
+    --python) python=$2 python_dir=$3; shift 3 ;;
+    *) echo "consume_installed.sh: unknown argument $1" >&2; exit 2 ;;
+  esac
+done
 rm -rf "$work" && mkdir -p "$work"
 prefix=$work/prefix
 
@@ -35,3 +47,17 @@ assert ringdp.__file__.startswith(os.environ["INSTALLED_PREFIX"]), ringdp.__file
 print(f"rank {MPI.COMM_WORLD.Get_rank()}: ringdp {ringdp.__version__} from {ringdp.__file__}")
 ')
 fi
+
+[[ -n $fortran_src ]] || exit 0
+
+echo "== find_package(ringdp COMPONENTS Fortran) =="
+cmake -S "$fortran_src" -B "$work/fortran-build" -DCMAKE_PREFIX_PATH="$prefix" \
+  -DCMAKE_BUILD_TYPE=Release > "$work/fortran-configure.log"
+cmake --build "$work/fortran-build" -j 2 > "$work/fortran-build.log"
+"$mpiexec" -n 2 --oversubscribe "$work/fortran-build/consumer_fortran"
+
+echo "== pkg-config ringdp-fortran =="
+# shellcheck disable=SC2046
+mpifort -O1 -o "$work/consumer-fortran-pc" "$fortran_src/consumer.f90" \
+  $(pkg-config --cflags --libs ringdp-fortran)
+"$mpiexec" -n 2 --oversubscribe "$work/consumer-fortran-pc"

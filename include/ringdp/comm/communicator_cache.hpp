@@ -2,7 +2,8 @@
 /// \file
 /// ringdp's own duplicate of a caller's communicator, cached on that communicator: for
 /// entry points that receive a bare MPI_Comm on every call (the C API's
-/// ringdp_allreduce_comm, the Fortran module, the drop-in libringdp_mpi.so).
+/// ringdp_allreduce_comm, the Fortran module, the drop-in libringdp_mpi.so, the Python
+/// package).
 
 #include <mpi.h>
 
