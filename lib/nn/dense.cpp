@@ -2,7 +2,6 @@
 
 #include <fmt/format.h>
 
-#include <cmath>
 #include <new>
 
 #include "ringdp/error.hpp"
@@ -40,10 +39,7 @@ void Dense<T>::bind(std::span<T> parameters, std::span<T> gradients) {
 
 template <class T>
 void Dense<T>::initialize(NormalGenerator& rng) {
-  const double fan_in = static_cast<double>(inputs_);
-  const double fan_out = static_cast<double>(outputs_);
-  const double stddev =
-      init_ == Init::He ? std::sqrt(2.0 / fan_in) : std::sqrt(2.0 / (fan_in + fan_out));
+  const double stddev = init_stddev(init_, inputs_, outputs_);
   // Draw in double and round once, so float and double models from one seed agree to
   // float precision; column-major order over W fixes which weight gets which draw.
   T* w = w_.data();

@@ -29,4 +29,14 @@ double NormalGenerator::normal() {
   return radius * std::cos(angle);
 }
 
+void NormalGenerator::skip(std::uint64_t count) {
+  for (std::uint64_t i = 0; i < count; ++i) static_cast<void>(normal());
+}
+
+double init_stddev(Init init, std::size_t fan_in, std::size_t fan_out) noexcept {
+  const auto in = static_cast<double>(fan_in);
+  const auto out = static_cast<double>(fan_out);
+  return init == Init::He ? std::sqrt(2.0 / in) : std::sqrt(2.0 / (in + out));
+}
+
 }  // namespace ringdp::nn

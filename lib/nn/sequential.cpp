@@ -61,7 +61,6 @@ Sequential<T>::Sequential(std::vector<std::unique_ptr<Layer<T>>> layers)
     layers_[i]->bind(parameters_.subspan(ranges_[i].offset, ranges_[i].size),
                      gradients_.subspan(ranges_[i].offset, ranges_[i].size));
   }
-  outputs_.resize(layers_.size());
   deltas_.resize(layers_.size());
 }
 
@@ -81,6 +80,11 @@ Sequential<T> Sequential<T>::from_spec(std::string_view spec) {
 template <class T>
 void Sequential<T>::initialize(std::uint64_t seed) {
   NormalGenerator rng(seed);
+  initialize(rng);
+}
+
+template <class T>
+void Sequential<T>::initialize(NormalGenerator& rng) {
   for (auto& layer : layers_) layer->initialize(rng);
   std::fill(gradients_.begin(), gradients_.end(), T(0));
 }
@@ -97,43 +101,57 @@ std::size_t Sequential<T>::output_size() const noexcept {
 
 template <class T>
 const Matrix<T>& Sequential<T>::forward(const ConstMatrixRef<T>& x) {
+  return forward(x, cache_);
+}
+
+template <class T>
+const Matrix<T>& Sequential<T>::forward(const ConstMatrixRef<T>& x, ForwardCache<T>& cache) {
   if (static_cast<std::size_t>(x.rows()) != input_size() || x.cols() == 0) {
     throw InvalidArgument(
         fmt::format("Sequential::forward: input is {} x {}, expected {} x batch "
                     "(features x samples, batch > 0)",
                     x.rows(), x.cols(), input_size()));
   }
-  input_ = x;  // no allocation when the batch shape is unchanged
+  cache.done = false;
+  cache.input = x;  // no allocation when the batch shape is unchanged
+  cache.outputs.resize(layers_.size());
   for (std::size_t i = 0; i < layers_.size(); ++i) {
     if (i == 0) {
-      layers_[i]->forward(input_, outputs_[i]);
+      layers_[i]->forward(cache.input, cache.outputs[i]);
     } else {
-      layers_[i]->forward(outputs_[i - 1], outputs_[i]);
+      layers_[i]->forward(cache.outputs[i - 1], cache.outputs[i]);
     }
   }
-  forward_done_ = true;
-  return outputs_.back();
+  cache.done = true;
+  return cache.outputs.back();
 }
 
 template <class T>
 void Sequential<T>::backward(const ConstMatrixRef<T>& dlogits, const BackwardHook& hook) {
-  if (!forward_done_ || dlogits.rows() != outputs_.back().rows() ||
-      dlogits.cols() != outputs_.back().cols()) {
+  backward(dlogits, cache_, hook, nullptr);
+}
+
+template <class T>
+void Sequential<T>::backward(const ConstMatrixRef<T>& dlogits, ForwardCache<T>& cache,
+                             const BackwardHook& hook, Matrix<T>* dinput) {
+  if (!cache.done || dlogits.rows() != cache.outputs.back().rows() ||
+      dlogits.cols() != cache.outputs.back().cols()) {
     throw InvalidArgument(fmt::format(
-        "Sequential::backward: gradient is {} x {}, but the last forward gave {} x {} logits",
-        dlogits.rows(), dlogits.cols(), outputs_.back().rows(), outputs_.back().cols()));
+        "Sequential::backward: gradient is {} x {}, but the forward pass gave {} x {} logits",
+        dlogits.rows(), dlogits.cols(), cache.done ? cache.outputs.back().rows() : 0,
+        cache.done ? cache.outputs.back().cols() : 0));
   }
   // deltas_[i] holds dL/d(input of layer i). Layer i reads the gradient of its output from
   // deltas_[i + 1] (or dlogits for the last layer); the first layer computes no input
-  // gradient, which saves its largest GEMM.
+  // gradient unless the caller asks for it (`dinput`), which saves its largest GEMM.
   const std::size_t n = layers_.size();
   for (std::size_t i = n; i-- > 0;) {
-    const Matrix<T>& x = i == 0 ? input_ : outputs_[i - 1];
-    Matrix<T>* dx = i == 0 ? nullptr : &deltas_[i];
+    const Matrix<T>& x = i == 0 ? cache.input : cache.outputs[i - 1];
+    Matrix<T>* dx = i == 0 ? dinput : &deltas_[i];
     if (i + 1 == n) {
-      layers_[i]->backward(x, outputs_[i], dlogits, dx);
+      layers_[i]->backward(x, cache.outputs[i], dlogits, dx);
     } else {
-      layers_[i]->backward(x, outputs_[i], deltas_[i + 1], dx);
+      layers_[i]->backward(x, cache.outputs[i], deltas_[i + 1], dx);
     }
     if (hook) hook(i, ranges_[i]);
   }

@@ -3,6 +3,7 @@
 /// Portable pseudo-random numbers for weight initialisation: the same seed gives the same
 /// bits with every standard library, so all ranks and all runs start from the same model.
 
+#include <cstddef>
 #include <cstdint>
 #include <random>
 
@@ -21,6 +22,10 @@ class NormalGenerator {
   double uniform();
   /// A standard-normal number (mean 0, standard deviation 1).
   double normal();
+  /// Draws and drops `count` normal numbers: the generator then stands where `count`
+  /// calls of normal() leave it (a model holding only later layers of a larger one starts
+  /// drawing where the larger model draws for them).
+  void skip(std::uint64_t count);
 
  private:
   std::mt19937_64 engine_;
@@ -36,5 +41,10 @@ enum class Init {
   /// followed by tanh or by the softmax.
   Xavier,
 };
+
+/// The standard deviation of the initial weights of a layer with `fan_in` inputs and
+/// `fan_out` outputs: sqrt(2 / fan_in) for He, sqrt(2 / (fan_in + fan_out)) for Xavier.
+/// A layer holding a slice of a larger one passes the larger layer's fans.
+[[nodiscard]] double init_stddev(Init init, std::size_t fan_in, std::size_t fan_out) noexcept;
 
 }  // namespace ringdp::nn

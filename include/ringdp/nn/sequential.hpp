@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "ringdp/nn/init.hpp"
 #include "ringdp/nn/layer.hpp"
 #include "ringdp/nn/types.hpp"
 
@@ -21,6 +22,18 @@ namespace ringdp::nn {
 /// (see Sequential), the ranges arrive in increasing offset order and tile the arena from
 /// 0: after the call for `layer`, the prefix [0, range.end()) is complete.
 using BackwardHook = std::function<void(std::size_t layer, ArenaRange range)>;
+
+/// What one forward pass leaves for its backward: the input and every layer's output.
+/// Sequential keeps one of its own for forward(x) / backward(dlogits); a caller with
+/// several batches in flight at once (a pipeline stage's micro-batches) keeps one per
+/// batch and passes it to forward(x, cache) / backward(dlogits, cache, ...). Its buffers
+/// keep their capacity, so a steady batch size allocates nothing.
+template <class T>
+struct ForwardCache {
+  Matrix<T> input;                 ///< the forward pass's x
+  std::vector<Matrix<T>> outputs;  ///< outputs[i]: layer i's output
+  bool done = false;               ///< a forward pass filled this cache
+};
 
 /// A model: layers applied in order, parameters in one flat arena.
 ///
@@ -72,6 +85,10 @@ class Sequential {
   /// order. The same seed gives the same bits on every rank and run; a float and a double
   /// model with the same seed differ only by rounding. Gradients are zeroed.
   void initialize(std::uint64_t seed);
+  /// Same, drawing from `rng` where it stands: a model holding only some layers of a
+  /// larger one (a pipeline stage) draws what the larger model draws for them once `rng`
+  /// has skipped the draws of the layers before (NormalGenerator::skip()).
+  void initialize(NormalGenerator& rng);
 
   /// Runs the model on `x` (input_size() x batch, one sample per column) and returns the
   /// logits (output_size() x batch), valid until the next forward(). `x` is copied into a
@@ -79,6 +96,8 @@ class Sequential {
   /// cost), so the caller may reuse its batch memory at once. Throws InvalidArgument on a
   /// wrong row count or an empty batch.
   const Matrix<T>& forward(const ConstMatrixRef<T>& x);
+  /// forward() keeping what backward needs in `cache` instead of in the model.
+  const Matrix<T>& forward(const ConstMatrixRef<T>& x, ForwardCache<T>& cache);
 
   /// Back-propagates dL/dlogits (same shape as the last forward()'s logits), overwriting
   /// the gradient arena (no zeroing needed between steps). `hook`, if set, is called for
@@ -86,6 +105,11 @@ class Sequential {
   /// calling thread and should only hand the range on (e.g. to a reducer). Throws
   /// InvalidArgument when called without a matching forward().
   void backward(const ConstMatrixRef<T>& dlogits, const BackwardHook& hook = {});
+  /// backward() of the forward pass that filled `cache`. When `dinput` is not null, the
+  /// gradient of the loss with respect to that pass's input is written there too (a
+  /// pipeline stage sends it to the stage before); backward() skips it.
+  void backward(const ConstMatrixRef<T>& dlogits, ForwardCache<T>& cache, const BackwardHook& hook,
+                Matrix<T>* dinput = nullptr);
 
   /// The flat parameter arena (all parameters, last layer first).
   [[nodiscard]] std::span<T> parameters() noexcept { return parameters_; }
@@ -125,11 +149,10 @@ class Sequential {
   std::span<T> parameters_;
   std::span<T> gradients_;
   // Per-batch buffers, kept between steps so a steady batch size allocates nothing:
-  // outputs_[i] is layer i's output, deltas_[i] is dL/d(input of layer i) for i >= 1.
-  std::vector<Matrix<T>> outputs_;
+  // cache_ is what forward(x) leaves for backward(dlogits); deltas_[i] is
+  // dL/d(input of layer i) for i >= 1, needed only during one backward.
+  ForwardCache<T> cache_;
   std::vector<Matrix<T>> deltas_;
-  Matrix<T> input_;  // the last forward()'s x, needed by the first layer's backward
-  bool forward_done_ = false;
 };
 
 extern template class Sequential<float>;
