@@ -23,7 +23,11 @@ write_basic_package_version_file(${PROJECT_BINARY_DIR}/ringdpConfigVersion.cmake
 install(FILES ${PROJECT_BINARY_DIR}/ringdpConfig.cmake ${PROJECT_BINARY_DIR}/ringdpConfigVersion.cmake
         DESTINATION ${RINGDP_INSTALL_CMAKEDIR})
 
-# pkg-config: the HDF5 link line is private (the public headers never include hdf5.h).
+# pkg-config: the HDF5 and OpenBLAS link lines are private (no public header includes them).
+set(RINGDP_PC_BLAS "")
+if(RINGDP_USE_OPENBLAS)
+  set(RINGDP_PC_BLAS openblas)
+endif()
 configure_file(cmake/ringdp.pc.in ${PROJECT_BINARY_DIR}/ringdp.pc @ONLY)
 install(FILES ${PROJECT_BINARY_DIR}/ringdp.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
 

@@ -63,6 +63,19 @@ Sequential<T>::Sequential(std::vector<std::unique_ptr<Layer<T>>> layers)
   }
   outputs_.resize(layers_.size());
   deltas_.resize(layers_.size());
+  dense_.resize(layers_.size(), nullptr);
+  fused_relu_.resize(layers_.size(), 0);
+  for (std::size_t i = 0; i < layers_.size(); ++i) {
+    dense_[i] = dynamic_cast<Dense<T>*>(layers_[i].get());
+    fused_relu_[i] = i > 0 && dense_[i - 1] != nullptr &&
+                     dynamic_cast<const ReLU<T>*>(layers_[i].get()) != nullptr;
+  }
+}
+
+template <class T>
+void Sequential<T>::set_thread_pool(ThreadPool* pool) noexcept {
+  pool_ = pool;
+  for (auto& layer : layers_) layer->set_thread_pool(pool);
 }
 
 template <class T>
@@ -96,19 +109,32 @@ std::size_t Sequential<T>::output_size() const noexcept {
 }
 
 template <class T>
-const Matrix<T>& Sequential<T>::forward(const ConstMatrixRef<T>& x) {
+ConstMatrixRef<T> Sequential<T>::layer_input(std::size_t i) const {
+  if (i == 0) return input();
+  return outputs_[i - 1];
+}
+
+template <class T>
+const Matrix<T>& Sequential<T>::forward_in_place(const ConstMatrixRef<T>& x) {
   if (static_cast<std::size_t>(x.rows()) != input_size() || x.cols() == 0) {
     throw InvalidArgument(
         fmt::format("Sequential::forward: input is {} x {}, expected {} x batch "
                     "(features x samples, batch > 0)",
                     x.rows(), x.cols(), input_size()));
   }
-  input_ = x;  // no allocation when the batch shape is unchanged
-  for (std::size_t i = 0; i < layers_.size(); ++i) {
-    if (i == 0) {
-      layers_[i]->forward(input_, outputs_[i]);
+  forward_done_ = false;
+  input_data_ = x.data();
+  input_rows_ = x.rows();
+  input_cols_ = x.cols();
+  input_stride_ = x.outerStride();
+  const std::size_t n = layers_.size();
+  for (std::size_t i = 0; i < n; ++i) {
+    if (fused_relu_[i]) continue;  // done by the Dense before it
+    if (dense_[i] != nullptr && i + 1 < n && fused_relu_[i + 1]) {
+      dense_[i]->forward(layer_input(i), outputs_[i + 1], Activation::ReLU);
+      outputs_[i].resize(0, 0);  // never stored; nothing may read a stale one
     } else {
-      layers_[i]->forward(outputs_[i - 1], outputs_[i]);
+      layers_[i]->forward(layer_input(i), outputs_[i]);
     }
   }
   forward_done_ = true;
@@ -123,17 +149,32 @@ void Sequential<T>::backward(const ConstMatrixRef<T>& dlogits, const BackwardHoo
         "Sequential::backward: gradient is {} x {}, but the last forward gave {} x {} logits",
         dlogits.rows(), dlogits.cols(), outputs_.back().rows(), outputs_.back().cols()));
   }
-  // deltas_[i] holds dL/d(input of layer i). Layer i reads the gradient of its output from
-  // deltas_[i + 1] (or dlogits for the last layer); the first layer computes no input
-  // gradient, which saves its largest GEMM.
+  // deltas_[i] holds dL/d(input of layer i); layer i reads the gradient of its output from
+  // deltas_[i + 1] (or dlogits for the last layer). A Dense whose input comes from a fused
+  // ReLU writes the ReLU's input gradient (deltas_[i - 1]) at once, with the mask applied
+  // in its product's output pass; the ReLU then has nothing left to do. The first layer
+  // computes no input gradient, which saves its largest GEMM. A Dense hands its parameter
+  // gradients to the hook before it computes its input gradient, so a reducer can start on
+  // them meanwhile.
   const std::size_t n = layers_.size();
   for (std::size_t i = n; i-- > 0;) {
-    const Matrix<T>& x = i == 0 ? input_ : outputs_[i - 1];
-    Matrix<T>* dx = i == 0 ? nullptr : &deltas_[i];
-    if (i + 1 == n) {
-      layers_[i]->backward(x, outputs_[i], dlogits, dx);
-    } else {
-      layers_[i]->backward(x, outputs_[i], deltas_[i + 1], dx);
+    const ConstMatrixRef<T> dy = i + 1 == n ? dlogits : ConstMatrixRef<T>(deltas_[i + 1]);
+    if (Dense<T>* dense = dense_[i]) {
+      dense->backward_parameters(layer_input(i), dy);
+      if (hook) hook(i, ranges_[i]);
+      if (i > 0 && fused_relu_[i - 1]) {
+        dense->backward_input(dy, deltas_[i - 1], &outputs_[i - 1]);
+      } else if (i > 0) {
+        dense->backward_input(dy, deltas_[i]);
+      }
+      continue;
+    }
+    const bool done_by_next = fused_relu_[i] && i + 1 < n && dense_[i + 1] != nullptr;
+    if (!done_by_next) {
+      // A layer without a fused path (and a fused ReLU with no Dense after it): its own
+      // backward. A fused ReLU's input was never stored; ReLU reads only its output.
+      const ConstMatrixRef<T> x = fused_relu_[i] ? ConstMatrixRef<T>(outputs_[i]) : layer_input(i);
+      layers_[i]->backward(x, outputs_[i], dy, i == 0 ? nullptr : &deltas_[i]);
     }
     if (hook) hook(i, ranges_[i]);
   }

@@ -8,12 +8,17 @@
 #include <memory>
 #include <span>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "ringdp/nn/layer.hpp"
+#include "ringdp/nn/thread_pool.hpp"
 #include "ringdp/nn/types.hpp"
 
 namespace ringdp::nn {
+
+template <class T>
+class Dense;
 
 /// Called by Sequential::backward() as soon as layer `layer`'s parameter gradients are
 /// final, with that layer's range in the gradient arena (empty for layers without
@@ -36,6 +41,12 @@ using BackwardHook = std::function<void(std::size_t layer, ArenaRange range)>;
 /// The arenas are allocated once in the constructor and never move (also not when the
 /// model is moved), so spans from parameters()/gradients() stay valid for the model's life.
 /// Not thread-safe; every rank holds its own replica and calls the methods locally (no MPI).
+///
+/// Kernels: a Dense followed by a ReLU runs as one pass (Activation::ReLU: the bias and the
+/// ReLU applied to the product's result block while it is in cache, and in backward the
+/// ReLU's mask applied to the next Dense's input gradient the same way), so the ReLU's
+/// input is never stored. With a ThreadPool (set_thread_pool()) every kernel is split among
+/// its threads, deterministically for a fixed thread count (see Dense).
 ///
 /// One data-parallel step, in outline (the reducer and schedule belong to the trainer):
 /// \code
@@ -74,11 +85,23 @@ class Sequential {
   void initialize(std::uint64_t seed);
 
   /// Runs the model on `x` (input_size() x batch, one sample per column) and returns the
-  /// logits (output_size() x batch), valid until the next forward(). `x` is copied into a
-  /// buffer kept for backward() (a few hundred kB for an MNIST batch, far below one GEMM's
-  /// cost), so the caller may reuse its batch memory at once. Throws InvalidArgument on a
-  /// wrong row count or an empty batch.
-  const Matrix<T>& forward(const ConstMatrixRef<T>& x);
+  /// logits (output_size() x batch), valid until the next forward(). `x` is not copied:
+  /// the first layer's backward reads it again, so it must stay alive and unchanged until
+  /// backward() (or the next forward()). A Matrix<T>, an Eigen::Map over the caller's
+  /// buffer, a Ref, or a block of whole columns of one is used in place; an expression Eigen
+  /// must evaluate first (Matrix::Zero(...), a cast, a product) is evaluated into a buffer
+  /// of the model. A temporary Matrix is refused at compile time (it would be gone before
+  /// backward()). Throws InvalidArgument on a wrong row count or an empty batch.
+  template <class Derived>
+  const Matrix<T>& forward(const Eigen::MatrixBase<Derived>& x) {
+    if constexpr (kUsableInPlace<Derived>) {
+      return forward_in_place(x);
+    } else {
+      evaluated_input_ = x;
+      return forward_in_place(evaluated_input_);
+    }
+  }
+  const Matrix<T>& forward(Matrix<T>&& x) = delete;
 
   /// Back-propagates dL/dlogits (same shape as the last forward()'s logits), overwriting
   /// the gradient arena (no zeroing needed between steps). `hook`, if set, is called for
@@ -86,6 +109,11 @@ class Sequential {
   /// calling thread and should only hand the range on (e.g. to a reducer). Throws
   /// InvalidArgument when called without a matching forward().
   void backward(const ConstMatrixRef<T>& dlogits, const BackwardHook& hook = {});
+
+  /// The compute threads of every layer's kernels (nullptr, the default: the calling thread
+  /// only); see ThreadPool. The pool must outlive its use by the model.
+  void set_thread_pool(ThreadPool* pool) noexcept;
+  [[nodiscard]] ThreadPool* thread_pool() const noexcept { return pool_; }
 
   /// The flat parameter arena (all parameters, last layer first).
   [[nodiscard]] std::span<T> parameters() noexcept { return parameters_; }
@@ -107,7 +135,30 @@ class Sequential {
   [[nodiscard]] const std::vector<TensorInfo>& tensors() const noexcept { return tensors_; }
 
  private:
+  // Usable in place: direct access to column-major T storage with unit inner stride.
+  template <class Derived>
+  static constexpr bool kUsableInPlace = std::is_same_v<typename Derived::Scalar, T> &&
+                                         (static_cast<unsigned>(Derived::Flags) &
+                                          Eigen::DirectAccessBit) != 0 &&
+                                         (static_cast<unsigned>(Derived::Flags) &
+                                          Eigen::RowMajorBit) == 0 &&
+                                         Derived::InnerStrideAtCompileTime == 1;
+  const Matrix<T>& forward_in_place(const ConstMatrixRef<T>& x);
+  // The last forward()'s input, read again by the first layer's backward.
+  [[nodiscard]] Eigen::Map<const Matrix<T>, 0, Eigen::OuterStride<>> input() const {
+    return {input_data_, input_rows_, input_cols_, Eigen::OuterStride<>(input_stride_)};
+  }
+  // What layer i reads in forward and backward: the model's input or the previous output.
+  [[nodiscard]] ConstMatrixRef<T> layer_input(std::size_t i) const;
+
   std::vector<std::unique_ptr<Layer<T>>> layers_;
+  // Fusion plan, fixed at construction: dense_[i] is layer i as a Dense (else null);
+  // fused_relu_[i] marks a ReLU right after a Dense, which that Dense's forward applies in
+  // its output pass (the Dense's own output is never stored) and, when the layer after the
+  // ReLU is a Dense too, that layer's backward_input() applies in its output pass.
+  std::vector<Dense<T>*> dense_;
+  std::vector<char> fused_relu_;
+  ThreadPool* pool_ = nullptr;
   std::vector<ArenaRange> ranges_;   // per layer, in layer order
   std::vector<TensorInfo> tensors_;  // in arena order
   // Arena storage, aligned to kArenaAlignment bytes. Not a std::vector: the buffers must
@@ -128,7 +179,11 @@ class Sequential {
   // outputs_[i] is layer i's output, deltas_[i] is dL/d(input of layer i) for i >= 1.
   std::vector<Matrix<T>> outputs_;
   std::vector<Matrix<T>> deltas_;
-  Matrix<T> input_;  // the last forward()'s x, needed by the first layer's backward
+  const T* input_data_ = nullptr;
+  Eigen::Index input_rows_ = 0;
+  Eigen::Index input_cols_ = 0;
+  Eigen::Index input_stride_ = 0;
+  Matrix<T> evaluated_input_;  // an expression given to forward(), evaluated
   bool forward_done_ = false;
 };
 
