@@ -9,12 +9,13 @@
 
 #include "algorithms.hpp"
 #include "check.hpp"
+#include "comm/requests.hpp"
+#include "comm/wait.hpp"
 #include "mpi_pieces.hpp"
 #include "ringdp/collectives/collectives.hpp"
 #include "ringdp/collectives/tuning.hpp"
-#include "ringdp/error.hpp"
 #include "ringdp/comm/mpi_check.hpp"
-#include "comm/wait.hpp"
+#include "ringdp/error.hpp"
 
 namespace ringdp {
 namespace {
@@ -53,16 +54,14 @@ void allgather(const Communicator& comm, std::span<const T> mine, std::span<T> a
   // they wait through the watched wait.
   const int right = (comm.rank() + 1) % n;
   const int left = (comm.rank() + n - 1) % n;
+  detail::Requests flight(comm, kAllgatherTag, type);
   for (int step = 0; step < n - 1; ++step) {
     const auto out = static_cast<std::size_t>(((comm.rank() - step) % n + n) % n);
     const auto in = static_cast<std::size_t>(((comm.rank() - step - 1) % n + n) % n);
     detail::for_each_piece(m, [&](std::size_t offset, int piece) {
-      MPI_Request requests[2] = {MPI_REQUEST_NULL, MPI_REQUEST_NULL};
-      RINGDP_MPI_CHECK(MPI_Irecv(all.data() + in * m + offset, piece, type, left, kAllgatherTag,
-                                 comm.native(), &requests[0]));
-      RINGDP_MPI_CHECK(MPI_Isend(all.data() + out * m + offset, piece, type, right, kAllgatherTag,
-                                 comm.native(), &requests[1]));
-      detail::wait_all(comm, requests);
+      flight.irecv(all.data() + in * m + offset, piece, left);
+      flight.isend(all.data() + out * m + offset, piece, right);
+      flight.wait_all();
     });
   }
 }
