@@ -113,6 +113,24 @@ int affinity_cpu_count() {
   return online > 0 ? static_cast<int>(online) : 1;
 }
 
+ThreadPoolOptions CoreBudget::pool_options() const noexcept {
+  ThreadPoolOptions options;
+  if (oversubscribed()) options.spin_us = 0;
+  return options;
+}
+
+CoreBudget plan_cores(int requested, int helper_threads) {
+  if (requested < 0 || helper_threads < 0) {
+    throw InvalidArgument(fmt::format(
+        "compute threads must be >= 0 (0: one per CPU) and helper threads >= 0, got {} and {}",
+        requested, helper_threads));
+  }
+  CoreBudget budget{.cpus = affinity_cpu_count(), .helper_threads = helper_threads};
+  budget.compute_threads =
+      requested > 0 ? requested : std::max(1, budget.cpus - budget.reserved_cpus());
+  return budget;
+}
+
 IndexRange split_range(std::size_t n, int parts, int part, std::size_t align) {
   if (parts <= 1) return {0, n};
   align = std::max<std::size_t>(align, 1);

@@ -192,3 +192,32 @@ TEST_CASE("optimizers on threads give the same bits as on one thread") {
   Adam<float> adam3(kSize, {.weight_decay = 1e-2, .decoupled = true});
   CHECK(all_ranks(same_bits(run(adam1, nullptr), run(adam3, &pool))));
 }
+
+TEST_CASE("ThreadPool with more threads than CPUs completes every run") {
+  // Oversubscribed: the pool must not spin (a spinning worker would hold the core the
+  // thread it waits for needs); every wait blocks, so this finishes whatever the load.
+  const int threads = 3 * affinity_cpu_count() + 1;
+  ThreadPool pool(threads, {.spin_us = 50});
+  std::atomic<long> sum{0};
+  for (int round = 0; round < 200; ++round) pool.run([&](int part) { sum.fetch_add(part); });
+  const long expected = 200L * threads * (threads - 1) / 2;
+  CHECK(all_ranks(sum.load() == expected));
+}
+
+TEST_CASE("plan_cores: explicit and automatic thread counts, and when the pool may spin") {
+  const int cpus = affinity_cpu_count();
+  const CoreBudget given = plan_cores(3, 2);
+  bool ok = given.cpus == cpus && given.compute_threads == 3 && given.helper_threads == 2;
+  ok = ok && given.oversubscribed() == (3 + 1 > cpus);
+  ok = ok && given.more_threads_than_cpus() == (3 > cpus);
+  ok = ok && (given.pool_options().spin_us == 0) == given.oversubscribed();
+  // Automatic: one thread per CPU, one CPU counted for the helpers, at least one thread.
+  const CoreBudget automatic = plan_cores(0, 2);
+  ok = ok && automatic.compute_threads == std::max(1, cpus - 1);
+  const CoreBudget alone = plan_cores(0, 0);
+  ok = ok && alone.compute_threads == cpus && alone.reserved_cpus() == 0 && !alone.oversubscribed();
+  ok = ok && alone.pool_options().spin_us == ThreadPoolOptions{}.spin_us;
+  CHECK(all_ranks(ok));
+  CHECK_THROWS_AS(plan_cores(-1, 0), ringdp::InvalidArgument);
+  CHECK_THROWS_AS(plan_cores(1, -1), ringdp::InvalidArgument);
+}

@@ -40,6 +40,35 @@ struct ThreadPoolOptions {
   int spin_us = 50;
 };
 
+/// The CPUs of one rank and the threads that run on them during a training step: the
+/// compute threads (a ThreadPool, the calling thread included) and the helper threads beside
+/// them (the reducer's progress thread, the loader's reader thread). The helpers mostly wait
+/// (the progress thread paces its polls while backward runs, the reader thread waits for
+/// the file), so together they are counted as one CPU.
+struct CoreBudget {
+  int cpus = 1;             ///< affinity_cpu_count() when planned
+  int compute_threads = 1;  ///< threads of the ThreadPool, the caller included
+  int helper_threads = 0;   ///< other threads that work while the step runs
+
+  /// CPUs the helpers are counted for: 1 when there are any, else 0.
+  [[nodiscard]] int reserved_cpus() const noexcept { return helper_threads > 0 ? 1 : 0; }
+  /// Compute threads plus the helpers' CPU exceed the rank's CPUs: the pool must not spin
+  /// (a spinning thread would hold a core that a thread it waits for needs).
+  [[nodiscard]] bool oversubscribed() const noexcept {
+    return compute_threads + reserved_cpus() > cpus;
+  }
+  /// More compute threads than the rank has CPUs: worth a warning.
+  [[nodiscard]] bool more_threads_than_cpus() const noexcept { return compute_threads > cpus; }
+  /// The options of the rank's ThreadPool: no spinning when oversubscribed().
+  [[nodiscard]] ThreadPoolOptions pool_options() const noexcept;
+};
+
+/// Plans the compute threads of a rank that runs `helper_threads` beside them:
+/// `requested` >= 1 is taken as given; 0 means one per CPU of the rank (affinity_cpu_count())
+/// minus the one the helpers are counted for, at least 1. Throws InvalidArgument when
+/// `requested` < 0 or `helper_threads` < 0. Local, no MPI.
+[[nodiscard]] CoreBudget plan_cores(int requested, int helper_threads);
+
 /// A fixed team of compute threads: `run(task)` calls task(0) ... task(size() - 1) at once,
 /// part 0 on the calling thread and the others on the team's workers, and returns when all
 /// are done. Each kernel splits its work statically with split_range(), so which thread
@@ -48,14 +77,15 @@ struct ThreadPoolOptions {
 /// thread count (no reduction across threads whose order depends on scheduling).
 ///
 /// Workers spin for a short while (ThreadPoolOptions::spin_us) after a part, so the
-/// consecutive kernels of a step start without a wake-up, then block in the kernel
-/// (futex): between steps, while
-/// the gradients are reduced or a batch is read, the reducer's progress thread and the
-/// loader's reader thread get the cores. A pool with more threads than the process has
-/// CPUs (affinity_cpu_count()) never spins. A pool of 1 starts no thread and runs task(0)
-/// inline. Not an OpenMP team (bench/nn_throughput/README.md has the measurement behind
-/// that), so it composes with an application's own OpenMP or BLAS threads and with
-/// ThreadSanitizer.
+/// consecutive kernels of a step start without a wake-up, then block in the kernel (futex):
+/// between steps, while the gradients are reduced or a batch is read, the reducer's
+/// progress thread and the loader's reader thread get the cores. A pool with more threads
+/// than the process has CPUs (affinity_cpu_count()) never spins, nor one made with
+/// CoreBudget::pool_options() of an oversubscribed budget; every wait ends in a blocking
+/// futex wait, so more threads than cores cost wake-ups, never a livelock. A pool of 1 starts no
+/// thread and runs task(0) inline. Not an OpenMP team (bench/nn_throughput/README.md has the
+/// measurement behind that), so it composes with an application's own OpenMP or BLAS threads and
+/// with ThreadSanitizer.
 ///
 /// run() may be called from one thread at a time (calls from several are serialised); a
 /// run() from inside a task runs all parts inline. An exception from a task is rethrown by
