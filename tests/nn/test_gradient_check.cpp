@@ -109,6 +109,23 @@ void check_layer(std::unique_ptr<Layer<double>> layer_ptr, double input_gap) {
   }
 }
 
+// Relative error of the model's backward gradient of the mean softmax cross-entropy loss
+// against central differences.
+double model_gradient_error(Sequential<double>& model, const Matrix<double>& x,
+                            const std::vector<std::int32_t>& labels) {
+  Matrix<double> dlogits;
+  const auto loss = [&] {
+    Matrix<double> scratch;
+    return softmax_cross_entropy<double>(model.forward(x), labels, scratch).mean_loss;
+  };
+  softmax_cross_entropy<double>(model.forward(x), labels, dlogits);
+  model.backward(dlogits);
+  const std::vector<double> analytic(model.gradients().begin(), model.gradients().end());
+  const std::vector<double> num =
+      numeric_gradient(model.parameters().data(), model.parameter_count(), loss);
+  return relative_error(analytic.data(), num);
+}
+
 }  // namespace
 
 TEST_CASE("gradient check: Dense (weights, bias and input)") {
@@ -150,17 +167,7 @@ TEST_CASE("gradient check: whole model through the arena, with the backward hook
 
   const Matrix<double> x = random_matrix(4, 4, 5);
   const std::vector<std::int32_t> labels = {0, 2, 1, 2};
-  Matrix<double> dlogits;
-  const auto loss = [&] {
-    Matrix<double> scratch;
-    return softmax_cross_entropy<double>(model.forward(x), labels, scratch).mean_loss;
-  };
-  softmax_cross_entropy<double>(model.forward(x), labels, dlogits);
-  model.backward(dlogits);
-  const std::vector<double> analytic(model.gradients().begin(), model.gradients().end());
-  const std::vector<double> num =
-      numeric_gradient(model.parameters().data(), model.parameter_count(), loss);
-  const double err = relative_error(analytic.data(), num);
+  const double err = model_gradient_error(model, x, labels);
   INFO("model relative error " << err);
   CHECK(all_ranks(err < kTolerance));
 }
@@ -186,17 +193,7 @@ TEST_CASE("gradient check: the fused Dense+ReLU paths, on 1 and 3 threads") {
 
     const Matrix<double> x = random_matrix(7, 5, 9);
     const std::vector<std::int32_t> labels = {0, 5, 3, 2, 1};
-    Matrix<double> dlogits;
-    const auto loss = [&] {
-      Matrix<double> scratch;
-      return softmax_cross_entropy<double>(model.forward(x), labels, scratch).mean_loss;
-    };
-    softmax_cross_entropy<double>(model.forward(x), labels, dlogits);
-    model.backward(dlogits);
-    const std::vector<double> analytic(model.gradients().begin(), model.gradients().end());
-    const std::vector<double> num =
-        numeric_gradient(model.parameters().data(), model.parameter_count(), loss);
-    const double err = relative_error(analytic.data(), num);
+    const double err = model_gradient_error(model, x, labels);
     INFO(threads << " threads: relative error " << err);
     CHECK(all_ranks(err < kTolerance));
   }
