@@ -5,7 +5,6 @@
 #include <mpi.h>
 
 #include <cstdint>
-#include <type_traits>
 
 #include "algorithms.hpp"
 #include "check.hpp"
@@ -35,10 +34,7 @@ void reduce_scatter(const Communicator& comm, std::span<const T> data, std::span
         fmt::format("reduce_scatter: input has {} elements, expected {} ({} per block x {} ranks)",
                     data.size(), b * static_cast<std::size_t>(n), b, n));
   }
-  if (op == ReduceOp::Average && std::is_integral_v<T>) {
-    throw InvalidArgument(fmt::format("ReduceOp::Average needs a floating-point type, got {}",
-                                      to_string(data_type_of<T>)));
-  }
+  check_op_supports(op, data_type_of<T>);
   const MPI_Op mop = mpi_op(op);
   if (b == 0) return;
   const MPI_Datatype type = mpi_datatype<T>();
