@@ -24,8 +24,13 @@ write_basic_package_version_file(${PROJECT_BINARY_DIR}/ringdpConfigVersion.cmake
 install(FILES ${PROJECT_BINARY_DIR}/ringdpConfig.cmake ${PROJECT_BINARY_DIR}/ringdpConfigVersion.cmake
         DESTINATION ${RINGDP_INSTALL_CMAKEDIR})
 
-# pkg-config: the HDF5 link line is private (of the public headers only ringdp/io/h5_handle.hpp
-# and h5_storage.hpp include hdf5.h; a program using them links HDF5 itself).
+# pkg-config: the HDF5 and OpenBLAS link lines are private (of the public headers only
+# ringdp/io/h5_handle.hpp and h5_storage.hpp include hdf5.h; a program using them links HDF5
+# itself; no public header includes a BLAS header).
+set(RINGDP_PC_BLAS "")
+if(RINGDP_USE_OPENBLAS)
+  set(RINGDP_PC_BLAS openblas)
+endif()
 configure_file(cmake/ringdp.pc.in ${PROJECT_BINARY_DIR}/ringdp.pc @ONLY)
 install(FILES ${PROJECT_BINARY_DIR}/ringdp.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
 

@@ -10,6 +10,7 @@ packages=(
                                       # libringdp_mpi.so; CMake skips both without it
   libhdf5-openmpi-dev hdf5-tools      # parallel HDF5, built against Open MPI; h5dump
   libeigen3-dev                       # dense linear algebra for the models
+  libopenblas-dev                     # the models' GEMM: 1.2-1.3x Eigen's own (bench/nn_throughput)
   catch2                              # Catch2 v2 (2.13) for the tests
   libfmt-dev libcli11-dev             # formatting, command-line flags
   python3 python3-h5py python3-matplotlib  # data conversion and benchmark plots

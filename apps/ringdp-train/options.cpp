@@ -108,7 +108,10 @@ void add_parallel_flags(CLI::App& app, Options& o) {
   app.add_option("--bucket-bytes", o.bucket_bytes,
                  "gradient bucket size (0 = measured default or RINGDP_BUCKET_BYTES)")
       ->transform(CLI::AsSizeValue(false));
-  app.add_option("--threads", o.threads, "compute threads per rank")->check(CLI::Range(1, 1024));
+  app.add_option("--threads", o.threads,
+                 "compute threads per rank (0: one per CPU the rank may use, less one for the "
+                 "reducer's and the loader's threads)")
+      ->check(CLI::Range(0, 1024));
   app.add_flag("--check", o.check,
                "check mode: verify collective arguments and replica hashes (also RINGDP_CHECK=1)");
 }

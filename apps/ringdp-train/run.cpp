@@ -18,6 +18,7 @@
 #include "ringdp/train/trainer.hpp"
 #include "run_info.hpp"
 #include "setup.hpp"
+#include "threads.hpp"
 
 namespace ringdp_train {
 namespace {
@@ -83,7 +84,6 @@ void run(const Options& o) {
   ringdp::Communicator comm(MPI_COMM_WORLD);
   if (o.check) comm.set_check_mode(true);
   Console out(comm.rank() == 0, o.quiet, o.progress, o.progress_interval);
-  set_compute_threads(o.threads, out);
 
   Data data(comm, o);
   Model model(comm, o, data.train);
@@ -92,6 +92,7 @@ void run(const Options& o) {
   train::Checkpointer checkpoints(trainer, checkpoint_policy(o), run_identity(o, data, info));
   const std::optional<train::Resumed> resumed = resume(o, checkpoints, data);
   print_header(out, o, info, data, resumed, trainer.position());
+  report_thread_layout(comm, trainer, out);
 
   MetricsLog metrics(comm, o, resumed ? trainer.position().global_step : -1);
   const RunTotals totals = train_epochs(o, trainer, data, checkpoints, metrics, out);

@@ -2,7 +2,6 @@
 
 #include <fmt/format.h>
 
-#include <Eigen/Core>
 #include <algorithm>
 
 #include "common/utc_time.hpp"
@@ -108,18 +107,6 @@ Model::Model(const ringdp::Communicator& comm, const Options& o, const data::Sha
   optimizer = make_optimizer(o, net.parameter_count());
 }
 
-void set_compute_threads(int threads, Console& out) {
-  // Eigen parallelises its products with OpenMP only when the library was built with it;
-  // otherwise it stays single-threaded whatever is asked.
-  Eigen::setNbThreads(threads);
-  if (threads > 1 && Eigen::nbThreads() < threads) {
-    out.line(fmt::format(
-        "note: --threads {}: this build runs Eigen single-threaded (no OpenMP); using 1 "
-        "thread per rank",
-        threads));
-  }
-}
-
 train::TrainerOptions trainer_options(const Options& o) {
   train::TrainerOptions t;
   t.bucket_bytes = o.bucket_bytes;
@@ -128,6 +115,7 @@ train::TrainerOptions trainer_options(const Options& o) {
   t.schedule = make_schedule(o);
   t.record_timeline = !o.timeline.empty();
   t.skip_nonfinite = o.skip_nonfinite;
+  t.threads = o.threads;
   return t;
 }
 

@@ -39,8 +39,6 @@ struct Model {
   std::unique_ptr<ringdp::nn::Optimizer<float>> optimizer;
 };
 
-/// Local: --threads for Eigen's products (a note when this build cannot use them).
-void set_compute_threads(int threads, Console& out);
 
 [[nodiscard]] ringdp::train::TrainerOptions trainer_options(const Options& o);
 [[nodiscard]] ringdp::train::CheckpointPolicy checkpoint_policy(const Options& o);

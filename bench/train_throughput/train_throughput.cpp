@@ -89,7 +89,11 @@ int main(int argc, char** argv) {
   bool solo = false;
   bool spin = false;
   std::string timeline;
+  int threads = 1;
   app.add_option("--model", spec, "MLP spec")->capture_default_str();
+  app.add_option("--threads", threads, "compute threads per rank (a ringdp::nn::ThreadPool)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1024));
   app.add_option("--batch", batch, "samples per rank per step")->capture_default_str();
   app.add_option("--steps", steps, "timed steps per run")->capture_default_str();
   app.add_option("--warmup", warmup, "untimed steps before each run")->capture_default_str();
@@ -146,10 +150,8 @@ int main(int argc, char** argv) {
   train::InMemorySource source(std::move(x), std::move(labels), world.rank(), world.size(),
                                {.batch_size = batch, .seed = 1});
 
-  int threads = 1;
-#ifdef EIGEN_USE_OPENMP
-  threads = Eigen::nbThreads();
-#endif
+  nn::ThreadPool pool(threads);
+  model.set_thread_pool(&pool);
   double load[3] = {0, 0, 0};
   if (world.rank() == 0) {
     if (FILE* f = std::fopen("/proc/loadavg", "r")) {
@@ -158,9 +160,11 @@ int main(int argc, char** argv) {
     }
     fmt::print(
         "# ringdp {} train_throughput: model {} ({} parameters, {:.2f} MB), batch {} per rank "
-        "(global {}), {} ranks, {} Eigen thread(s) per rank, algorithm {}\n",
+        "(global {}), {} ranks, {} compute thread(s) per rank on {} CPU(s), algorithm {}\n# GEMM "
+        "{}\n",
         RINGDP_VERSION_STRING, spec, model.parameter_count(), model.parameter_count() * 4 / 1e6,
-        batch, batch * world.size(), world.size(), threads, algorithm_name);
+        batch, batch * world.size(), world.size(), threads, nn::affinity_cpu_count(),
+        algorithm_name, nn::gemm_library());
     fmt::print(
         "# {} timed steps after {} warm-up steps, {} repeats; load average at start {:.2f} {:.2f} "
         "{:.2f}\n",
@@ -183,6 +187,7 @@ int main(int argc, char** argv) {
         if (trains) {
           model.initialize(42);
           nn::Sgd<float> sgd(model.parameter_count(), {.momentum = 0.9});
+          sgd.set_thread_pool(&pool);
           train::Trainer trainer(comm, model, sgd,
                                  {.bucket_bytes = bucket,
                                   .algorithm = algorithm,
@@ -267,12 +272,11 @@ int main(int argc, char** argv) {
     }
     if (!csv.empty()) {
       std::ofstream out(csv);
-      out << "ranks,batch,model,repeat,bucket_bytes,variant,samples_per_s,step_ms,data_ms,forward_"
-             "ms,"
-             "backward_ms,exposed_comm_ms,optimizer_ms\n";
+      out << "ranks,threads,batch,model,repeat,bucket_bytes,variant,samples_per_s,step_ms,data_ms,"
+             "forward_ms,backward_ms,exposed_comm_ms,optimizer_ms\n";
       for (const auto& r : results) {
-        out << fmt::format("{},{},{},{},{},{},{:.1f},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f}\n",
-                           world.size(), batch, spec, r.repeat, r.bucket_bytes, r.variant,
+        out << fmt::format("{},{},{},{},{},{},{},{:.1f},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f}\n",
+                           world.size(), threads, batch, spec, r.repeat, r.bucket_bytes, r.variant,
                            r.samples_per_s, r.median.total * 1e3, r.median.data * 1e3,
                            r.median.forward * 1e3, r.median.backward * 1e3,
                            r.median.exposed_comm * 1e3, r.median.optimizer * 1e3);

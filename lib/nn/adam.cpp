@@ -34,8 +34,8 @@ std::vector<StateArray<T>> Adam<T>::state() {
 }
 
 template <class T>
-void Adam<T>::update(T* parameters, const T* gradients, std::size_t n, double learning_rate,
-                     std::int64_t step) {
+void Adam<T>::update(T* parameters, const T* gradients, std::size_t begin, std::size_t end,
+                     double learning_rate, std::int64_t step) {
   // Bias corrections depend only on the step, so they are computed once in double and
   // folded into two T coefficients: p -= step_size * m / (sqrt(v) * inv_sqrt_c2 + eps)
   // equals the textbook lr * m_hat / (sqrt(v_hat) + eps).
@@ -59,14 +59,17 @@ void Adam<T>::update(T* parameters, const T* gradients, std::size_t n, double le
   // (the library is built with -fno-math-errno, so sqrt has no side effect) without
   // contracting multiply-adds (-ffp-contract=off), and every element gets the same IEEE
   // operations whichever path computes it.
-  T* m = m_.data();
-  T* v = v_.data();
+  const std::size_t n = end - begin;
+  T* __restrict p = parameters + begin;
+  const T* __restrict grad = gradients + begin;
+  T* __restrict m = m_.data() + begin;
+  T* __restrict v = v_.data() + begin;
   for (std::size_t i = 0; i < n; ++i) {
-    const T g = gradients[i] + l2 * parameters[i];
+    const T g = grad[i] + l2 * p[i];
     m[i] = b1 * m[i] + one_minus_b1 * g;
     v[i] = b2 * v[i] + one_minus_b2 * (g * g);
     // AdamW decays the value from before this step's update.
-    parameters[i] -= step_size * m[i] / (std::sqrt(v[i]) * inv_sqrt_c2 + eps) + decay * parameters[i];
+    p[i] -= step_size * m[i] / (std::sqrt(v[i]) * inv_sqrt_c2 + eps) + decay * p[i];
   }
 }
 

@@ -4,6 +4,8 @@
 
 #include <new>
 
+#include "nn/gemm.hpp"
+#include "nn/kernels.hpp"
 #include "ringdp/error.hpp"
 
 namespace ringdp::nn {
@@ -50,24 +52,99 @@ void Dense<T>::initialize(NormalGenerator& rng) {
 
 template <class T>
 void Dense<T>::forward(const ConstMatrixRef<T>& x, Matrix<T>& y) {
-  // Start from the bias in every column and let the GEMM accumulate onto it (Eigen's GEMM
-  // kernel computes C += A B anyway): one pass over y fewer than GEMM-then-add-bias.
-  // noalias: y never overlaps W or x, so no temporary is needed.
-  y = b_.replicate(1, x.cols());
-  y.noalias() += w_ * x;
+  forward(x, y, Activation::None);
+}
+
+template <class T>
+void Dense<T>::forward(const ConstMatrixRef<T>& x, Matrix<T>& y, Activation activation) {
+  const Eigen::Index batch = x.cols();
+  const auto out = static_cast<Eigen::Index>(outputs_);
+  const auto in = static_cast<Eigen::Index>(inputs_);
+  y.resize(out, batch);
+  const T* w = w_.data();
+  const T* b = b_.data();
+  const T* xp = x.data();
+  const Eigen::Index ldx = x.outerStride();
+  T* yp = y.data();
+  // Row blocks of y = W x: each thread packs only its rows of W (the large operand) and all
+  // of x. Its block (at most a few hundred kB) is still in its cache when the bias and the
+  // activation are applied, so they cost no extra pass over memory.
+  for_each_part(
+      this->thread_pool(), static_cast<std::size_t>(out * batch * in), [&](int part, int parts) {
+        const IndexRange rows = split_range(outputs_, parts, part, detail::kLineFloats<T>);
+        if (rows.empty()) return;
+        const auto r0 = static_cast<Eigen::Index>(rows.begin);
+        const auto m = static_cast<Eigen::Index>(rows.size());
+        detail::gemm<T>(false, false, m, batch, in, w + r0, out, xp, ldx, false, yp + r0, out);
+        detail::add_bias(yp + r0, out, m, batch, b + r0, activation == Activation::ReLU);
+      });
 }
 
 template <class T>
 void Dense<T>::backward(const ConstMatrixRef<T>& x, const ConstMatrixRef<T>& /*y*/,
                         const ConstMatrixRef<T>& dy, Matrix<T>* dx) {
+  backward_parameters(x, dy);
+  if (dx != nullptr) backward_input(dy, *dx);
+}
+
+template <class T>
+void Dense<T>::backward_parameters(const ConstMatrixRef<T>& x, const ConstMatrixRef<T>& dy) {
   // dW = dy x^T sums the per-sample outer products over the batch in one GEMM; the loss
-  // already carries the 1/batch factor, so no scaling here.
-  dw_.noalias() = dy * x.transpose();
-  db_.noalias() = dy.rowwise().sum();
-  if (dx != nullptr) {
-    dx->resize(static_cast<Eigen::Index>(inputs_), dy.cols());
-    dx->noalias() = w_.transpose() * dy;
+  // already carries the 1/batch factor, so no scaling here. Column blocks of dW (contiguous
+  // in the arena) with the matching rows of x, and row blocks of db; each element's sum
+  // over the batch is one thread's, in a fixed order.
+  const Eigen::Index batch = dy.cols();
+  const auto out = static_cast<Eigen::Index>(outputs_);
+  const auto in = static_cast<Eigen::Index>(inputs_);
+  const T* dyp = dy.data();
+  const Eigen::Index ldy = dy.outerStride();
+  const T* xp = x.data();
+  const Eigen::Index ldx = x.outerStride();
+  T* dw = dw_.data();
+  T* db = db_.data();
+  for_each_part(
+      this->thread_pool(), static_cast<std::size_t>(out * in * batch), [&](int part, int parts) {
+        const IndexRange cols = split_range(inputs_, parts, part);
+        if (!cols.empty()) {
+          const auto c0 = static_cast<Eigen::Index>(cols.begin);
+          detail::gemm<T>(false, true, out, static_cast<Eigen::Index>(cols.size()), batch, dyp, ldy,
+                          xp + c0, ldx, false, dw + c0 * out, out);
+        }
+        const IndexRange rows = split_range(outputs_, parts, part, detail::kLineFloats<T>);
+        detail::row_sums(dyp + rows.begin, ldy, static_cast<Eigen::Index>(rows.size()), batch,
+                         db + rows.begin);
+      });
+}
+
+template <class T>
+void Dense<T>::backward_input(const ConstMatrixRef<T>& dy, Matrix<T>& dx,
+                              const Matrix<T>* relu_output) {
+  const Eigen::Index batch = dy.cols();
+  const auto out = static_cast<Eigen::Index>(outputs_);
+  const auto in = static_cast<Eigen::Index>(inputs_);
+  dx.resize(in, batch);
+  if (relu_output != nullptr && (relu_output->rows() != in || relu_output->cols() != batch)) {
+    throw InvalidArgument(
+        fmt::format("Dense::backward_input: ReLU output is {} x {}, expected {} x {}",
+                    relu_output->rows(), relu_output->cols(), in, batch));
   }
+  const T* w = w_.data();
+  const T* dyp = dy.data();
+  const Eigen::Index ldy = dy.outerStride();
+  T* dxp = dx.data();
+  const T* mask = relu_output != nullptr ? relu_output->data() : nullptr;
+  // Row blocks of dx = W^T dy: thread t reads the columns of W for its rows of dx, and
+  // applies the ReLU mask to its block while the block is in its cache.
+  for_each_part(this->thread_pool(), static_cast<std::size_t>(in * batch * out),
+                [&](int part, int parts) {
+                  const IndexRange rows = split_range(inputs_, parts, part, detail::kLineFloats<T>);
+                  if (rows.empty()) return;
+                  const auto r0 = static_cast<Eigen::Index>(rows.begin);
+                  const auto m = static_cast<Eigen::Index>(rows.size());
+                  detail::gemm<T>(true, false, m, batch, out, w + r0 * out, out, dyp, ldy, false,
+                                  dxp + r0, in);
+                  if (mask != nullptr) detail::relu_mask(dxp + r0, in, m, batch, mask + r0);
+                });
 }
 
 template class Dense<float>;

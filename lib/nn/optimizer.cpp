@@ -22,7 +22,15 @@ void Optimizer<T>::step(std::span<T> parameters, std::span<const T> gradients,
         fmt::format("{}: learning rate must be finite and >= 0, got {}", kind(), learning_rate));
   }
   ++step_count_;
-  update(parameters.data(), gradients.data(), size_, learning_rate, step_count_);
+  // Blocks of whole cache lines (16 floats), so that no two threads write the same line.
+  constexpr std::size_t kLine = 64 / sizeof(T);
+  const std::int64_t step = step_count_;
+  for_each_part(pool_, size_, [&](int part, int parts) {
+    const IndexRange r = split_range(size_, parts, part, kLine);
+    if (!r.empty()) {
+      update(parameters.data(), gradients.data(), r.begin, r.end, learning_rate, step);
+    }
+  });
 }
 
 template <class T>

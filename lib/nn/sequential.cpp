@@ -62,6 +62,19 @@ Sequential<T>::Sequential(std::vector<std::unique_ptr<Layer<T>>> layers)
                      gradients_.subspan(ranges_[i].offset, ranges_[i].size));
   }
   deltas_.resize(layers_.size());
+  dense_.resize(layers_.size(), nullptr);
+  fused_relu_.resize(layers_.size(), 0);
+  for (std::size_t i = 0; i < layers_.size(); ++i) {
+    dense_[i] = dynamic_cast<Dense<T>*>(layers_[i].get());
+    fused_relu_[i] = i > 0 && dense_[i - 1] != nullptr &&
+                     dynamic_cast<const ReLU<T>*>(layers_[i].get()) != nullptr;
+  }
+}
+
+template <class T>
+void Sequential<T>::set_thread_pool(ThreadPool* pool) noexcept {
+  pool_ = pool;
+  for (auto& layer : layers_) layer->set_thread_pool(pool);
 }
 
 template <class T>
@@ -100,12 +113,22 @@ std::size_t Sequential<T>::output_size() const noexcept {
 }
 
 template <class T>
-const Matrix<T>& Sequential<T>::forward(const ConstMatrixRef<T>& x) {
-  return forward(x, cache_);
+ConstMatrixRef<T> Sequential<T>::layer_input(const ForwardCache<T>& cache, std::size_t i) {
+  if (i > 0) return cache.outputs[i - 1];
+  return Eigen::Map<const Matrix<T>, 0, Eigen::OuterStride<>>(
+      cache.input_data, cache.input_rows, cache.input_cols,
+      Eigen::OuterStride<>(cache.input_stride));
 }
 
 template <class T>
 const Matrix<T>& Sequential<T>::forward(const ConstMatrixRef<T>& x, ForwardCache<T>& cache) {
+  cache.input = x;  // no allocation when the batch shape is unchanged
+  return forward_in_place(cache.input, cache);
+}
+
+template <class T>
+const Matrix<T>& Sequential<T>::forward_in_place(const ConstMatrixRef<T>& x,
+                                                 ForwardCache<T>& cache) {
   if (static_cast<std::size_t>(x.rows()) != input_size() || x.cols() == 0) {
     throw InvalidArgument(
         fmt::format("Sequential::forward: input is {} x {}, expected {} x batch "
@@ -113,17 +136,24 @@ const Matrix<T>& Sequential<T>::forward(const ConstMatrixRef<T>& x, ForwardCache
                     x.rows(), x.cols(), input_size()));
   }
   cache.done = false;
-  cache.input = x;  // no allocation when the batch shape is unchanged
-  cache.outputs.resize(layers_.size());
-  for (std::size_t i = 0; i < layers_.size(); ++i) {
-    if (i == 0) {
-      layers_[i]->forward(cache.input, cache.outputs[i]);
+  cache.input_data = x.data();
+  cache.input_rows = x.rows();
+  cache.input_cols = x.cols();
+  cache.input_stride = x.outerStride();
+  const std::size_t n = layers_.size();
+  std::vector<Matrix<T>>& out = cache.outputs;
+  out.resize(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    if (fused_relu_[i]) continue;  // done by the Dense before it
+    if (dense_[i] != nullptr && i + 1 < n && fused_relu_[i + 1]) {
+      dense_[i]->forward(layer_input(cache, i), out[i + 1], Activation::ReLU);
+      out[i].resize(0, 0);  // never stored; nothing may read a stale one
     } else {
-      layers_[i]->forward(cache.outputs[i - 1], cache.outputs[i]);
+      layers_[i]->forward(layer_input(cache, i), out[i]);
     }
   }
   cache.done = true;
-  return cache.outputs.back();
+  return out.back();
 }
 
 template <class T>
@@ -141,17 +171,37 @@ void Sequential<T>::backward(const ConstMatrixRef<T>& dlogits, ForwardCache<T>& 
         dlogits.rows(), dlogits.cols(), cache.done ? cache.outputs.back().rows() : 0,
         cache.done ? cache.outputs.back().cols() : 0));
   }
-  // deltas_[i] holds dL/d(input of layer i). Layer i reads the gradient of its output from
-  // deltas_[i + 1] (or dlogits for the last layer); the first layer computes no input
-  // gradient unless the caller asks for it (`dinput`), which saves its largest GEMM.
+  std::vector<Matrix<T>>& outputs = cache.outputs;
+  // deltas_[i] holds dL/d(input of layer i); layer i reads the gradient of its output from
+  // deltas_[i + 1] (or dlogits for the last layer). A Dense whose input comes from a fused
+  // ReLU writes the ReLU's input gradient (deltas_[i - 1]) at once, with the mask applied
+  // in its product's output pass; the ReLU then has nothing left to do. The first layer
+  // computes no input gradient unless the caller asks for it (`dinput`), which saves its
+  // largest GEMM. A Dense hands its parameter
+  // gradients to the hook before it computes its input gradient, so a reducer can start on
+  // them meanwhile.
   const std::size_t n = layers_.size();
   for (std::size_t i = n; i-- > 0;) {
-    const Matrix<T>& x = i == 0 ? cache.input : cache.outputs[i - 1];
-    Matrix<T>* dx = i == 0 ? dinput : &deltas_[i];
-    if (i + 1 == n) {
-      layers_[i]->backward(x, cache.outputs[i], dlogits, dx);
-    } else {
-      layers_[i]->backward(x, cache.outputs[i], deltas_[i + 1], dx);
+    const ConstMatrixRef<T> dy = i + 1 == n ? dlogits : ConstMatrixRef<T>(deltas_[i + 1]);
+    if (Dense<T>* dense = dense_[i]) {
+      dense->backward_parameters(layer_input(cache, i), dy);
+      if (hook) hook(i, ranges_[i]);
+      if (i > 0 && fused_relu_[i - 1]) {
+        dense->backward_input(dy, deltas_[i - 1], &outputs[i - 1]);
+      } else if (i > 0) {
+        dense->backward_input(dy, deltas_[i]);
+      } else if (dinput != nullptr) {
+        dense->backward_input(dy, *dinput);
+      }
+      continue;
+    }
+    const bool done_by_next = fused_relu_[i] && i + 1 < n && dense_[i + 1] != nullptr;
+    if (!done_by_next) {
+      // A layer without a fused path (and a fused ReLU with no Dense after it): its own
+      // backward. A fused ReLU's input was never stored; ReLU reads only its output.
+      const ConstMatrixRef<T> x =
+          fused_relu_[i] ? ConstMatrixRef<T>(outputs[i]) : layer_input(cache, i);
+      layers_[i]->backward(x, outputs[i], dy, i == 0 ? dinput : &deltas_[i]);
     }
     if (hook) hook(i, ranges_[i]);
   }

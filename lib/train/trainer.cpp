@@ -84,6 +84,13 @@ Trainer::Trainer(const Communicator& comm, nn::Sequential<float>& model,
         fmt::format("Trainer: the optimizer is sized for {} parameters, the model has {}",
                     optimizer_.size(), model_.parameter_count()));
   }
+  // Two helper threads beside the compute threads: the reducer's progress thread and,
+  // when the source reads ahead, a loader's reader thread. Agreed: a rank that cannot start
+  // its threads fails every rank, before the collectives below.
+  agree_on(comm_, [this] {
+    cores_ = nn::plan_cores(options_.threads, 2);
+    pool_ = std::make_unique<nn::ThreadPool>(cores_.compute_threads, cores_.pool_options());
+  });
   const std::size_t bucket_bytes =
       options_.bucket_bytes == 0 ? default_bucket_bytes() : options_.bucket_bytes;
   const std::vector<std::size_t> ends = layer_ends(model_);
@@ -109,9 +116,15 @@ Trainer::Trainer(const Communicator& comm, nn::Sequential<float>& model,
   if (options_.check) check_replicas("after the initial broadcast");
   recorder_ =
       std::make_unique<detail::TimelineRecorder>(options_.record_timeline, ReducerClock::now());
+  // Last, so that a constructor that throws leaves no pointer to its pool behind.
+  model_.set_thread_pool(pool_.get());
+  optimizer_.set_thread_pool(pool_.get());
 }
 
-Trainer::~Trainer() = default;
+Trainer::~Trainer() {
+  if (model_.thread_pool() == pool_.get()) model_.set_thread_pool(nullptr);
+  if (optimizer_.thread_pool() == pool_.get()) optimizer_.set_thread_pool(nullptr);
+}
 
 void Trainer::set_position(const TrainPosition& position) {
   if (position.epoch < 0 || position.step_in_epoch < 0 || position.global_step < 0) {

@@ -13,6 +13,7 @@
 #include "ringdp/nn/dense.hpp"
 #include "ringdp/nn/loss.hpp"
 #include "ringdp/nn/sequential.hpp"
+#include "ringdp/nn/thread_pool.hpp"
 
 using ringdp::test::all_ranks;
 using namespace ringdp::nn;
@@ -108,6 +109,23 @@ void check_layer(std::unique_ptr<Layer<double>> layer_ptr, double input_gap) {
   }
 }
 
+// Relative error of the model's backward gradient of the mean softmax cross-entropy loss
+// against central differences.
+double model_gradient_error(Sequential<double>& model, const Matrix<double>& x,
+                            const std::vector<std::int32_t>& labels) {
+  Matrix<double> dlogits;
+  const auto loss = [&] {
+    Matrix<double> scratch;
+    return softmax_cross_entropy<double>(model.forward(x), labels, scratch).mean_loss;
+  };
+  softmax_cross_entropy<double>(model.forward(x), labels, dlogits);
+  model.backward(dlogits);
+  const std::vector<double> analytic(model.gradients().begin(), model.gradients().end());
+  const std::vector<double> num =
+      numeric_gradient(model.parameters().data(), model.parameter_count(), loss);
+  return relative_error(analytic.data(), num);
+}
+
 }  // namespace
 
 TEST_CASE("gradient check: Dense (weights, bias and input)") {
@@ -149,17 +167,34 @@ TEST_CASE("gradient check: whole model through the arena, with the backward hook
 
   const Matrix<double> x = random_matrix(4, 4, 5);
   const std::vector<std::int32_t> labels = {0, 2, 1, 2};
-  Matrix<double> dlogits;
-  const auto loss = [&] {
-    Matrix<double> scratch;
-    return softmax_cross_entropy<double>(model.forward(x), labels, scratch).mean_loss;
-  };
-  softmax_cross_entropy<double>(model.forward(x), labels, dlogits);
-  model.backward(dlogits);
-  const std::vector<double> analytic(model.gradients().begin(), model.gradients().end());
-  const std::vector<double> num =
-      numeric_gradient(model.parameters().data(), model.parameter_count(), loss);
-  const double err = relative_error(analytic.data(), num);
+  const double err = model_gradient_error(model, x, labels);
   INFO("model relative error " << err);
   CHECK(all_ranks(err < kTolerance));
+}
+
+TEST_CASE("gradient check: the fused Dense+ReLU paths, on 1 and 3 threads") {
+  // Dense+ReLU before a Dense (mask applied in that Dense's backward), Dense+ReLU before a
+  // Tanh (the ReLU's own backward), and a model ending in Dense+ReLU (the ReLU's backward
+  // on dlogits); widths and batch off the 16-element split unit.
+  for (int threads : {1, 3}) {
+    ThreadPool pool(threads, {.min_parallel_work = 1});  // split even these small kernels
+    std::vector<std::unique_ptr<Layer<double>>> layers;
+    layers.push_back(std::make_unique<Dense<double>>(7, 19, Init::He));
+    layers.push_back(std::make_unique<ReLU<double>>(19));
+    layers.push_back(std::make_unique<Dense<double>>(19, 35, Init::He));
+    layers.push_back(std::make_unique<ReLU<double>>(35));
+    layers.push_back(std::make_unique<Tanh<double>>(35));
+    layers.push_back(std::make_unique<Dense<double>>(35, 6, Init::He));
+    layers.push_back(std::make_unique<ReLU<double>>(6));
+    Sequential<double> model(std::move(layers));
+    model.initialize(8);
+    for (double& p : model.parameters()) p += 0.03;
+    model.set_thread_pool(&pool);
+
+    const Matrix<double> x = random_matrix(7, 5, 9);
+    const std::vector<std::int32_t> labels = {0, 5, 3, 2, 1};
+    const double err = model_gradient_error(model, x, labels);
+    INFO(threads << " threads: relative error " << err);
+    CHECK(all_ranks(err < kTolerance));
+  }
 }

@@ -216,3 +216,36 @@ TEST_CASE("Sequential rejects inconsistent layers and inputs") {
   CHECK(all_ranks(
       !invalid_argument_message([&] { model.backward(Matrix<float>::Zero(2, 4)); }).empty()));
 }
+
+TEST_CASE("forward uses its input in place (a matrix, a map, a column block) or evaluates it") {
+  auto model = Sequential<float>::from_spec("6-5-4-3");
+  model.initialize(2);
+  const Matrix<float> x = Matrix<float>::Random(6, 7);
+  const std::vector<std::int32_t> labels = {0, 1, 2, 0, 1, 2, 0};
+  Matrix<float> dlogits;
+  softmax_cross_entropy<float>(model.forward(x), labels, dlogits);
+  model.backward(dlogits);
+  const std::vector<float> reference(model.gradients().begin(), model.gradients().end());
+  const auto gradients_match = [&] {
+    return same_bits<float>(model.gradients(), std::span<const float>(reference));
+  };
+
+  // Columns 1..7 of a 9-column buffer: a block with an offset, read in place.
+  std::vector<float> buffer(6 * 9, 0.0f);
+  std::memcpy(buffer.data() + 6, x.data(), sizeof(float) * 42);
+  const Eigen::Map<const Matrix<float>> all(buffer.data(), 6, 9);
+  model.forward(all.middleCols(1, 7));
+  model.backward(dlogits);
+  CHECK(all_ranks(gradients_match()));
+  // In place indeed: backward reads the caller's buffer, so a change after forward shows
+  // (the first layer's weight gradient is dy x^T).
+  model.forward(all.middleCols(1, 7));
+  buffer[6] = std::nanf("");
+  model.backward(dlogits);
+  CHECK(all_ranks(!gradients_match()));
+
+  // An expression is evaluated into the model's own buffer: the same bits as the matrix.
+  model.forward(x + Matrix<float>::Zero(6, 7));
+  model.backward(dlogits);
+  CHECK(all_ranks(gradients_match()));
+}

@@ -2,6 +2,7 @@
 /// \file
 /// Adam (Kingma & Ba 2015), optionally with decoupled weight decay (AdamW).
 
+#include <Eigen/Core>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -35,11 +36,11 @@ class Adam final : public Optimizer<T> {
   [[nodiscard]] std::vector<StateArray<T>> state() override;
 
  private:
-  void update(T* parameters, const T* gradients, std::size_t n, double learning_rate,
-              std::int64_t step) override;
+  void update(T* parameters, const T* gradients, std::size_t begin, std::size_t end,
+              double learning_rate, std::int64_t step) override;
   AdamOptions options_;
-  std::vector<T> m_;
-  std::vector<T> v_;
+  std::vector<T, Eigen::aligned_allocator<T>> m_;  // aligned like the arena
+  std::vector<T, Eigen::aligned_allocator<T>> v_;  // aligned like the arena
 };
 
 extern template class Adam<float>;

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "ringdp/nn/init.hpp"
+#include "ringdp/nn/thread_pool.hpp"
 #include "ringdp/nn/types.hpp"
 
 namespace ringdp::nn {
@@ -23,7 +24,8 @@ struct TensorShape {
 /// Layers own no parameter memory: the model hands each layer its slice of the flat
 /// parameter and gradient arenas (bind()), and the layer keeps Eigen maps into them.
 /// Layers keep no per-batch state: the model passes the cached input and output back into
-/// backward(). Not thread-safe; one model per thread.
+/// backward(). Not thread-safe; one model per thread. A layer may split its kernels among
+/// the compute threads of a ThreadPool (set_thread_pool(); Sequential sets it on every layer).
 template <class T>
 class Layer {
  public:
@@ -55,6 +57,14 @@ class Layer {
   /// the input gradient nobody needs.
   virtual void backward(const ConstMatrixRef<T>& x, const ConstMatrixRef<T>& y,
                         const ConstMatrixRef<T>& dy, Matrix<T>* dx) = 0;
+
+  /// The compute threads the layer's kernels may use (nullptr: the calling thread only).
+  /// The pool must outlive its use by the layer.
+  void set_thread_pool(ThreadPool* pool) noexcept { pool_ = pool; }
+  [[nodiscard]] ThreadPool* thread_pool() const noexcept { return pool_; }
+
+ private:
+  ThreadPool* pool_ = nullptr;
 };
 
 }  // namespace ringdp::nn

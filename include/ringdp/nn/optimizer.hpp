@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "ringdp/nn/thread_pool.hpp"
+
 namespace ringdp::nn {
 
 /// A named view of one optimizer state array (same length and layout as the arena). Read
@@ -21,8 +23,11 @@ struct StateArray {
 
 /// Base of SGD and Adam. The learning rate is an argument of step() so that the schedule
 /// stays with the trainer. Updates are element-wise and deterministic, so replicas that
-/// hold the same parameters, gradients and state stay bit-identical. Local, no MPI; not
-/// thread-safe.
+/// hold the same parameters, gradients and state stay bit-identical. An update is one
+/// vectorised pass over the arena (parameters, gradients and state read once, written
+/// once); with a ThreadPool (set_thread_pool()) each thread takes one contiguous block of
+/// it. Element-wise, so the result is the same bits for every thread count. Local, no MPI;
+/// not thread-safe.
 template <class T>
 class Optimizer {
  public:
@@ -50,14 +55,22 @@ class Optimizer {
   /// Zeroes the state arrays and the step count.
   void reset();
 
+  /// The compute threads step() may use (nullptr, the default: the calling thread only).
+  /// The pool must outlive its use by the optimizer.
+  void set_thread_pool(ThreadPool* pool) noexcept { pool_ = pool; }
+  [[nodiscard]] ThreadPool* thread_pool() const noexcept { return pool_; }
+
  protected:
   explicit Optimizer(std::size_t size) : size_(size) {}
-  /// The update itself; `step` is the already incremented step count (1 on the first call).
-  virtual void update(T* parameters, const T* gradients, std::size_t n, double learning_rate,
-                      std::int64_t step) = 0;
+  /// The update of elements [begin, end) of the arena (and of the state arrays); `step` is
+  /// the already incremented step count (1 on the first call). Called once per thread on
+  /// disjoint ranges, possibly at the same time: it may write only those elements.
+  virtual void update(T* parameters, const T* gradients, std::size_t begin, std::size_t end,
+                      double learning_rate, std::int64_t step) = 0;
 
  private:
   std::size_t size_;
+  ThreadPool* pool_ = nullptr;
   std::int64_t step_count_ = 0;
 };
 

@@ -8,13 +8,18 @@
 #include <memory>
 #include <span>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "ringdp/nn/init.hpp"
 #include "ringdp/nn/layer.hpp"
+#include "ringdp/nn/thread_pool.hpp"
 #include "ringdp/nn/types.hpp"
 
 namespace ringdp::nn {
+
+template <class T>
+class Dense;
 
 /// Called by Sequential::backward() as soon as layer `layer`'s parameter gradients are
 /// final, with that layer's range in the gradient arena (empty for layers without
@@ -23,16 +28,21 @@ namespace ringdp::nn {
 /// 0: after the call for `layer`, the prefix [0, range.end()) is complete.
 using BackwardHook = std::function<void(std::size_t layer, ArenaRange range)>;
 
-/// What one forward pass leaves for its backward: the input and every layer's output.
-/// Sequential keeps one of its own for forward(x) / backward(dlogits); a caller with
-/// several batches in flight at once (a pipeline stage's micro-batches) keeps one per
+/// What one forward pass leaves for its backward: where its input is and every layer's
+/// output. Sequential keeps one of its own for forward(x) / backward(dlogits); a caller
+/// with several batches in flight at once (a pipeline stage's micro-batches) keeps one per
 /// batch and passes it to forward(x, cache) / backward(dlogits, cache, ...). Its buffers
-/// keep their capacity, so a steady batch size allocates nothing.
+/// keep their capacity, so a steady batch size allocates nothing. Filled and read by
+/// Sequential only.
 template <class T>
 struct ForwardCache {
-  Matrix<T> input;                 ///< the forward pass's x
-  std::vector<Matrix<T>> outputs;  ///< outputs[i]: layer i's output
-  bool done = false;               ///< a forward pass filled this cache
+  Matrix<T> input;                 ///< x when copied or evaluated (see forward())
+  std::vector<Matrix<T>> outputs;  ///< outputs[i]: layer i's output (empty when fused away)
+  const T* input_data = nullptr;   ///< the pass's input: `input` or the caller's storage
+  Eigen::Index input_rows = 0;
+  Eigen::Index input_cols = 0;
+  Eigen::Index input_stride = 0;
+  bool done = false;  ///< a forward pass filled this cache
 };
 
 /// A model: layers applied in order, parameters in one flat arena.
@@ -49,6 +59,12 @@ struct ForwardCache {
 /// The arenas are allocated once in the constructor and never move (also not when the
 /// model is moved), so spans from parameters()/gradients() stay valid for the model's life.
 /// Not thread-safe; every rank holds its own replica and calls the methods locally (no MPI).
+///
+/// Kernels: a Dense followed by a ReLU runs as one pass (Activation::ReLU: the bias and the
+/// ReLU applied to the product's result block while it is in cache, and in backward the
+/// ReLU's mask applied to the next Dense's input gradient the same way), so the ReLU's
+/// input is never stored. With a ThreadPool (set_thread_pool()) every kernel is split among
+/// its threads, deterministically for a fixed thread count (see Dense).
 ///
 /// One data-parallel step, in outline (the reducer and schedule belong to the trainer):
 /// \code
@@ -91,12 +107,25 @@ class Sequential {
   void initialize(NormalGenerator& rng);
 
   /// Runs the model on `x` (input_size() x batch, one sample per column) and returns the
-  /// logits (output_size() x batch), valid until the next forward(). `x` is copied into a
-  /// buffer kept for backward() (a few hundred kB for an MNIST batch, far below one GEMM's
-  /// cost), so the caller may reuse its batch memory at once. Throws InvalidArgument on a
-  /// wrong row count or an empty batch.
-  const Matrix<T>& forward(const ConstMatrixRef<T>& x);
-  /// forward() keeping what backward needs in `cache` instead of in the model.
+  /// logits (output_size() x batch), valid until the next forward(). `x` is not copied:
+  /// the first layer's backward reads it again, so it must stay alive and unchanged until
+  /// backward() (or the next forward()). A Matrix<T>, an Eigen::Map over the caller's
+  /// buffer, a Ref, or a block of whole columns of one is used in place; an expression Eigen
+  /// must evaluate first (Matrix::Zero(...), a cast, a product) is evaluated into a buffer
+  /// of the model. A temporary Matrix is refused at compile time (it would be gone before
+  /// backward()). Throws InvalidArgument on a wrong row count or an empty batch.
+  template <class Derived>
+  const Matrix<T>& forward(const Eigen::MatrixBase<Derived>& x) {
+    if constexpr (kUsableInPlace<Derived>) {
+      return forward_in_place(x, cache_);
+    } else {
+      cache_.input = x;
+      return forward_in_place(cache_.input, cache_);
+    }
+  }
+  const Matrix<T>& forward(Matrix<T>&& x) = delete;
+  /// forward() keeping what backward needs in `cache` instead of in the model. `x` is
+  /// copied into the cache (the caller may reuse its memory at once).
   const Matrix<T>& forward(const ConstMatrixRef<T>& x, ForwardCache<T>& cache);
 
   /// Back-propagates dL/dlogits (same shape as the last forward()'s logits), overwriting
@@ -110,6 +139,11 @@ class Sequential {
   /// pipeline stage sends it to the stage before); backward() skips it.
   void backward(const ConstMatrixRef<T>& dlogits, ForwardCache<T>& cache, const BackwardHook& hook,
                 Matrix<T>* dinput = nullptr);
+
+  /// The compute threads of every layer's kernels (nullptr, the default: the calling thread
+  /// only); see ThreadPool. The pool must outlive its use by the model.
+  void set_thread_pool(ThreadPool* pool) noexcept;
+  [[nodiscard]] ThreadPool* thread_pool() const noexcept { return pool_; }
 
   /// The flat parameter arena (all parameters, last layer first).
   [[nodiscard]] std::span<T> parameters() noexcept { return parameters_; }
@@ -131,7 +165,27 @@ class Sequential {
   [[nodiscard]] const std::vector<TensorInfo>& tensors() const noexcept { return tensors_; }
 
  private:
+  // Usable in place: direct access to column-major T storage with unit inner stride.
+  template <class Derived>
+  static constexpr bool kUsableInPlace = std::is_same_v<typename Derived::Scalar, T> &&
+                                         (static_cast<unsigned>(Derived::Flags) &
+                                          Eigen::DirectAccessBit) != 0 &&
+                                         (static_cast<unsigned>(Derived::Flags) &
+                                          Eigen::RowMajorBit) == 0 &&
+                                         Derived::InnerStrideAtCompileTime == 1;
+  const Matrix<T>& forward_in_place(const ConstMatrixRef<T>& x, ForwardCache<T>& cache);
+  // What layer i reads in forward and backward: the pass's input (read again by the first
+  // layer's backward) or the previous layer's output.
+  [[nodiscard]] static ConstMatrixRef<T> layer_input(const ForwardCache<T>& cache, std::size_t i);
+
   std::vector<std::unique_ptr<Layer<T>>> layers_;
+  // Fusion plan, fixed at construction: dense_[i] is layer i as a Dense (else null);
+  // fused_relu_[i] marks a ReLU right after a Dense, which that Dense's forward applies in
+  // its output pass (the Dense's own output is never stored) and, when the layer after the
+  // ReLU is a Dense too, that layer's backward_input() applies in its output pass.
+  std::vector<Dense<T>*> dense_;
+  std::vector<char> fused_relu_;
+  ThreadPool* pool_ = nullptr;
   std::vector<ArenaRange> ranges_;   // per layer, in layer order
   std::vector<TensorInfo> tensors_;  // in arena order
   // Arena storage, aligned to kArenaAlignment bytes. Not a std::vector: the buffers must

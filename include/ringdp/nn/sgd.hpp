@@ -2,6 +2,7 @@
 /// \file
 /// Stochastic gradient descent with momentum, Nesterov momentum and weight decay.
 
+#include <Eigen/Core>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -33,10 +34,10 @@ class Sgd final : public Optimizer<T> {
   [[nodiscard]] std::vector<StateArray<T>> state() override;
 
  private:
-  void update(T* parameters, const T* gradients, std::size_t n, double learning_rate,
-              std::int64_t step) override;
+  void update(T* parameters, const T* gradients, std::size_t begin, std::size_t end,
+              double learning_rate, std::int64_t step) override;
   SgdOptions options_;
-  std::vector<T> velocity_;
+  std::vector<T, Eigen::aligned_allocator<T>> velocity_;  // aligned like the arena
 };
 
 extern template class Sgd<float>;

@@ -18,6 +18,7 @@
 #include "ringdp/nn/loss.hpp"
 #include "ringdp/nn/optimizer.hpp"
 #include "ringdp/nn/sequential.hpp"
+#include "ringdp/nn/thread_pool.hpp"
 #include "ringdp/train/batch_source.hpp"
 #include "ringdp/train/checkpoint.hpp"
 #include "ringdp/train/lr_schedule.hpp"
@@ -67,6 +68,13 @@ struct TrainerOptions {
   /// rank (no optimizer update, optimizer state untouched), StepResult::skipped says so,
   /// and training goes on.
   bool skip_nonfinite = false;
+  /// Compute threads of this rank: the trainer runs a nn::ThreadPool of this many threads
+  /// (the calling thread included) and gives it to the model and the optimizer for as long
+  /// as it lives. 0: one per CPU this rank may run on (sched_getaffinity) minus one CPU
+  /// counted for the reducer's progress thread and a loader's reader thread (nn::plan_cores;
+  /// Trainer::cores() tells what was planned). Results are deterministic for a fixed count;
+  /// replicas stay bit-identical whatever each rank's count. Must be >= 0 (InvalidArgument).
+  int threads = 1;
 };
 
 /// Where a run stands, for checkpoints: together with the parameter arena and the
@@ -207,6 +215,8 @@ class Trainer {
   [[nodiscard]] const std::vector<TimelineEvent>& timeline() const noexcept;
   [[nodiscard]] const GradientReducer& reducer() const noexcept { return *reducer_; }
   [[nodiscard]] const TrainerOptions& options() const noexcept { return options_; }
+  /// Local: this rank's CPUs and threads as planned from TrainerOptions::threads.
+  [[nodiscard]] const nn::CoreBudget& cores() const noexcept { return cores_; }
   [[nodiscard]] const Communicator& communicator() const noexcept { return comm_; }
 
  private:
@@ -236,6 +246,10 @@ class Trainer {
   nn::Sequential<float>& model_;
   nn::Optimizer<float>& optimizer_;
   TrainerOptions options_;
+  // The compute threads (TrainerOptions::threads), given to model_ and optimizer_ at the
+  // end of construction and taken back by the destructor.
+  nn::CoreBudget cores_;
+  std::unique_ptr<nn::ThreadPool> pool_;
   std::unique_ptr<GradientReducer> reducer_;
   std::unique_ptr<detail::StepSumsReduction> step_sums_;
   // Set on the progress thread when a reduced bucket holds a NaN or Inf; read after
