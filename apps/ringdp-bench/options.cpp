@@ -97,7 +97,7 @@ ParseResult parse_options(int argc, char** argv) {
   Options o;
   std::string min_bytes = "8";
   std::string max_bytes = "256M";
-  std::string algos = "ring,rd,mpi,ps,auto";
+  std::string algos = "ring,rd,mpi,ps,shm,hier,auto";
   std::string dtype = "float";
   std::string op = "sum";
   std::string corrupt;
@@ -113,8 +113,16 @@ ParseResult parse_options(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--factor", o.factor, "Size multiplier between points (integer >= 2)")
       ->capture_default_str();
-  app.add_option("--algos", algos, "Comma-separated list of ring, rd, mpi, ps, auto")
+  app.add_option("--algos", algos,
+                 "Comma-separated list of ring, rd, mpi, ps, shm, hier, auto (by default shm "
+                 "is left out when the ranks span several nodes, hier when they share one)")
       ->capture_default_str();
+  app.add_flag("--shared", o.shared,
+               "Put the working buffer in a SharedBuffer (the node's shared window): shm and "
+               "hier then need no copy-in");
+  app.add_flag("!--no-floor", o.floor,
+               "Do not measure the memory floor (every rank reading and writing its buffer in "
+               "place, all at once) at every size");
   app.add_option("--warmup", o.warmup,
                  "Untimed calls per algorithm and size, after the one checked call")
       ->capture_default_str();
@@ -154,6 +162,7 @@ ParseResult parse_options(int argc, char** argv) {
     o.min_bytes = parse_bytes(min_bytes);
     o.max_bytes = parse_bytes(max_bytes);
     o.algorithms = parse_algorithm_list(algos);
+    o.algorithms_given = app.count("--algos") > 0;
     o.type = parse_data_type(dtype);
     o.op = parse_reduce_op(op);
     if (!corrupt.empty()) o.corrupt_for_testing = parse_algorithm(corrupt);
