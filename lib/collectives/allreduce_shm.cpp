@@ -18,6 +18,7 @@
 
 #include <fmt/format.h>
 
+#include <atomic>
 #include <cstdint>
 #include <cstring>
 #include <optional>
@@ -26,6 +27,7 @@
 #include "comm/node_state.hpp"
 #include "reduce_kernels.hpp"
 #include "ringdp/error.hpp"
+#include "ringdp/testing.hpp"
 #include "shm_rounds.hpp"
 #include "shm_sync.hpp"
 
@@ -33,8 +35,10 @@ namespace ringdp::detail {
 namespace {
 
 // Up to this size every rank reduces all p inputs itself, with one wait per call, instead
-// of two waits and a split of the work. Measured (allreduce_shm.cpp's note below).
+// of two waits and a split of the work. Measured: see the note at the end of this file.
 constexpr std::size_t kSmallBytes = 16 * 1024;
+
+std::atomic<std::size_t> small_override{0};
 // The in-window path reduces a slice in pieces of this size, which stay in L1 between the
 // reads of the p inputs and the p writes of the result.
 constexpr std::size_t kDirectPieceBytes = 16 * 1024;
@@ -127,6 +131,23 @@ void allreduce_shm(const Communicator& comm, std::span<T> data, ReduceOp op) {
   if (small) return small_path(comm, sync, data, op);
   rounds_path(comm, sync, data, op, where.has_value());
 }
+
+}  // namespace ringdp::detail
+
+namespace ringdp::testing {
+
+void set_shm_small_bytes(std::size_t bytes) noexcept {
+  detail::small_override.store(bytes, std::memory_order_relaxed);
+}
+
+std::size_t shm_small_bytes() noexcept {
+  const std::size_t set = detail::small_override.load(std::memory_order_relaxed);
+  return set != 0 ? set : detail::kSmallBytes;
+}
+
+}  // namespace ringdp::testing
+
+namespace ringdp::detail {
 
 #define RINGDP_INSTANTIATE(T) \
   template void allreduce_shm<T>(const Communicator&, std::span<T>, ReduceOp);

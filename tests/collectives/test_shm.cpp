@@ -18,6 +18,7 @@
 #include "ringdp/collectives/shared_buffer.hpp"
 #include "ringdp/collectives/tuning.hpp"
 #include "ringdp/error.hpp"
+#include "ringdp/testing.hpp"
 
 using ringdp::Algorithm;
 using ringdp::ReduceOp;
@@ -31,15 +32,6 @@ enum class Memory { Ordinary, Shared, Mixed };
 std::uint64_t next_seed() {
   static std::uint64_t seed = 5000;
   return seed++;
-}
-
-template <class T>
-std::vector<ReduceOp> ops_for() {
-  if constexpr (std::is_floating_point_v<T>) {
-    return {ReduceOp::Sum, ReduceOp::Average, ReduceOp::Min, ReduceOp::Max, ReduceOp::Product};
-  } else {
-    return {ReduceOp::Sum, ReduceOp::Min, ReduceOp::Max, ReduceOp::Product};
-  }
 }
 
 // Counts around the shm algorithm's thresholds: empty, tiny, fewer than ranks, the small
@@ -91,7 +83,7 @@ bool run_case(const ringdp::Communicator& comm, std::size_t count, ReduceOp op, 
 template <class T>
 bool sweep(const ringdp::Communicator& comm, Algorithm algorithm) {
   bool ok = true;
-  for (ReduceOp op : ops_for<T>()) {
+  for (ReduceOp op : ringdp::test::ops_for<T>()) {
     for (std::size_t count : counts<T>()) {
       for (Memory memory : {Memory::Ordinary, Memory::Shared, Memory::Mixed}) {
         ok = run_case<T>(comm, count, op, algorithm, memory) && ok;
@@ -111,6 +103,28 @@ TEMPLATE_TEST_CASE("shm and hier allreduce match MPI_Allreduce on any memory", "
     INFO("algorithm " << ringdp::to_string(algorithm));
     CHECK(sweep<TestType>(comm, algorithm));
   }
+}
+
+TEMPLATE_TEST_CASE("shm allreduce walks the slice path with small counts", "[shm]", float,
+                   std::int64_t) {
+  // Every message but 1 byte takes the owned slices, so counts of 1, fewer than ranks and
+  // the like (slices of 0 or 1 element) go through it, on every kind of memory.
+  ringdp::Communicator comm(MPI_COMM_WORLD);
+  ringdp::testing::set_shm_small_bytes(1);
+  bool ok = true;
+  for (Algorithm algorithm : {Algorithm::Shm, Algorithm::Hierarchical}) {
+    if (!runs_here(comm, algorithm)) continue;
+    for (ReduceOp op : ringdp::test::ops_for<TestType>()) {
+      for (std::size_t count :
+           {std::size_t{1}, std::size_t{2}, std::size_t{7}, std::size_t{1009}}) {
+        for (Memory memory : {Memory::Ordinary, Memory::Shared, Memory::Mixed}) {
+          ok = run_case<TestType>(comm, count, op, algorithm, memory) && ok;
+        }
+      }
+    }
+  }
+  ringdp::testing::set_shm_small_bytes(0);
+  CHECK(ok);
 }
 
 TEST_CASE("shm and hier allreduce of 2^20+3 elements", "[shm][large]") {
