@@ -23,7 +23,8 @@ write_basic_package_version_file(${PROJECT_BINARY_DIR}/ringdpConfigVersion.cmake
 install(FILES ${PROJECT_BINARY_DIR}/ringdpConfig.cmake ${PROJECT_BINARY_DIR}/ringdpConfigVersion.cmake
         DESTINATION ${RINGDP_INSTALL_CMAKEDIR})
 
-# pkg-config: the HDF5 link line is private (the public headers never include hdf5.h).
+# pkg-config: the HDF5 link line is private (of the public headers only ringdp/io/h5_handle.hpp
+# and h5_storage.hpp include hdf5.h; a program using them links HDF5 itself).
 configure_file(cmake/ringdp.pc.in ${PROJECT_BINARY_DIR}/ringdp.pc @ONLY)
 install(FILES ${PROJECT_BINARY_DIR}/ringdp.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
 

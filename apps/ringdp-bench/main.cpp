@@ -8,11 +8,11 @@
 
 #include <cstdio>
 #include <exception>
+#include <ringdp/io/durable_file.hpp>
 #include <ringdp/ringdp.hpp>
 #include <string>
 #include <vector>
 
-#include "atomic_file.hpp"
 #include "measure.hpp"
 #include "options.hpp"
 #include "report.hpp"
@@ -62,6 +62,10 @@ ringdp::bench::Options runnable(ringdp::bench::Options options, const ringdp::No
 int run(const ringdp::Communicator& comm, const ringdp::bench::Options& given,
         const std::string& command) {
   using namespace ringdp::bench;
+  // Output files are published whole and on disk, or not at all (ringdp/io/durable_file.hpp).
+  using ringdp::io::check_writable;
+  using ringdp::io::read_file_if_exists;
+  using ringdp::io::write_file_durably;
   const bool root = comm.rank() == 0;
   std::string note;
   const Options options = ringdp::agree_on(
@@ -105,10 +109,10 @@ int run(const ringdp::Communicator& comm, const ringdp::bench::Options& given,
   ringdp::agree_on(comm, [&] {
     if (!root) return;
     if (!options.csv_path.empty()) {
-      write_file_atomically(options.csv_path, to_csv(rows, options, comm.size()));
+      write_file_durably(options.csv_path, to_csv(rows, options, comm.size()));
     }
     if (!options.json_path.empty()) {
-      write_file_atomically(options.json_path, to_json(info, options, rows, summary, command));
+      write_file_durably(options.json_path, to_json(info, options, rows, summary, command));
     }
     if (!options.tune_path.empty()) {
       // The segment the ring was measured with, whether --segment, RINGDP_SEGMENT_BYTES, the
@@ -119,9 +123,9 @@ int run(const ringdp::Communicator& comm, const ringdp::bench::Options& given,
           fmt::format("{} {}, {} .. {}, ring segment {}", ringdp::to_string(options.type),
                       ringdp::to_string(options.op), format_bytes(options.min_bytes),
                       format_bytes(options.max_bytes), format_bytes(segment));
-      write_file_atomically(options.tune_path,
-                            tuning_file(read_file_if_exists(options.tune_path), rows, comm.size(),
-                                        segment, info, measured_with));
+      write_file_durably(options.tune_path,
+                         tuning_file(read_file_if_exists(options.tune_path), rows, comm.size(),
+                                     segment, info, measured_with));
     }
   });
   // The rows are reduced over ranks, so wrong_total, and the exit code, agree everywhere.

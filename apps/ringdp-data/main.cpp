@@ -5,8 +5,9 @@
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
+#include <cstdint>
 #include <iostream>
-#include <map>
+#include <span>
 
 #include "inspect.hpp"
 #include "ringdp/ringdp.hpp"
@@ -61,18 +62,13 @@ int main(int argc, char** argv) {
       }
       return 0;
     }
-    // inspect is serial: rank 0 reads and prints; the others wait for its verdict.
-    int problems = 0;
-    std::string error;
-    if (comm.rank() == 0) {
-      try {
-        problems = inspect_file(file, classes, std::cout);
-      } catch (const ringdp::Error& e) {
-        error = e.cause();
-      }
-    }
-    ringdp::agree(comm, error);
-    MPI_Bcast(&problems, 1, MPI_INT, 0, comm.native());
+    // inspect is serial: rank 0 reads and prints; the others wait for its verdict (a
+    // failure is rank 0's error, of its class, on every rank).
+    std::int32_t problems = 0;
+    ringdp::agree_on(comm, [&] {
+      if (comm.rank() == 0) problems = inspect_file(file, classes, std::cout);
+    });
+    ringdp::broadcast<std::int32_t>(comm, std::span(&problems, 1), 0);
     return problems == 0 ? 0 : 1;
   } catch (const ringdp::Error& e) {
     if (comm.rank() == 0 || !e.collective()) std::cerr << e.what() << "\n";

@@ -1,6 +1,8 @@
 #pragma once
 /// \file
-/// The umbrella header: everything of ringdp's public C++ API.
+/// The umbrella header: everything of ringdp's public C++ API except the two headers that
+/// include <hdf5.h>, ringdp/io/h5_handle.hpp and ringdp/io/h5_storage.hpp (include them
+/// yourself and link HDF5).
 
 #include "ringdp/collectives/collectives.hpp"
 #include "ringdp/collectives/gradient_reducer.hpp"
@@ -17,12 +19,13 @@
 #include "ringdp/comm/settings.hpp"
 #include "ringdp/comm/stall.hpp"
 #include "ringdp/data/h5_dataset.hpp"
-#include "ringdp/data/hdf5_lock.hpp"
 #include "ringdp/data/loader.hpp"
 #include "ringdp/data/sampler.hpp"
 #include "ringdp/data/scale.hpp"
 #include "ringdp/data/synth.hpp"
 #include "ringdp/error.hpp"
+#include "ringdp/io/durable_file.hpp"
+#include "ringdp/io/hdf5_lock.hpp"
 #include "ringdp/nn/activations.hpp"
 #include "ringdp/nn/adam.hpp"
 #include "ringdp/nn/dense.hpp"

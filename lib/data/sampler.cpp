@@ -136,6 +136,25 @@ RankEpoch DistributedSampler::epoch(int rank, std::uint64_t epoch) const {
   return mode_ == SamplingMode::Global ? global_epoch(rank, epoch) : shard_epoch(rank, epoch);
 }
 
+RankShare DistributedSampler::share(int rank) const {
+  if (rank < 0 || rank >= ranks_) {
+    throw InvalidArgument(fmt::format("sampler: rank {} outside [0, {})", rank, ranks_));
+  }
+  if (mode_ == SamplingMode::Global) {
+    // Position j of rank r is p = j k + r of the (padded) permutation, real when p < N
+    // (see global_epoch): ceil((N - r) / k) positions are below N.
+    const auto k = static_cast<std::size_t>(ranks_);
+    const std::size_t below_n = ceil_div(samples_ - static_cast<std::size_t>(rank), k);
+    const std::size_t positions = options_.evaluation ? below_n : per_rank_;
+    return {positions, std::min(positions, below_n)};
+  }
+  // Shard mode (see shard_epoch): the rank's own rows, cut to per_rank_ by drop_last, then
+  // padded up to per_rank_ in training; in evaluation its own rows, unpadded.
+  const std::size_t owned = owned_rows(rank);
+  const std::size_t positions = options_.evaluation ? owned : per_rank_;
+  return {positions, std::min(positions, owned)};
+}
+
 RankEpoch DistributedSampler::global_epoch(int rank, std::uint64_t epoch) const {
   const std::size_t n = samples_;
   const auto k = static_cast<std::size_t>(ranks_);

@@ -11,10 +11,10 @@
 #include <optional>
 #include <system_error>
 
-#include "data/durable_file.hpp"
+#include "ringdp/io/durable_file.hpp"
 #include "ringdp/comm/agreement.hpp"
 #include "ringdp/error.hpp"
-#include "ringdp/data/hdf5_lock.hpp"
+#include "ringdp/io/hdf5_lock.hpp"
 #include "ringdp/comm/mpi_check.hpp"
 #include "train/checkpoint_file.hpp"
 
@@ -248,15 +248,15 @@ std::string save_checkpoint(const Communicator& comm, const std::string& directo
         throw IoError(
             fmt::format("cannot create checkpoint directory '{}': {}", dir.string(), ec.message()));
       }
-      const std::string temporary = data::detail::temporary_path_for(path);
+      const std::string temporary = io::temporary_path_for(path);
       try {
-        std::lock_guard lock(data::hdf5_mutex());
+        std::lock_guard lock(io::hdf5_mutex());
         detail::write_checkpoint_file(temporary, checkpoint);
       } catch (...) {
         std::remove(temporary.c_str());
         throw;
       }
-      data::detail::publish_file(temporary, path);
+      io::publish_file(temporary, path);
       // Only now that the new checkpoint is durable may old ones go: pruning first could
       // leave no checkpoint at all after a crash.
       auto all = list_checkpoints(dir);
@@ -265,7 +265,7 @@ std::string save_checkpoint(const Communicator& comm, const std::string& directo
       // Temporaries of earlier runs that were killed mid-write: loaders never see them
       // (list_checkpoints() skips hidden names), and the first save of the next run
       // deletes them so that they do not pile up.
-      data::detail::remove_stale_temporaries(
+      io::remove_stale_temporaries(
           dir.string(), [](const std::string& name) { return step_of(name).has_value(); });
     } catch (const Error& e) {
       error = e.cause();
@@ -293,7 +293,7 @@ Checkpoint load_checkpoint(const Communicator& comm, const std::string& path,
   if (comm.rank() == 0) {
     try {
       {
-        std::lock_guard lock(data::hdf5_mutex());
+        std::lock_guard lock(io::hdf5_mutex());
         checkpoint = detail::read_checkpoint_file(path);
       }
       if (expected != nullptr) {

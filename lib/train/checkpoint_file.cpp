@@ -10,19 +10,19 @@
 #include <string_view>
 #include <system_error>
 
-#include "data/h5_handle.hpp"
+#include "ringdp/io/h5_handle.hpp"
 #include "ringdp/error.hpp"
 
 namespace ringdp::train::detail {
 namespace {
 
-using data::detail::AttributeHandle;
-using data::detail::DatasetHandle;
-using data::detail::FileHandle;
-using data::detail::GroupHandle;
-using data::detail::PlistHandle;
-using data::detail::SpaceHandle;
-using data::detail::TypeHandle;
+using io::AttributeHandle;
+using io::DatasetHandle;
+using io::FileHandle;
+using io::GroupHandle;
+using io::PlistHandle;
+using io::SpaceHandle;
+using io::TypeHandle;
 
 constexpr const char* kFormat = "ringdp-checkpoint";
 constexpr std::int64_t kFormatVersion = 1;
@@ -38,7 +38,7 @@ class Writer {
   explicit Writer(std::string path) : path_(std::move(path)) {}
 
   [[noreturn]] void fail(std::string_view what) const {
-    data::detail::throw_hdf5_error(fmt::format("cannot write checkpoint '{}'", path_), what);
+    io::throw_hdf5_error(fmt::format("cannot write checkpoint '{}'", path_), what);
   }
   template <class T>
   T check(T status, std::string_view what) const {
@@ -109,7 +109,7 @@ class Reader {
   explicit Reader(std::string path) : path_(std::move(path)) {}
 
   [[noreturn]] void corrupt(std::string_view what) const {
-    const std::string detail = data::detail::hdf5_error_text();
+    const std::string detail = io::hdf5_error_text();
     if (detail.empty()) {
       throw IoError(fmt::format("checkpoint '{}' is not valid: {}", path_, what));
     }
@@ -284,7 +284,7 @@ void write_checkpoint_file(const std::string& path, const Checkpoint& c) {
   }
   for (const auto& [name, value] : c.metadata) check_name(path, name, "metadata");
 
-  data::detail::silence_hdf5();
+  io::silence_hdf5();
   Writer w(path);
   // The latest file format checksums its metadata (object headers, B-trees), so damage
   // to the structure is reported on open instead of read as garbage.
@@ -335,7 +335,7 @@ void write_checkpoint_file(const std::string& path, const Checkpoint& c) {
 }
 
 Checkpoint read_checkpoint_file(const std::string& path) {
-  data::detail::silence_hdf5();
+  io::silence_hdf5();
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) {
     throw IoError(fmt::format("checkpoint '{}' does not exist", path));

@@ -7,7 +7,7 @@
 #include <fstream>
 #include <system_error>
 
-#include "data/durable_file.hpp"
+#include "ringdp/io/durable_file.hpp"
 #include "ringdp/error.hpp"
 
 namespace ringdp::train {
@@ -95,7 +95,7 @@ void MetricsCsv::close() {
   if (status != 0) {
     throw IoError(fmt::format("cannot close metrics file '{}': {}", partial_path(), errno_text()));
   }
-  data::detail::publish_file(partial_path(), path_);
+  io::publish_file(partial_path(), path_);
 }
 
 }  // namespace ringdp::train

@@ -8,7 +8,7 @@
 #include <cstdio>
 #include <fstream>
 
-#include "data/durable_file.hpp"
+#include "ringdp/io/durable_file.hpp"
 #include "ringdp/collectives/collectives.hpp"
 #include "ringdp/comm/agreement.hpp"
 #include "ringdp/error.hpp"
@@ -94,7 +94,7 @@ void write_chrome_trace(const Communicator& comm, const std::string& path,
   if (comm.rank() == 0) {
     // A hidden temporary beside the target, published by fsync + rename: a crash leaves
     // the previous trace or the complete new one under `path`, never a truncated JSON.
-    const std::string temporary = data::detail::temporary_path_for(path);
+    const std::string temporary = io::temporary_path_for(path);
     {
       std::ofstream out(temporary, std::ios::trunc);
       if (out) {
@@ -140,7 +140,7 @@ void write_chrome_trace(const Communicator& comm, const std::string& path,
     }
     if (error.empty()) {
       try {
-        data::detail::publish_file(temporary, path);  // removes the temporary on failure
+        io::publish_file(temporary, path);  // removes the temporary on failure
       } catch (const Error& e) {
         error = e.cause();
       }

@@ -176,7 +176,7 @@ def main():
         check(run.returncode == 0, f"ringdp-bench exited with {run.returncode}")
     if not check(os.path.exists(csv_path), f"no CSV written at {csv_path}"):
         return
-    leftovers = [f for f in os.listdir(opts.workdir) if ".tmp." in f]
+    leftovers = [f for f in os.listdir(opts.workdir) if ".tmp" in f]
     check(not leftovers, f"temporary files left behind: {leftovers}")
 
     dtype = flag(bench_args, "--dtype", "float")

@@ -9,7 +9,7 @@
 #include <mutex>
 #include <stdexcept>
 
-#include "ringdp/data/hdf5_lock.hpp"
+#include "ringdp/io/hdf5_lock.hpp"
 
 namespace ringdp::test {
 
@@ -71,7 +71,7 @@ void write_file(const std::string& path, const FileSpec& spec) {
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   if (rank == 0) {
     // A loader's background thread may be reading: HDF5 is not thread-safe here.
-    std::lock_guard lock(ringdp::data::hdf5_mutex());
+    std::lock_guard lock(io::hdf5_mutex());
     const hid_t file = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     if (file < 0) throw std::runtime_error("test fixture: cannot create " + path);
     std::vector<hsize_t> dims{spec.samples};
@@ -149,7 +149,7 @@ void write_file(const std::string& path, const FileSpec& spec) {
 DirectRows read_direct(const std::string& path, const std::string& images,
                        const std::string& labels, const std::vector<std::uint64_t>& rows) {
   DirectRows out;
-  std::lock_guard lock(ringdp::data::hdf5_mutex());  // see write_file
+  std::lock_guard lock(io::hdf5_mutex());  // see write_file
   const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
   if (file < 0) throw std::runtime_error("read_direct: cannot open " + path);
   const hid_t dset = H5Dopen2(file, images.c_str(), H5P_DEFAULT);
@@ -229,7 +229,7 @@ std::vector<std::uint64_t> gather_all(const std::vector<std::uint64_t>& mine, MP
 namespace ringdp::test {
 
 std::vector<unsigned char> read_dataset_bytes(const std::string& path, const std::string& name) {
-  std::lock_guard lock(ringdp::data::hdf5_mutex());
+  std::lock_guard lock(io::hdf5_mutex());
   const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
   if (file < 0) throw std::runtime_error("read_dataset_bytes: cannot open " + path);
   const hid_t dset = H5Dopen2(file, name.c_str(), H5P_DEFAULT);

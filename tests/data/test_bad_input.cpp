@@ -8,8 +8,8 @@
 
 #include "data_fixture.hpp"
 #include "mpi_test.hpp"
-#include "ringdp/error.hpp"
 #include "ringdp/data/loader.hpp"
+#include "ringdp/error.hpp"
 
 using ringdp::data::DatasetNames;
 using ringdp::data::DatasetOptions;
@@ -27,6 +27,7 @@ struct Failure {
   bool threw = false;
   bool collective = false;
   std::string message;
+  ringdp::ErrorKind kind = ringdp::ErrorKind::Generic;
 };
 
 template <class Fn>
@@ -35,15 +36,18 @@ Failure attempt(Fn&& fn) {
   try {
     fn();
   } catch (const ringdp::Error& e) {
-    f = {true, e.collective(), e.what()};
+    f = {true, e.collective(), e.what(), e.kind()};
   }
   return f;
 }
 
-// Every rank threw a collective Error whose text contains each of `parts`, and all ranks
-// hold the same text.
-bool all_failed_with(const Failure& f, std::initializer_list<std::string> parts) {
-  bool ok = f.threw && f.collective;
+// Every rank threw a collective Error of class `kind` (a bad file: IoError, on every rank,
+// whichever rank found it) whose text contains each of `parts`, and all ranks hold the
+// same text.
+bool all_failed_with(const Failure& f, std::initializer_list<std::string> parts,
+                     ringdp::ErrorKind kind = ringdp::ErrorKind::Io) {
+  bool ok = f.threw && f.collective && f.kind == kind;
+  if (f.kind != kind) UNSCOPED_INFO("error class: " << ringdp::to_string(f.kind));
   for (const auto& p : parts) ok = ok && f.message.find(p) != std::string::npos;
   if (!ok) UNSCOPED_INFO("message: " << f.message);
   const bool everywhere = all_ranks(ok);
@@ -197,12 +201,78 @@ TEST_CASE("impossible loader options fail on every rank") {
   s.virtual_ranks = k + 1;  // not a multiple of k (k + 1 > 1)
   if (k > 1) {
     CHECK(all_failed_with(attempt([&] { ShardedLoader l(comm, H5Dataset(comm, path), s); }),
-                          {path, "virtual_ranks", "not a multiple"}));
+                          {path, "virtual_ranks", "not a multiple"},
+                          ringdp::ErrorKind::InvalidArgument));
   }
   s.virtual_ranks = 3;
   s.mode = SamplingMode::Shard;
   if (k == 1 || k == 3) {
     CHECK(all_failed_with(attempt([&] { ShardedLoader l(comm, H5Dataset(comm, path), s); }),
-                          {path, "shard mode needs at least as many blocks as ranks"}));
+                          {path, "shard mode needs at least as many blocks as ranks"},
+                          ringdp::ErrorKind::InvalidArgument));
   }
+}
+
+TEST_CASE("loader options that differ between ranks: every rank names the rank that differs") {
+  TempDir dir("bad-differ");
+  ringdp::Communicator comm(MPI_COMM_WORLD);
+  const int k = comm.size();
+  if (k < 2) return;  // same decision on all ranks
+  FileSpec spec;
+  spec.samples = 100;
+  const std::string path = dir.file("differ.h5");
+  ringdp::test::write_file(path, spec);
+  const int last = k - 1;
+  const int rank = comm.rank();
+  SamplerOptions s;
+  s.batch_size = rank == last ? 7 : 6;  // the last rank alone differs, not rank 0
+  CHECK(all_failed_with(attempt([&] { ShardedLoader l(comm, H5Dataset(comm, path), s); }),
+                        {"options differ between ranks",
+                         "batch_size is 7 on rank " + std::to_string(last) + " but 6 on rank 0"},
+                        ringdp::ErrorKind::Mismatch));
+  if (k < 3) return;
+  // Ranks 1 and 2 both differ (in the seed): the lowest is named, and both are listed.
+  SamplerOptions t;
+  t.seed = rank == 1 || rank == 2 ? 9 : 1;
+  CHECK(all_failed_with(attempt([&] { ShardedLoader l(comm, H5Dataset(comm, path), t); }),
+                        {"seed is 9 on rank 1 but 1 on rank 0", "(ranks 1,2 differ)"},
+                        ringdp::ErrorKind::Mismatch));
+}
+
+TEST_CASE("a dataset of another shape on one rank: every rank names that rank") {
+  TempDir dir("bad-shape-differs");
+  ringdp::Communicator comm(MPI_COMM_WORLD);
+  const int k = comm.size();
+  if (k < 2) return;  // same decision on all ranks
+  // Node-local copies under other paths are fine; a copy of another length is not (the
+  // ranks would plan different numbers of steps and hang in the trainer).
+  FileSpec spec;
+  spec.samples = 100;
+  const std::string same = dir.file("same.h5");
+  ringdp::test::write_file(same, spec);
+  spec.samples = 101;
+  const std::string longer = dir.file("longer.h5");
+  ringdp::test::write_file(longer, spec);
+  const int last = k - 1;
+  const Failure f = open(comm.rank() == last ? longer : same);
+  CHECK(all_failed_with(
+      f,
+      {"rank " + std::to_string(last) + ": the ranks opened different datasets: rank " +
+           std::to_string(last) + " sees 101 samples",
+       "rank 0 sees 100 samples"},
+      ringdp::ErrorKind::Mismatch));
+}
+
+TEST_CASE("a bad label in the last rank's slice: IoError on every rank, naming that rank") {
+  TempDir dir("bad-label-last");
+  const int k = ringdp::test::world_size();
+  FileSpec spec;
+  spec.samples = 300;
+  spec.classes_attribute = 5;
+  // The last row lies in the last rank's slice of the parallel label scan.
+  spec.label = [](std::size_t i) { return i == 299 ? 9LL : static_cast<long long>(i % 5); };
+  const std::string path = dir.file("label-last.h5");
+  ringdp::test::write_file(path, spec);
+  CHECK(all_failed_with(open(path), {"ringdp: rank " + std::to_string(k - 1) + ": '" + path,
+                                     "label 9 of row 299", "outside [0, 5)"}));
 }

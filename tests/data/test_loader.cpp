@@ -9,8 +9,8 @@
 
 #include "data_fixture.hpp"
 #include "mpi_test.hpp"
-#include "ringdp/error.hpp"
 #include "ringdp/data/loader.hpp"
+#include "ringdp/error.hpp"
 
 using ringdp::data::Batch;
 using ringdp::data::DatasetOptions;
@@ -42,6 +42,16 @@ std::vector<std::uint64_t> iota_vector(std::size_t n) {
 // after every real one in an epoch, so they are the batch's last columns.
 std::vector<std::uint64_t> real_indices(const Batch& b) {
   return {b.indices.begin(), b.indices.begin() + static_cast<std::ptrdiff_t>(b.real)};
+}
+
+// A hash of each column of the batch's matrix, in column order.
+std::vector<std::uint64_t> column_hashes(const Batch& b) {
+  std::vector<std::uint64_t> hashes;
+  for (Eigen::Index c = 0; c < b.x.cols(); ++c) {
+    hashes.push_back(ringdp::test::hash_bytes(
+        b.x.col(c).data(), static_cast<std::size_t>(b.x.rows()) * sizeof(float)));
+  }
+  return hashes;
 }
 
 }  // namespace
@@ -260,26 +270,24 @@ TEST_CASE("virtual ranks: one rank reproduces the k-rank batches step by step") 
         Batch b;
         while (real.next(a)) {
           ok = ok && one.next(b);
-          // The k ranks' batches, concatenated in rank order, are the virtual batch.
-          ok = ok && gather_all(a.indices) == b.indices;
-          std::uint64_t real_count = a.real;
-          std::uint64_t total = 0;
-          MPI_Allreduce(&real_count, &total, 1, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD);
-          ok = ok && total == b.real;
-          const auto hash = ringdp::test::hash_bytes(
-              a.x.data(), static_cast<std::size_t>(a.x.size()) * sizeof(float));
-          const auto hashes = gather_all({hash});
-          std::vector<std::uint64_t> pieces;
-          const std::size_t d = one.features();
-          std::size_t column = 0;
-          for (int r = 0; r < k; ++r) {
-            std::uint64_t cols = static_cast<std::uint64_t>(a.x.cols());
-            MPI_Bcast(&cols, 1, MPI_UINT64_T, r, MPI_COMM_WORLD);
-            pieces.push_back(
-                ringdp::test::hash_bytes(b.x.data() + column * d, cols * d * sizeof(float)));
-            column += cols;
-          }
-          ok = ok && pieces == hashes;
+          // The virtual batch holds the k ranks' batches, real samples first: the real
+          // columns of rank 0, 1, ..., k-1, then their padding columns in the same order.
+          const auto real_end = static_cast<std::ptrdiff_t>(a.real);
+          std::vector<std::uint64_t> expected =
+              gather_all({a.indices.begin(), a.indices.begin() + real_end});
+          const std::vector<std::uint64_t> padding =
+              gather_all({a.indices.begin() + real_end, a.indices.end()});
+          ok = ok && b.real == expected.size();
+          expected.insert(expected.end(), padding.begin(), padding.end());
+          ok = ok && expected == b.indices;
+          // The same columns, bit for bit.
+          const auto columns = column_hashes(a);
+          std::vector<std::uint64_t> hashes =
+              gather_all({columns.begin(), columns.begin() + real_end});
+          const std::vector<std::uint64_t> padding_hashes =
+              gather_all({columns.begin() + real_end, columns.end()});
+          hashes.insert(hashes.end(), padding_hashes.begin(), padding_hashes.end());
+          ok = ok && hashes == column_hashes(b);
         }
         ok = ok && !one.next(b);
       }

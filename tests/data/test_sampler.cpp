@@ -8,8 +8,8 @@
 
 #include "data_fixture.hpp"
 #include "mpi_test.hpp"
-#include "ringdp/error.hpp"
 #include "ringdp/data/sampler.hpp"
+#include "ringdp/error.hpp"
 
 using ringdp::data::DistributedSampler;
 using ringdp::data::RankEpoch;
@@ -227,6 +227,44 @@ TEST_CASE("evaluation: every sample exactly once, no padding, equal step counts"
     }
   }
   CHECK(all_ranks(ok));
+}
+
+TEST_CASE("share(): each logical rank's positions and real count, as its plan of every epoch") {
+  // The sampler works the share out without building a plan; the plans are the
+  // independent reference. Every mode, padding, drop_last and evaluation; awkward sizes
+  // (primes, a short last block, fewer blocks per rank than a window); several epochs.
+  bool ok = true;
+  for (SamplingMode mode : {SamplingMode::Global, SamplingMode::Shard}) {
+    for (int k : {1, 2, 3, 5}) {
+      for (std::size_t n : {std::size_t{53}, std::size_t{97}, std::size_t{203}}) {
+        for (int variant = 0; variant < 4; ++variant) {
+          SamplerOptions o;
+          o.batch_size = 4;  // drop_last keeps a full batch on 5 ranks of 53 samples
+          o.seed = 3;
+          o.shuffle_chunks = 2;
+          o.drop_last = variant == 1;
+          o.evaluation = variant == 2;
+          o.shuffle = variant != 3;
+          const DistributedSampler s(n, 8, k, mode, o);
+          for (int r = 0; r < k; ++r) {
+            for (std::uint64_t epoch : {0ULL, 1ULL, 4ULL}) {
+              const RankEpoch plan = s.epoch(r, epoch);
+              const ringdp::data::RankShare share = s.share(r);
+              const bool same = share.positions == plan.order.size() && share.real == plan.real;
+              if (!same) {
+                UNSCOPED_INFO(to_string(mode) << " k " << k << " n " << n << " variant " << variant
+                                              << " rank " << r << " epoch " << epoch);
+              }
+              ok = ok && same;
+            }
+          }
+        }
+      }
+    }
+  }
+  CHECK(all_ranks(ok));
+  CHECK_THROWS_AS(DistributedSampler(10, 2, 2, SamplingMode::Global, {}).share(2),
+                  ringdp::InvalidArgument);
 }
 
 TEST_CASE("sampler rejects impossible plans") {

@@ -18,7 +18,7 @@
 #include "mpi_test.hpp"
 #include "ringdp/comm/communicator.hpp"
 #include "ringdp/error.hpp"
-#include "ringdp/data/hdf5_lock.hpp"
+#include "ringdp/io/hdf5_lock.hpp"
 #include "ringdp/data/loader.hpp"
 #include "ringdp/data/synth.hpp"
 #include "ringdp/nn/sequential.hpp"
@@ -211,7 +211,7 @@ TEST_CASE("a chunk corrupted after the loader opened the file: every rank throws
     if (world.rank() == 0) {
       // Where the chunk lies in the file, from the HDF5 C API (under ringdp's HDF5 lock:
       // the loader's thread may be inside HDF5).
-      std::lock_guard lock(data::hdf5_mutex());
+      std::lock_guard lock(io::hdf5_mutex());
       const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
       const hid_t images = H5Dopen2(file, "/train/images", H5P_DEFAULT);
       const hsize_t offset[2] = {block * 16, 0};

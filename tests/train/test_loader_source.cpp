@@ -129,10 +129,11 @@ TEST_CASE("trainer + ShardedLoader: k ranks equal the 1-rank reference in global
 
 TEST_CASE("real_per_step announces each batch's real count before the epoch runs",
           "[train][loader]") {
-  // LoaderSource works its counts out once, at construction: this holds only if no
-  // sampling mode changes them from epoch to epoch. Every mode, with padding, drop_last,
-  // evaluation and virtual ranks, over several epochs; 203 samples in blocks of 16 rows
-  // (the last block short) so that shard-mode shares are uneven.
+  // The loader announces its counts from the sampler's shares, the same in every epoch:
+  // this holds only if no sampling mode changes them from epoch to epoch. Every mode, with
+  // padding, drop_last, evaluation and virtual ranks (real columns of several logical
+  // ranks first), over several epochs; 203 samples in blocks of 16 rows (the last block
+  // short) so that shard-mode shares are uneven.
   const Communicator world(MPI_COMM_WORLD);
   const SynthFile file(world);
   const int k = world.size();

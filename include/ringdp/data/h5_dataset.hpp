@@ -80,10 +80,14 @@ struct IoCounters {
 /// are uint8 or float32, labels are rank 1 and integer, have the same length, every label
 /// is in [0, classes), at least as many samples as ranks) and the ranks agree, so either
 /// all ranks hold a dataset or all throw the same ringdp::Error naming the file, the
-/// dataset and the problem. The labels are scanned in parallel, each rank its 1/k slice.
+/// dataset and the problem: the error of the lowest failing rank, of its class (IoError
+/// for a bad file) and naming that rank. The labels are scanned in parallel, each rank its
+/// 1/k slice. Ranks may open different paths (node-local copies), but every rank must see
+/// the same samples, features, element type, chunk rows and stated class count; a rank
+/// that sees others gets MismatchError on every rank, naming it.
 ///
 /// After construction the object is local: reads may run on any one thread at a time
-/// (they hold hdf5_mutex()) and, with IoDriver::Serial, make no MPI call. With
+/// (they hold io::hdf5_mutex()) and, with IoDriver::Serial, make no MPI call. With
 /// IoDriver::MpiIo reads are independent MPI-IO calls (no other rank takes part) and the
 /// destructor is collective: destroy the dataset on every rank. Move-only.
 class H5Dataset {
@@ -117,7 +121,7 @@ class H5Dataset {
   /// Reads the rows of `ranges` (sorted, not overlapping) in one selection. `images`
   /// receives the rows packed in range order (sum of counts x row_bytes() bytes), `labels`
   /// their labels. Local; throws IoError on an HDF5 failure or InvalidArgument on a bad
-  /// range. Holds hdf5_mutex().
+  /// range. Holds io::hdf5_mutex().
   void read_rows(std::span<const RowRange> ranges, std::span<std::byte> images,
                  std::span<std::int32_t> labels) const;
   /// Reads rows [begin, begin + count).
@@ -133,7 +137,7 @@ class H5Dataset {
   /// with IoDriver::Serial, whose chunk index is small enough to search (fewer chunks than
   /// a chunk's bytes / 200), when `begin` starts a full chunk. Counts in counters() like
   /// read_rows(). Throws IoError for a corrupt chunk or one beyond the end of the file
-  /// (truncated while open). Local; takes hdf5_mutex() for the lookup.
+  /// (truncated while open). Local; takes io::hdf5_mutex() for the lookup.
   /// The view reads the file itself: the file must not be truncated or rewritten while the
   /// dataset is open. A view of a chunk since truncated away raises SIGBUS when read, and
   /// one rewritten in place shows the new bytes (reads by read_rows() would fail or copy).
@@ -143,7 +147,7 @@ class H5Dataset {
   /// Local: re-opens the images dataset with an HDF5 chunk cache of `bytes` (the default
   /// holds about 4 chunks). 0 suits whole-chunk reads: HDF5 then reads an uncompressed
   /// chunk straight into the caller's buffer instead of through its cache. Holds
-  /// hdf5_mutex(); do not call while another thread reads this dataset.
+  /// io::hdf5_mutex(); do not call while another thread reads this dataset.
   void set_chunk_cache(std::size_t bytes);
 
   /// What this process has read so far (thread-safe).

@@ -15,35 +15,17 @@
 /// Every rank gets the same steps_per_epoch() batches per epoch, so per-step collectives
 /// line up across ranks.
 
-#include <Eigen/Core>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <vector>
 
 #include "ringdp/comm/communicator.hpp"
+#include "ringdp/data/batch.hpp"
 #include "ringdp/data/h5_dataset.hpp"
 #include "ringdp/data/sampler.hpp"
 
 namespace ringdp::data {
-
-/// One batch of this rank.
-struct Batch {
-  /// Samples as columns (features x samples, column-major): one sample per column, the
-  /// layout Eigen's GEMM wants for W * x. uint8 data is scaled to [0, 1] (v / 255);
-  /// float32 data is copied as stored.
-  Eigen::MatrixXf x;
-  /// Label of each column, in [0, classes).
-  std::vector<std::int32_t> labels;
-  /// Row index in the file of each column.
-  std::vector<std::uint64_t> indices;
-  /// Columns that are real samples; the others (padding, see SamplerOptions::drop_last)
-  /// repeat samples already in this epoch. Weigh metrics by it; in evaluation it equals
-  /// the number of columns, which may be smaller than the batch size, even 0.
-  std::size_t real = 0;
-  std::uint64_t epoch = 0;
-  std::size_t step = 0;
-};
 
 /// Options of the loader (set them the same on every rank).
 struct LoaderOptions {
@@ -89,8 +71,15 @@ class ShardedLoader {
   /// starts reading this one's first batches in the background.
   void start_epoch(std::uint64_t epoch);
   /// Moves the next batch of the current epoch into `batch` (reusing its storage); false
-  /// when the epoch is over. Throws InvalidArgument before the first start_epoch().
+  /// when the epoch is over. Its first Batch::real columns are the real samples: when this
+  /// rank plays several logical ranks (SamplerOptions::virtual_ranks), each logical rank's
+  /// real samples in rank order, then their padding in the same order. Throws
+  /// InvalidArgument before the first start_epoch().
   bool next(Batch& batch);
+  /// This rank's real count (Batch::real) of every step of an epoch, steps_per_epoch()
+  /// entries: the same every epoch (an epoch changes which rows are real, never how many;
+  /// see DistributedSampler::share()), known before any batch is read.
+  [[nodiscard]] const std::vector<std::size_t>& real_per_step() const noexcept;
 
   /// Batches per epoch, the same on every rank.
   [[nodiscard]] std::size_t steps_per_epoch() const noexcept;

@@ -76,6 +76,13 @@ struct RankEpoch {
   std::vector<Window> windows;
 };
 
+/// How many positions one logical rank visits in an epoch, and how many of them are real
+/// samples (the rest are padding repeats).
+struct RankShare {
+  std::size_t positions = 0;  ///< RankEpoch::order.size()
+  std::size_t real = 0;       ///< RankEpoch::real
+};
+
 /// The deterministic plan of which rows go where. Local and pure: no MPI, no I/O; the
 /// same arguments give the same plan on every rank and every platform (the permutations
 /// use the library's own RNG, not std::shuffle). Thread-safe (const methods).
@@ -111,6 +118,12 @@ class DistributedSampler {
   [[nodiscard]] std::size_t block_size(std::size_t block) const noexcept;
   /// The epoch plan of logical rank `rank`.
   [[nodiscard]] RankEpoch epoch(int rank, std::uint64_t epoch) const;
+  /// The share of logical rank `rank`, the same in every epoch: an epoch changes which
+  /// rows a rank visits, never how many nor how many of them are real (global mode deals
+  /// positions of a permutation of the same N rows; shard mode deals the blocks once per
+  /// run and an epoch only reorders them). Equals epoch(rank, e).order.size() and
+  /// epoch(rank, e).real for every e, without building the plan.
+  [[nodiscard]] RankShare share(int rank) const;
 
  private:
   [[nodiscard]] RankEpoch global_epoch(int rank, std::uint64_t epoch) const;

@@ -40,7 +40,7 @@ struct SynthOptions {
 /// once every rank has closed it, flushed to disk and renamed by rank 0: `path` only ever
 /// names a complete file (a killed job leaves at most the ".partial" file, which the next
 /// run overwrites; on an error it is removed). Errors are agreed: every rank throws the
-/// same Error. Holds hdf5_mutex() while it runs.
+/// same Error. Holds io::hdf5_mutex() while it runs.
 void synthesize(const Communicator& comm, const std::string& path, const SynthOptions& options);
 
 }  // namespace ringdp::data

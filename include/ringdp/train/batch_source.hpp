@@ -2,30 +2,16 @@
 /// \file
 /// The trainer's view of data: a source of this rank's batches, epoch by epoch.
 
-#include <Eigen/Core>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
 
+#include "ringdp/data/batch.hpp"
+
 namespace ringdp::train {
 
-/// One batch of this rank.
-struct Batch {
-  /// Samples as columns: features x columns, column-major, float.
-  Eigen::MatrixXf x;
-  /// Label of each column, in [0, classes).
-  std::vector<std::int32_t> labels;
-  /// The first `real` columns are real samples; the rest (if any) are padding that
-  /// repeats samples of the epoch so that every rank runs the same number of steps. The
-  /// trainer gives padding zero weight, in the loss, the gradient and the metrics.
-  std::size_t real = 0;
-  /// Real samples of this step summed over all ranks, when known before the step (0:
-  /// unknown). Trainer::train_step() sets it from the table Trainer::start_epoch() builds
-  /// from the sources' real_per_step(); a caller of Trainer::step() may set it. Knowing
-  /// it lets the trainer weigh the gradient without asking the other ranks first, so a
-  /// step synchronises once.
-  std::size_t global_real = 0;
-};
+/// The trainer's batch is the data layer's: one type from the loader to the trainer.
+using Batch = data::Batch;
 
 /// This rank's batches. The trainer calls start_epoch(e), then next() steps_per_epoch()
 /// times. Every rank's source must report the same steps_per_epoch() for training (each

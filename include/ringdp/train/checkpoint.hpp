@@ -85,7 +85,7 @@ struct CheckpointExpectation {
 /// kill mid-write leaves at most such a file, which loaders never take for a checkpoint;
 /// each save also deletes the temporaries of writers that no longer run on this host.
 /// Returns the path written on every rank; every rank throws the same Error (collective)
-/// when rank 0 fails. Holds data::hdf5_mutex() while it calls HDF5.
+/// when rank 0 fails. Holds io::hdf5_mutex() while it calls HDF5.
 std::string save_checkpoint(const Communicator& comm, const std::string& directory,
                             const Checkpoint& checkpoint, int keep = 3);
 
@@ -98,7 +98,7 @@ std::string save_checkpoint(const Communicator& comm, const std::string& directo
 /// truncated or corrupt, arrays of consistent sizes, and, unless `expected` is null,
 /// compatible with it); the ranks agree, then rank 0 broadcasts the content. Every rank
 /// returns the same Checkpoint, or every rank throws the same Error naming the file and
-/// what is wrong. Holds data::hdf5_mutex() while it calls HDF5.
+/// what is wrong. Holds io::hdf5_mutex() while it calls HDF5.
 [[nodiscard]] Checkpoint load_checkpoint(const Communicator& comm, const std::string& path,
                                          const CheckpointExpectation* expected = nullptr);
 

@@ -1,4 +1,4 @@
-#include "data/durable_file.hpp"
+#include "ringdp/io/durable_file.hpp"
 
 #include <fcntl.h>
 #include <fmt/format.h>
@@ -15,7 +15,7 @@
 
 #include "ringdp/error.hpp"
 
-namespace ringdp::data::detail {
+namespace ringdp::io {
 namespace {
 
 std::string errno_text(int code) {
@@ -88,6 +88,68 @@ void publish_file(const std::string& temporary, const std::string& path) {
   }
 }
 
+void write_file_durably(const std::string& path, const std::string& contents) {
+  const std::string temporary = temporary_path_for(path);
+  const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+  if (fd < 0) {
+    throw IoError(fmt::format("cannot write '{}': cannot create '{}': {}", path, temporary,
+                              errno_text(errno)));
+  }
+  int code = 0;
+  for (std::size_t done = 0; done < contents.size() && code == 0;) {
+    const ssize_t n = ::write(fd, contents.data() + done, contents.size() - done);
+    if (n > 0) {
+      done += static_cast<std::size_t>(n);
+    } else if (n < 0 && errno != EINTR) {
+      code = errno;
+    }
+  }
+  // close() reports a deferred write error (NFS, a full disk) too.
+  if (::close(fd) != 0 && code == 0) code = errno;
+  if (code != 0) {
+    std::remove(temporary.c_str());
+    throw IoError(
+        fmt::format("cannot write '{}': writing '{}': {}", path, temporary, errno_text(code)));
+  }
+  publish_file(temporary, path);  // fsync, rename, fsync the directory; cleans up on failure
+}
+
+std::string read_file_if_exists(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return {};
+    throw IoError(fmt::format("cannot read '{}': {}", path, errno_text(errno)));
+  }
+  std::string contents;
+  char buffer[1 << 16];
+  int code = 0;
+  for (;;) {
+    const ssize_t n = ::read(fd, buffer, sizeof buffer);
+    if (n > 0) {
+      contents.append(buffer, static_cast<std::size_t>(n));
+    } else if (n == 0) {
+      break;
+    } else if (errno != EINTR) {
+      code = errno;
+      break;
+    }
+  }
+  ::close(fd);
+  if (code != 0) throw IoError(fmt::format("cannot read '{}': {}", path, errno_text(code)));
+  return contents;
+}
+
+void check_writable(const std::string& path) {
+  const std::string temporary = temporary_path_for(path);
+  const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+  if (fd < 0) {
+    throw IoError(fmt::format("cannot write '{}': cannot create '{}': {}", path, temporary,
+                              errno_text(errno)));
+  }
+  ::close(fd);
+  std::remove(temporary.c_str());
+}
+
 std::size_t remove_stale_temporaries(const std::string& directory,
                                      const std::function<bool(const std::string&)>& matches) {
   namespace fs = std::filesystem;
@@ -114,4 +176,4 @@ std::size_t remove_stale_temporaries(const std::string& directory,
   return removed;
 }
 
-}  // namespace ringdp::data::detail
+}  // namespace ringdp::io

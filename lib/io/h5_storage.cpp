@@ -1,4 +1,4 @@
-#include "data/h5_storage.hpp"
+#include "ringdp/io/h5_storage.hpp"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -7,10 +7,10 @@
 #include <string>
 #include <vector>
 
-#include "data/h5_handle.hpp"
 #include "ringdp/error.hpp"
+#include "ringdp/io/h5_handle.hpp"
 
-namespace ringdp::data::detail {
+namespace ringdp::io {
 
 void require_fully_stored(hid_t dataset, const std::string& where) {
   SpaceHandle space(h5_check(H5Dget_space(dataset), where, "cannot read its dataspace"));
@@ -89,4 +89,4 @@ void require_fully_stored(hid_t dataset, const std::string& where) {
   }
 }
 
-}  // namespace ringdp::data::detail
+}  // namespace ringdp::io

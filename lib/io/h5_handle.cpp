@@ -1,20 +1,12 @@
-#include "data/h5_handle.hpp"
+#include "ringdp/io/h5_handle.hpp"
 
 #include <fmt/format.h>
 
 #include <vector>
 
 #include "ringdp/error.hpp"
-#include "ringdp/data/hdf5_lock.hpp"
 
-namespace ringdp::data {
-
-std::recursive_mutex& hdf5_mutex() noexcept {
-  static std::recursive_mutex mutex;
-  return mutex;
-}
-
-namespace detail {
+namespace ringdp::io {
 
 void silence_hdf5() noexcept { static_cast<void>(H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr)); }
 
@@ -47,5 +39,4 @@ void throw_hdf5_error(std::string_view where, std::string_view what) {
   throw IoError(fmt::format("{}: {} ({})", where, what, detail));
 }
 
-}  // namespace detail
-}  // namespace ringdp::data
+}  // namespace ringdp::io
