@@ -20,6 +20,7 @@
 // which covers the announcements and staging areas a slower rank may still read; a rank
 // that ran ahead (one that owns no slice passes a round without waiting) waits there.
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <cstring>
@@ -67,12 +68,14 @@ class ShmSync {
   // read the announcements of the call that round belongs to, and so has every rank read
   // the announcement of the same parity this one replaces. The same wait frees the staging
   // area of this parity (its readers, the owners of round first - 2, are done with it).
+  // When every rank was already seen arriving at round first - 1 (the usual case: the
+  // collective before ended with such a wait), every rank is done with round first - 2.
   void announce(const ShmCall& call) {
-    wait_reuse(ShmFlag::Reduced, 0);
-    window_.control(me_).call[first_ & 1] = call;
+    if (windows_.arrived_all < first_) wait_reuse(ShmFlag::Reduced, 0);
+    window_.call(me_, first_) = call;
   }
   [[nodiscard]] const ShmCall& call_of(int rank) const noexcept {
-    return window_.control(rank).call[first_ & 1];
+    return window_.call(rank, first_);
   }
 
   // This rank's counter `flag` := round(r) + 1 (release).
@@ -81,7 +84,10 @@ class ShmSync {
         .store(first_ + r + 1, std::memory_order_release);
   }
   // Waits until every rank's `flag` says it finished round(r) (is >= round(r) + 1).
-  void wait_all(ShmFlag flag, std::uint64_t r) { wait_all_at_least(flag, first_ + r + 1); }
+  void wait_all(ShmFlag flag, std::uint64_t r) {
+    wait_all_at_least(flag, first_ + r + 1);
+    if (flag == ShmFlag::Arrived) windows_.arrived_all = std::max(windows_.arrived_all, first_ + r + 1);
+  }
   // Waits until every rank is done with round(r) - 2, whose areas round(r) reuses (no wait
   // when there is no such round).
   void wait_reuse(ShmFlag flag, std::uint64_t r) {
@@ -92,7 +98,11 @@ class ShmSync {
   // (some collectives leave a flag unused), and the window's count moves on.
   void finish(std::uint64_t rounds) noexcept {
     for (ShmFlag flag : {ShmFlag::Arrived, ShmFlag::Reduced, ShmFlag::Copied}) {
-      set(flag, rounds - 1);
+      // A store to a line the others read costs a transfer: only where the value moves.
+      if (std::atomic_ref<std::uint64_t>(counter(me_, flag)).load(std::memory_order_relaxed) <
+          first_ + rounds) {
+        set(flag, rounds - 1);
+      }
     }
     windows_.round = first_ + rounds;
   }

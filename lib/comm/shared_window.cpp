@@ -34,7 +34,8 @@ WindowGeneration::WindowGeneration(MPI_Comm node, int local_rank, int local_size
       stage_bytes_(stage_bytes),
       arena_bytes_(arena_bytes) {
   static_assert(sizeof(ShmControl) <= kControlBytes);
-  const std::size_t segment = kControlBytes + 4 * stage_bytes + arena_bytes;
+  const std::size_t segment = kControlBytes + 2 * (kFlagLine + stage_bytes) + 2 * stage_bytes +
+                              arena_bytes;
   // Each rank's segment on pages of its own (alloc_shared_noncontig), first touched by that
   // rank: on a NUMA machine its flags, staging and arena sit on its own memory.
   MPI_Info info = MPI_INFO_NULL;
@@ -146,6 +147,8 @@ SharedPlace SharedAllocator::allocate(const Communicator& comm, SharedWindows& w
     const std::size_t arena = std::max(need, 2 * g->arena_bytes());
     auto grown = std::make_shared<WindowGeneration>(w.node_, w.rank_, w.size_, w.next_id_++,
                                                     w.stage_bytes_, arena, w.round);
+    // A new window's areas have never been read: nothing to wait for before reusing them.
+    w.arrived_all = w.round;
     if (g->live == 0 && g->arena_used == 0) w.generations_.pop_back();
     w.generations_.push_back(std::move(grown));
     g = &w.current();

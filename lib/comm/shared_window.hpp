@@ -2,8 +2,8 @@
 // The shared memory of a communicator's node: one MPI_Win_allocate_shared window, in which
 // every rank of the node has a segment the others can read and write:
 //
-//   [ control: the rank's flags and call announcements (ShmControl), one page ]
-//   [ staging: 2 x stage_bytes, where the rank copies its input in pieces ]
+//   [ control: the rank's flags (ShmControl), one page ]
+//   [ staging: 2 x (a call announcement, then stage_bytes where the rank copies its input) ]
 //   [ result:  2 x stage_bytes, where the rank, as owner of a slice, puts the reduction ]
 //   [ arena:   SharedBuffer allocations (their memory is in the window, so no copy-in) ]
 //
@@ -47,14 +47,12 @@ struct alignas(kFlagLine) ShmCall {
 };
 
 // The flags of one rank, at the start of its segment: monotonically increasing counters
-// (never reset: they count rounds since the window was made), each written by this rank
-// only, each on a line of its own; and the call it announces, one per parity of the round
-// that starts the call (a slower rank may still read the last one).
+// (continued, never reset, when the window grows), each written by this rank only, each
+// on a line of its own.
 struct ShmControl {
   alignas(kFlagLine) std::uint64_t arrived;  // this rank's input of round t is there: t + 1
   alignas(kFlagLine) std::uint64_t reduced;  // this rank, as owner, finished round t: t + 1
   alignas(kFlagLine) std::uint64_t copied;   // this rank is done with round t's results: t + 1
-  ShmCall call[2];
 };
 
 // One window: a segment per rank of the node, laid out as above.
@@ -75,15 +73,24 @@ class WindowGeneration {
   [[nodiscard]] ShmControl& control(int rank) const noexcept {
     return *reinterpret_cast<ShmControl*>(base_[static_cast<std::size_t>(rank)]);
   }
+  // Rank `rank`'s announcement of the call that starts at `round`: on the line before its
+  // staging area of that parity, so that a reader of a small call's data finds both in
+  // adjacent lines (it is data, written before the flag that says it is there).
+  [[nodiscard]] ShmCall& call(int rank, std::uint64_t round) const noexcept {
+    return *reinterpret_cast<ShmCall*>(base_[static_cast<std::size_t>(rank)] + kControlBytes +
+                                       (round & 1) * (kFlagLine + stage_bytes_));
+  }
   // Rank `rank`'s staging (result) area of the parity of `round`.
   [[nodiscard]] std::byte* staging(int rank, std::uint64_t round) const noexcept {
-    return base_[static_cast<std::size_t>(rank)] + kControlBytes + (round & 1) * stage_bytes_;
+    return reinterpret_cast<std::byte*>(&call(rank, round)) + kFlagLine;
   }
   [[nodiscard]] std::byte* result(int rank, std::uint64_t round) const noexcept {
-    return base_[static_cast<std::size_t>(rank)] + kControlBytes + (2 + (round & 1)) * stage_bytes_;
+    return base_[static_cast<std::size_t>(rank)] + kControlBytes + 2 * (kFlagLine + stage_bytes_) +
+           (round & 1) * stage_bytes_;
   }
   [[nodiscard]] std::byte* arena(int rank) const noexcept {
-    return base_[static_cast<std::size_t>(rank)] + kControlBytes + 4 * stage_bytes_;
+    return base_[static_cast<std::size_t>(rank)] + kControlBytes + 2 * (kFlagLine + stage_bytes_) +
+           2 * stage_bytes_;
   }
 
   // The arena's bump allocator and the allocations alive on this rank (local).
@@ -125,6 +132,9 @@ class SharedWindows {
   // The counters' value after the last node-local collective: the same on every rank of
   // the node (each collective advances it by the same number of rounds everywhere).
   std::uint64_t round = 0;
+  // Every rank's `arrived` was seen at least this high (so every rank is done reading
+  // anything of round arrived_all - 2): lets a collective skip a wait it knows is over.
+  std::uint64_t arrived_all = 0;
 
  private:
   friend struct SharedAllocator;
