@@ -1,4 +1,5 @@
-# Install the library, its headers, a CMake package (find_package(ringdp)) and ringdp.pc.
+# Install the library, its headers, a CMake package (find_package(ringdp)) and ringdp.pc;
+# the Fortran module with ringdp-fortran.pc when it is built.
 include(CMakePackageConfigHelpers)
 
 set(RINGDP_INSTALL_CMAKEDIR ${CMAKE_INSTALL_LIBDIR}/cmake/ringdp)
@@ -27,6 +28,17 @@ install(FILES ${PROJECT_BINARY_DIR}/ringdpConfig.cmake ${PROJECT_BINARY_DIR}/rin
 # and h5_storage.hpp include hdf5.h; a program using them links HDF5 itself).
 configure_file(cmake/ringdp.pc.in ${PROJECT_BINARY_DIR}/ringdp.pc @ONLY)
 install(FILES ${PROJECT_BINARY_DIR}/ringdp.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
+
+# The Fortran module, when built: its own export set and pkg-config file, so that a C or C++
+# consumer never needs MPI's Fortran bindings (find_package(ringdp COMPONENTS Fortran)).
+if(TARGET ringdp_fortran)
+  install(TARGETS ringdp_fortran EXPORT ringdpFortranTargets
+          LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
+  install(EXPORT ringdpFortranTargets NAMESPACE ringdp:: DESTINATION ${RINGDP_INSTALL_CMAKEDIR})
+  configure_file(cmake/ringdp-fortran.pc.in ${PROJECT_BINARY_DIR}/ringdp-fortran.pc @ONLY)
+  install(FILES ${PROJECT_BINARY_DIR}/ringdp-fortran.pc
+          DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
+endif()
 
 if(EXISTS ${PROJECT_SOURCE_DIR}/data/mnist10k.h5)
   install(FILES ${PROJECT_SOURCE_DIR}/data/mnist10k.h5 DESTINATION ${CMAKE_INSTALL_DATADIR}/ringdp)

@@ -22,6 +22,41 @@ set(RINGDP_MPI_TEST_ENV
 
 set(RINGDP_DEFAULT_RANKS 1 2 3 4 CACHE STRING "Rank counts MPI tests run at by default")
 
+# The timeout of an MPI test: `timeout` (default 120 s), scaled under a sanitizer.
+# Sanitized processes run several times slower (ThreadSanitizer 5-15 times), and more so on a
+# loaded machine. The timeout is there to catch a hang, not to measure speed: scale it, so
+# that a slow test that progresses still passes and a hang still fails.
+function(_ringdp_mpi_timeout out timeout)
+  if(NOT timeout)
+    set(timeout 120)
+  endif()
+  if(RINGDP_SANITIZE)
+    math(EXPR timeout "${timeout} * 3")
+  endif()
+  set(${out} ${timeout} PARENT_SCOPE)
+endfunction()
+
+# Splits COMMAND into the executable (a target's file when it names a target) and its
+# arguments.
+function(_ringdp_split_command command exe_var args_var)
+  list(POP_FRONT command exe)
+  if(TARGET ${exe})
+    set(exe $<TARGET_FILE:${exe}>)
+  endif()
+  set(${exe_var} ${exe} PARENT_SCOPE)
+  set(${args_var} ${command} PARENT_SCOPE)
+endfunction()
+
+# The properties every MPI test has: its timeout, its rank count, the environment of
+# RINGDP_MPI_TEST_ENV plus `environment`, and the label mpi.
+function(_ringdp_mpi_test_properties test_name ranks timeout environment labels)
+  set_tests_properties(${test_name} PROPERTIES
+    TIMEOUT ${timeout}
+    PROCESSORS ${ranks}
+    ENVIRONMENT "${RINGDP_MPI_TEST_ENV};${environment}"
+    LABELS "mpi;${labels}")
+endfunction()
+
 function(ringdp_add_mpi_test)
   cmake_parse_arguments(T "WILL_FAIL" "NAME;TIMEOUT" "COMMAND;RANKS;ENVIRONMENT;LABELS" ${ARGN})
   if(NOT T_NAME OR NOT T_COMMAND)
@@ -30,33 +65,50 @@ function(ringdp_add_mpi_test)
   if(NOT T_RANKS)
     set(T_RANKS ${RINGDP_DEFAULT_RANKS})
   endif()
-  if(NOT T_TIMEOUT)
-    set(T_TIMEOUT 120)
-  endif()
-  # Sanitized processes run several times slower (ThreadSanitizer 5-15 times), and more so
-  # on a loaded machine. The timeout is there to catch a hang, not to measure speed: scale
-  # it, so that a slow test that progresses still passes and a hang still fails.
-  if(RINGDP_SANITIZE)
-    math(EXPR T_TIMEOUT "${T_TIMEOUT} * 3")
-  endif()
-  list(POP_FRONT T_COMMAND exe)
-  if(TARGET ${exe})
-    set(exe $<TARGET_FILE:${exe}>)
-  endif()
+  _ringdp_mpi_timeout(T_TIMEOUT "${T_TIMEOUT}")
+  _ringdp_split_command("${T_COMMAND}" exe T_COMMAND)
   foreach(n IN LISTS T_RANKS)
     set(test_name ${T_NAME}.np${n})
     add_test(NAME ${test_name}
              COMMAND ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} ${n} --oversubscribe
                      ${MPIEXEC_PREFLAGS} ${exe} ${T_COMMAND} ${MPIEXEC_POSTFLAGS})
-    set_tests_properties(${test_name} PROPERTIES
-      TIMEOUT ${T_TIMEOUT}
-      PROCESSORS ${n}
-      ENVIRONMENT "${RINGDP_MPI_TEST_ENV};${T_ENVIRONMENT}"
-      LABELS "mpi;${T_LABELS}")
+    _ringdp_mpi_test_properties(${test_name} ${n} ${T_TIMEOUT} "${T_ENVIRONMENT}" "${T_LABELS}")
     if(T_WILL_FAIL)
       set_tests_properties(${test_name} PROPERTIES WILL_FAIL TRUE)
     endif()
   endforeach()
+endfunction()
+
+# ringdp_add_mpmd_test(NAME <name> COMMAND <target-or-path> [args...]
+#                      RANK_ENVIRONMENTS <VAR=value or ->... [ENVIRONMENT VAR=value ...]
+#                      [TIMEOUT seconds] [LABELS ...])
+#
+# One test, <name>.np<N>, for ranks started with different environments: an MPMD launch of
+# N = (number of RANK_ENVIRONMENTS) ranks, rank r with the r-th VAR=value added ("-": none),
+#   ${MPIEXEC_EXECUTABLE} --oversubscribe -n 1 -x VAR=a ${MPIEXEC_PREFLAGS} <command> : \
+#                                         -n 1 -x VAR=b ${MPIEXEC_PREFLAGS} <command> : ...
+# (`-x VAR=value` is Open MPI's). ENVIRONMENT is every rank's; the rest as ringdp_add_mpi_test.
+function(ringdp_add_mpmd_test)
+  cmake_parse_arguments(T "" "NAME;TIMEOUT" "COMMAND;RANK_ENVIRONMENTS;ENVIRONMENT;LABELS" ${ARGN})
+  if(NOT T_NAME OR NOT T_COMMAND OR NOT T_RANK_ENVIRONMENTS)
+    message(FATAL_ERROR "ringdp_add_mpmd_test needs NAME, COMMAND and RANK_ENVIRONMENTS")
+  endif()
+  _ringdp_mpi_timeout(T_TIMEOUT "${T_TIMEOUT}")
+  _ringdp_split_command("${T_COMMAND}" exe T_COMMAND)
+  set(command ${MPIEXEC_EXECUTABLE} --oversubscribe)
+  set(separator)
+  foreach(rank_env IN LISTS T_RANK_ENVIRONMENTS)
+    list(APPEND command ${separator} ${MPIEXEC_NUMPROC_FLAG} 1)
+    if(NOT rank_env STREQUAL "-")
+      list(APPEND command -x ${rank_env})
+    endif()
+    list(APPEND command ${MPIEXEC_PREFLAGS} ${exe} ${T_COMMAND})
+    set(separator :)
+  endforeach()
+  list(APPEND command ${MPIEXEC_POSTFLAGS})
+  list(LENGTH T_RANK_ENVIRONMENTS n)
+  add_test(NAME ${T_NAME}.np${n} COMMAND ${command})
+  _ringdp_mpi_test_properties(${T_NAME}.np${n} ${n} ${T_TIMEOUT} "${T_ENVIRONMENT}" "${T_LABELS}")
 endfunction()
 
 # ringdp_add_catch_mpi_test(<name> SOURCES ... [RANKS ...] [TIMEOUT s] [LIBS ...] [...])

@@ -6,6 +6,8 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config git
   openmpi-bin libopenmpi-dev          # MPI (Open MPI)
+  gfortran                            # the Fortran module (use ringdp) and the Fortran tests of
+                                      # libringdp_mpi.so; CMake skips both without it
   libhdf5-openmpi-dev hdf5-tools      # parallel HDF5, built against Open MPI; h5dump
   libeigen3-dev                       # dense linear algebra for the models
   catch2                              # Catch2 v2 (2.13) for the tests

@@ -62,10 +62,11 @@ EXCLUDE+='|^stall_app_|^durability_kill_'
 # both at once (test_train; test_nonfinite: the non-finite check on the reducer's thread;
 # test_train_data_errors: a read error on the loader's thread), and the stall inspector,
 # whose step and bucket context is set by one thread and read by the waiting one
-# (test_stall).
+# (test_stall), and a reduction failing on the reducer's thread and settled there
+# (test_unwind).
 THREAD_TESTS=(test_collectives test_collectives_env test_gradient_reducer
               test_gradient_reducer_thread_level test_comm test_data test_data_io_driver
-              test_train test_nonfinite test_train_data_errors test_stall)
+              test_train test_nonfinite test_train_data_errors test_stall test_unwind)
 # ...except test_collectives at 2 ranks: under ThreadSanitizer it ran past its time limit in
 # 2 of 6 runs on the (loaded) development machine, at 120 s and 300 s against 13-57 s for
 # the others; both ranks' stacks, taken in a third slow run, were in the same MPI_Allreduce

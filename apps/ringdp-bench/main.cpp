@@ -17,7 +17,6 @@
 #include "options.hpp"
 #include "report.hpp"
 #include "run_info.hpp"
-#include "traffic.hpp"
 #include "tuning_file.hpp"
 
 namespace {
@@ -98,7 +97,6 @@ int run(const ringdp::Communicator& comm, const ringdp::bench::Options& given,
   const std::vector<Row> rows = run_benchmark(comm, options, [&](std::span<const Row> size_rows) {
     if (!root) return;
     std::fputs(table_rows(size_rows, options, comm.size()).c_str(), stdout);
-    std::fputs(floor_line(size_rows, comm.size()).c_str(), stdout);
     std::fflush(stdout);
   });
   const Summary summary = summarize(rows, options, comm.size());

@@ -91,10 +91,8 @@ void validate(const Options& o) {
   }
 }
 
-}  // namespace
-
-ParseResult parse_options(int argc, char** argv) {
-  Options o;
+// The flags given as text, converted once CLI11 has parsed them.
+struct TextOptions {
   std::string min_bytes = "8";
   std::string max_bytes = "256M";
   std::string algos = "ring,rd,mpi,ps,shm,hier,auto";
@@ -102,18 +100,16 @@ ParseResult parse_options(int argc, char** argv) {
   std::string op = "sum";
   std::string corrupt;
   std::string segment;
+};
 
-  CLI::App app{
-      "ringdp-bench: allreduce bus bandwidth per message size, for every ringdp algorithm "
-      "next to MPI_Allreduce, in one interleaved run. Run it under mpirun or srun.",
-      "ringdp-bench"};
-  app.add_option("--min-bytes", min_bytes, "Smallest message (suffixes K, M, G)")
+void add_options(CLI::App& app, Options& o, TextOptions& t) {
+  app.add_option("--min-bytes", t.min_bytes, "Smallest message (suffixes K, M, G)")
       ->capture_default_str();
-  app.add_option("--max-bytes", max_bytes, "Largest message (suffixes K, M, G)")
+  app.add_option("--max-bytes", t.max_bytes, "Largest message (suffixes K, M, G)")
       ->capture_default_str();
   app.add_option("--factor", o.factor, "Size multiplier between points (integer >= 2)")
       ->capture_default_str();
-  app.add_option("--algos", algos,
+  app.add_option("--algos", t.algos,
                  "Comma-separated list of ring, rd, mpi, ps, shm, hier, auto (by default shm "
                  "is left out when the ranks span several nodes, hier when they share one)")
       ->capture_default_str();
@@ -140,8 +136,8 @@ ParseResult parse_options(int argc, char** argv) {
                  "With --iters 0: at least this many timed calls per point (lower it when "
                  "large messages take seconds: small ones still get --point-seconds)")
       ->capture_default_str();
-  app.add_option("--dtype", dtype, "float, double, int32 or int64")->capture_default_str();
-  app.add_option("--op", op, "sum, avg, min, max or prod")->capture_default_str();
+  app.add_option("--dtype", t.dtype, "float, double, int32 or int64")->capture_default_str();
+  app.add_option("--op", t.op, "sum, avg, min, max or prod")->capture_default_str();
   app.add_option("--csv", o.csv_path, "Write the table as CSV to this file");
   app.add_option("--json", o.json_path, "Write the run header and the table as JSON");
   app.add_option("--tune", o.tune_path,
@@ -149,28 +145,45 @@ ParseResult parse_options(int argc, char** argv) {
                  "ring, rd, mpi per size, and the ring segment used; use it with "
                  "RINGDP_TUNING=FILE. Under Open MPI "
                  "write --tune=FILE: mpirun takes a separate --tune as its own option");
-  app.add_option("--segment", segment,
+  app.add_option("--segment", t.segment,
                  "Ring segment size for this run (suffixes K, M; overrides RINGDP_SEGMENT_BYTES "
                  "and RINGDP_TUNING)");
   app.add_option("--seed", o.seed, "Seed of the verification data")->capture_default_str();
   // Hidden (empty group): a test hook, not a user feature.
-  app.add_option("--corrupt-for-testing", corrupt)->group("");
+  app.add_option("--corrupt-for-testing", t.corrupt)->group("");
+}
+
+// Converts the text flags into `o` and checks the whole. Throws InvalidArgument.
+void convert(const TextOptions& t, Options& o) {
+  o.min_bytes = parse_bytes(t.min_bytes);
+  o.max_bytes = parse_bytes(t.max_bytes);
+  o.algorithms = parse_algorithm_list(t.algos);
+  o.type = parse_data_type(t.dtype);
+  o.op = parse_reduce_op(t.op);
+  if (!t.corrupt.empty()) o.corrupt_for_testing = parse_algorithm(t.corrupt);
+  if (!t.segment.empty()) {
+    o.segment_bytes = parse_bytes(t.segment);
+    if (o.segment_bytes == 0) throw InvalidArgument("--segment must be at least 1 byte");
+  }
+  validate(o);
+}
+
+}  // namespace
+
+ParseResult parse_options(int argc, char** argv) {
+  Options o;
+  TextOptions text;
+  CLI::App app{
+      "ringdp-bench: allreduce bus bandwidth per message size, for every ringdp algorithm "
+      "next to MPI_Allreduce, in one interleaved run. Run it under mpirun or srun.",
+      "ringdp-bench"};
+  add_options(app, o, text);
 
   ParseResult result;
   try {
     app.parse(argc, argv);
-    o.min_bytes = parse_bytes(min_bytes);
-    o.max_bytes = parse_bytes(max_bytes);
-    o.algorithms = parse_algorithm_list(algos);
+    convert(text, o);
     o.algorithms_given = app.count("--algos") > 0;
-    o.type = parse_data_type(dtype);
-    o.op = parse_reduce_op(op);
-    if (!corrupt.empty()) o.corrupt_for_testing = parse_algorithm(corrupt);
-    if (!segment.empty()) {
-      o.segment_bytes = parse_bytes(segment);
-      if (o.segment_bytes == 0) throw InvalidArgument("--segment must be at least 1 byte");
-    }
-    validate(o);
   } catch (const CLI::CallForHelp&) {
     result.message = app.help();
     return result;

@@ -4,7 +4,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <limits>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
 
 #include "ringdp/collectives/tuning.hpp"
 #include "stats.hpp"
@@ -56,6 +61,128 @@ std::string json_string(const std::string& text) {
 std::string json_number(std::optional<double> value, int decimals = 4) {
   if (!value || !std::isfinite(*value)) return "null";
   return fmt::format("{:.{}f}", *value, decimals);
+}
+
+// --- the columns, written once for the table, the CSV and the JSON rows ------------------
+
+// One cell: a count, a text, or a measurement (absent: "-" in the table, empty in the CSV,
+// null in JSON).
+struct Cell {
+  enum class Kind { Count, Text, Number } kind = Kind::Count;
+  std::uint64_t count = 0;
+  std::string text;
+  std::optional<double> number;
+};
+
+Cell count_cell(std::uint64_t value) { return {Cell::Kind::Count, value, {}, {}}; }
+Cell text_cell(std::string value) { return {Cell::Kind::Text, 0, std::move(value), {}}; }
+Cell number_cell(std::optional<double> value) { return {Cell::Kind::Number, 0, {}, value}; }
+
+// What a cell is computed from.
+struct RowContext {
+  const Row& row;
+  const Derived& derived;
+  const Options& options;
+  int ranks;
+};
+
+struct Column {
+  const char* name;    // table header, CSV header, JSON key
+  int width;           // in the table; 0: not in the table
+  int table_decimals;  // numbers in the table
+  int file_decimals;   // numbers in the CSV and the JSON
+  Cell (*value)(const RowContext&);
+};
+
+// In this order in all three. The CSV's first ten are what tests/bench/check_bench_csv.py
+// and bench/plot.py read.
+const Column kColumns[] = {
+    {"bytes", 11, 0, 0, [](const RowContext& c) { return count_cell(c.row.bytes); }},
+    {"count", 11, 0, 0, [](const RowContext& c) { return count_cell(c.row.count); }},
+    {"type", 6, 0, 0, [](const RowContext& c) { return text_cell(to_string(c.options.type)); }},
+    {"op", 4, 0, 0, [](const RowContext& c) { return text_cell(to_string(c.options.op)); }},
+    {"algo", 4, 0, 0, [](const RowContext& c) { return text_cell(to_string(c.row.algorithm)); }},
+    {"time_us", 11, 2, 3, [](const RowContext& c) { return number_cell(c.row.time_us.median); }},
+    {"algbw_GBps", 10, 3, 4, [](const RowContext& c) { return number_cell(c.derived.algbw_gbps); }},
+    {"busbw_GBps", 10, 3, 4, [](const RowContext& c) { return number_cell(c.derived.busbw_gbps); }},
+    {"vs_mpi", 7, 2, 4, [](const RowContext& c) { return number_cell(c.derived.vs_mpi); }},
+    {"wrong", 6, 0, 0, [](const RowContext& c) { return count_cell(c.row.wrong); }},
+    {"min_us", 11, 2, 3, [](const RowContext& c) { return number_cell(c.row.time_us.min); }},
+    {"max_us", 11, 2, 3, [](const RowContext& c) { return number_cell(c.row.time_us.max); }},
+    {"iters", 7, 0, 0,
+     [](const RowContext& c) { return count_cell(static_cast<std::uint64_t>(c.row.iterations)); }},
+    {"runs", 4, 0, 0, [](const RowContext& c) { return text_cell(to_string(c.row.runs)); }},
+    {"ranks", 0, 0, 0,
+     [](const RowContext& c) { return count_cell(static_cast<std::uint64_t>(c.ranks)); }},
+    // The memory floor of the size (traffic.hpp), and this time against it: floor / time,
+    // as vs_mpi (1 = at the floor). Absent with --no-floor.
+    {"floor_us", 0, 2, 3,
+     [](const RowContext& c) {
+       return number_cell(c.row.floor_us > 0 ? std::optional<double>(c.row.floor_us) : std::nullopt);
+     }},
+    {"vs_floor", 8, 2, 4,
+     [](const RowContext& c) {
+       const double t = c.row.time_us.median;
+       return number_cell(c.row.floor_us > 0 && t > 0 ? std::optional<double>(c.row.floor_us / t)
+                                                      : std::nullopt);
+     }},
+    // Bytes the algorithm moves through memory per call, all ranks (traffic.hpp's model).
+    {"traffic_bytes", 0, 0, 0,
+     [](const RowContext& c) {
+       return c.row.traffic_bytes ? count_cell(*c.row.traffic_bytes) : number_cell(std::nullopt);
+     }},
+};
+
+std::string table_cell(const Column& column, const Cell& cell) {
+  switch (cell.kind) {
+    case Cell::Kind::Count:
+      return fmt::format("{:>{}}", cell.count, column.width);
+    case Cell::Kind::Text:
+      return fmt::format("{:>{}}", cell.text, column.width);
+    case Cell::Kind::Number:
+      return cell.number
+                 ? fmt::format("{:>{}.{}f}", *cell.number, column.width, column.table_decimals)
+                 : fmt::format("{:>{}}", "-", column.width);
+  }
+  return {};
+}
+
+std::string csv_cell(const Column& column, const Cell& cell) {
+  switch (cell.kind) {
+    case Cell::Kind::Count:
+      return std::to_string(cell.count);
+    case Cell::Kind::Text:
+      return cell.text;
+    case Cell::Kind::Number:
+      return optional_number(cell.number, column.file_decimals);
+  }
+  return {};
+}
+
+std::string json_cell(const Column& column, const Cell& cell) {
+  switch (cell.kind) {
+    case Cell::Kind::Count:
+      return std::to_string(cell.count);
+    case Cell::Kind::Text:
+      return json_string(cell.text);
+    case Cell::Kind::Number:
+      return json_number(cell.number, column.file_decimals);
+  }
+  return {};
+}
+
+// One row as a line of the table (its columns only), the CSV or the JSON (every column):
+// `write(column, cell)` gives each cell's text, `separator` goes between two of them.
+template <class Write>
+std::string row_line(const RowContext& context, bool table, std::string_view separator,
+                     Write&& write) {
+  std::string line;
+  for (const Column& column : kColumns) {
+    if (table && column.width == 0) continue;
+    if (&column != kColumns) line += separator;
+    line += write(column, column.value(context));
+  }
+  return line;
 }
 
 }  // namespace
@@ -146,8 +273,12 @@ std::string table_header(const RunInfo& info, const Options& options) {
                         : fmt::format("timed calls for ~{} s per point (>= {})",
                                       options.point_seconds, options.min_iters),
       options.repetitions);
-  out += fmt::format("# ring segment {}{}\n", format_bytes(ring_segment_bytes(info.ranks)),
-                     options.segment_bytes > 0 ? " (--segment)" : "");
+  out += fmt::format("# ring segment {}{}; buffers {}{}\n",
+                     format_bytes(ring_segment_bytes(info.ranks)),
+                     options.segment_bytes > 0 ? " (--segment)" : "",
+                     options.shared ? "in a SharedBuffer (--shared)" : "ordinary memory",
+                     options.floor ? "; vs_floor = memory floor time / time (bench/README.md)"
+                                   : "");
   out +=
       "# algbw = bytes/time, busbw = algbw x 2(n-1)/n (GB/s = 1e9 B/s); vs_mpi = MPI time / "
       "time; wrong = elements != PMPI_Allreduce, summed over ranks\n";
@@ -156,11 +287,14 @@ std::string table_header(const RunInfo& info, const Options& options) {
         "# 1 rank: nothing crosses between ranks, so busbw is 0 by definition; compare "
         "time_us and vs_mpi\n";
   }
-  out += fmt::format(
-      "#{:>11} {:>11} {:>6} {:>4} {:>4} {:>11} {:>10} {:>10} {:>7} {:>6} {:>11} "
-      "{:>11} {:>7} {:>4}\n",
-      "bytes", "count", "type", "op", "algo", "time_us", "algbw_GBps", "busbw_GBps", "vs_mpi",
-      "wrong", "min_us", "max_us", "iters", "runs");
+  // The column names over the table: '#' in place of the rows' leading space.
+  out += '#';
+  for (const Column& column : kColumns) {
+    if (column.width == 0) continue;
+    if (&column != kColumns) out += ' ';
+    out += fmt::format("{:>{}}", column.name, column.width);
+  }
+  out += '\n';
   return out;
 }
 
@@ -168,13 +302,9 @@ std::string table_rows(std::span<const Row> rows, const Options& options, int ra
   std::string out;
   for (const Row& row : rows) {
     const Derived d = derive(row, rows, ranks);
-    out += fmt::format(
-        " {:>11} {:>11} {:>6} {:>4} {:>4} {:>11.2f} {:>10.3f} {:>10.3f} {:>7} {:>6} {:>11.2f} "
-        "{:>11.2f} {:>7} {:>4}\n",
-        row.bytes, row.count, to_string(options.type), to_string(options.op),
-        to_string(row.algorithm), row.time_us.median, d.algbw_gbps, d.busbw_gbps,
-        d.vs_mpi ? fmt::format("{:.2f}", *d.vs_mpi) : std::string("-"), row.wrong, row.time_us.min,
-        row.time_us.max, row.iterations, to_string(row.runs));
+    out += ' ';
+    out += row_line({row, d, options, ranks}, true, " ", table_cell);
+    out += '\n';
   }
   return out;
 }
@@ -206,16 +336,16 @@ std::string summary_text(const Summary& summary) {
 }
 
 std::string to_csv(std::span<const Row> rows, const Options& options, int ranks) {
-  std::string out =
-      "bytes,count,type,op,algo,time_us,algbw_GBps,busbw_GBps,vs_mpi,wrong,min_us,max_us,iters,"
-      "runs,ranks\n";
+  std::string out;
+  for (const Column& column : kColumns) {
+    if (!out.empty()) out += ',';
+    out += column.name;
+  }
+  out += '\n';
   for (const Row& row : rows) {
     const Derived d = derive(row, rows, ranks);
-    out += fmt::format("{},{},{},{},{},{:.3f},{:.4f},{:.4f},{},{},{:.3f},{:.3f},{},{},{}\n",
-                       row.bytes, row.count, to_string(options.type), to_string(options.op),
-                       to_string(row.algorithm), row.time_us.median, d.algbw_gbps, d.busbw_gbps,
-                       optional_number(d.vs_mpi, 4), row.wrong, row.time_us.min, row.time_us.max,
-                       row.iterations, to_string(row.runs), ranks);
+    out += row_line({row, d, options, ranks}, false, ",", csv_cell);
+    out += '\n';
   }
   return out;
 }
@@ -247,24 +377,20 @@ std::string to_json(const RunInfo& info, const Options& options, std::span<const
   out += fmt::format(
       "    \"min_bytes\": {}, \"max_bytes\": {}, \"factor\": {}, \"warmup\": {}, \"iters\": {}, "
       "\"reps\": {}, \"point_seconds\": {}, \"min_iters\": {}, \"ring_segment_bytes\": {}, "
-      "\"seed\": {}\n  }},\n",
+      "\"seed\": {}, \"shared\": {}, \"floor\": {}\n  }},\n",
       options.min_bytes, options.max_bytes, options.factor, options.warmup, options.iters,
       options.repetitions, options.point_seconds, options.min_iters, ring_segment_bytes(info.ranks),
-      options.seed);
+      options.seed, options.shared ? "true" : "false", options.floor ? "true" : "false");
 
   out += "  \"rows\": [\n";
   for (std::size_t i = 0; i < rows.size(); ++i) {
     const Row& row = rows[i];
     const Derived d = derive(row, rows, info.ranks);
-    out += fmt::format(
-        "    {{\"bytes\": {}, \"count\": {}, \"algo\": {}, \"runs\": {}, \"time_us\": {}, "
-        "\"min_us\": {}, \"max_us\": {}, \"iters\": {}, \"algbw_GBps\": {}, \"busbw_GBps\": {}, "
-        "\"vs_mpi\": {}, \"wrong\": {}}}{}\n",
-        row.bytes, row.count, json_string(to_string(row.algorithm)),
-        json_string(to_string(row.runs)), json_number(row.time_us.median, 3),
-        json_number(row.time_us.min, 3), json_number(row.time_us.max, 3), row.iterations,
-        json_number(d.algbw_gbps), json_number(d.busbw_gbps), json_number(d.vs_mpi), row.wrong,
-        i + 1 < rows.size() ? "," : "");
+    const std::string fields = row_line(
+        {row, d, options, info.ranks}, false, ", ", [](const Column& column, const Cell& cell) {
+          return fmt::format("\"{}\": {}", column.name, json_cell(column, cell));
+        });
+    out += fmt::format("    {{{}}}{}\n", fields, i + 1 < rows.size() ? "," : "");
   }
   out += "  ],\n  \"summary\": {\n    \"geomean_vs_mpi\": {";
   for (std::size_t a = 0; a < summary.per_algorithm.size(); ++a) {

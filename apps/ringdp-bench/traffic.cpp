@@ -1,10 +1,6 @@
 #include "traffic.hpp"
 
-#include <fmt/format.h>
-
 #include <bit>
-
-#include "measure.hpp"
 
 namespace ringdp::bench {
 namespace {
@@ -28,25 +24,6 @@ Doubling doubling(int ranks) {
 double shm_per_rank(int p, bool shared) { return shared ? 2.0 : 5.0 + 1.0 / p; }
 
 }  // namespace
-
-std::string floor_line(std::span<const Row> rows, int ranks) {
-  if (rows.empty() || !(rows.front().floor_us > 0)) return {};
-  const Row& first = rows.front();
-  const double floor_s = first.floor_us * 1e-6;
-  const double busbw =
-      ranks > 1 ? static_cast<double>(first.bytes) / floor_s / 1e9 * 2.0 * (ranks - 1) / ranks
-                : 0.0;
-  std::string line =
-      fmt::format("# floor {:.2f} us (busbw {:.3f} GB/s, {:.1f} MB moved):", first.floor_us, busbw,
-                  static_cast<double>(floor_traffic(first.bytes, ranks)) / 1e6);
-  for (const Row& row : rows) {
-    line +=
-        fmt::format(" {} {:.2f}x", to_string(row.algorithm), row.time_us.median / first.floor_us);
-    if (row.traffic_bytes)
-      line += fmt::format(" ({:.1f} MB)", static_cast<double>(*row.traffic_bytes) / 1e6);
-  }
-  return line + "\n";
-}
 
 std::uint64_t floor_traffic(std::size_t bytes, int ranks) {
   return 2 * static_cast<std::uint64_t>(ranks) * bytes;

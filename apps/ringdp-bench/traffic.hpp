@@ -12,7 +12,6 @@
 #include <cstdint>
 #include <optional>
 #include <span>
-#include <string>
 
 #include "ringdp/comm/node.hpp"
 #include "ringdp/types.hpp"
@@ -28,13 +27,6 @@ namespace ringdp::bench {
 
 /// The floor's traffic for `bytes` bytes per rank over `ranks` ranks: 2 x ranks x bytes.
 [[nodiscard]] std::uint64_t floor_traffic(std::size_t bytes, int ranks);
-
-struct Row;
-
-/// A comment line after the rows of one size: the floor's time and bus bandwidth, and each
-/// algorithm's time as a multiple of it, with the bytes it moves (MB per call, the model);
-/// empty when the floor was not measured.
-[[nodiscard]] std::string floor_line(std::span<const Row> rows, int ranks);
 
 /// The floor kernel: reads and writes every element of `data` once, in place (adds 1).
 template <class T>

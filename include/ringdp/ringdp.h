@@ -1,26 +1,15 @@
 /* ringdp's C API: allreduce from C, and from Fortran through iso_c_binding.
  *
- * Every function returns RINGDP_SUCCESS (0) or one of the error codes below; none lets a
- * C++ exception through. ringdp_error_message(code) names a code; ringdp_last_error()
- * gives the full message (with the rank and the cause) of the calling thread's last
- * failure. Collective functions must be called by every rank of the communicator, in
- * the same order, with the same count, type, op and algorithm.
+ * Every function returns RINGDP_SUCCESS (0) or one of the error codes below, unless said
+ * otherwise; none lets a C++ exception through. ringdp_error_message(code) names a code;
+ * ringdp_last_error() gives the full message (with the rank and the cause) of the calling
+ * thread's last failure. Collective functions must be called by every rank of the
+ * communicator, in the same order, with the same count, type, op and algorithm.
  *
- * From Fortran, declare the functions with bind(C) and pass the enumerators as
- * integer(c_int) values, the communicator through ringdp_comm_create_f:
- *   interface
- *     integer(c_int) function ringdp_comm_create_f(comm, out) bind(C)
- *       import :: c_int, c_ptr
- *       integer(c_int), value :: comm
- *       type(c_ptr) :: out
- *     end function
- *     integer(c_int) function ringdp_allreduce(comm, data, count, type, op, algo) bind(C)
- *       import :: c_int, c_ptr, c_size_t
- *       type(c_ptr), value :: comm, data
- *       integer(c_size_t), value :: count
- *       integer(c_int), value :: type, op, algo
- *     end function
- *   end interface */
+ * Fortran programs use the `ringdp` module (`use ringdp`, lib/fortran/ringdp.f90), which
+ * calls ringdp_allreduce_comm_f, ringdp_algorithm_from_name and ringdp_error_string through
+ * bind(C) interfaces: the enumerators are passed as integer(c_int) values, MPI handles as
+ * their MPI_Fint. */
 #ifndef RINGDP_RINGDP_H
 #define RINGDP_RINGDP_H
 
@@ -82,7 +71,9 @@ enum ringdp_error_code {
  *  Check mode starts on when RINGDP_CHECK is set to a value other than 0. */
 int ringdp_comm_create(MPI_Comm comm, ringdp_comm** out);
 
-/** ringdp_comm_create for Fortran callers, whose MPI handles are integers (MPI_Fint). */
+/** ringdp_comm_create for Fortran callers, whose MPI handles are integers (MPI_Fint). A
+ *  handle that names no communicator (one freed with MPI_Comm_free) is
+ *  RINGDP_ERROR_INVALID_ARGUMENT. */
 int ringdp_comm_create_f(MPI_Fint comm, ringdp_comm** out);
 
 /** Frees a handle from ringdp_comm_create (collective). NULL is accepted and ignored. */
@@ -96,6 +87,35 @@ int ringdp_comm_set_check_mode(ringdp_comm* comm, int on);
  *  when count is 0. */
 int ringdp_allreduce(ringdp_comm* comm, void* data, size_t count, ringdp_datatype type,
                      ringdp_op op, ringdp_algorithm algorithm);
+
+/** Collective over `comm`, in place, like ringdp_allreduce, but on ringdp's own duplicate of
+ *  `comm` cached on it (ringdp/comm/communicator_cache.hpp): the first call on a
+ *  communicator makes the duplicate (every rank makes that call together, as with any
+ *  collective on `comm`), MPI_Comm_free(comm) frees it, and MPI_Finalize frees those left.
+ *  No handle to create or free: for code that passes its communicator on every call.
+ *  MPI_COMM_NULL and intercommunicators are RINGDP_ERROR_INVALID_ARGUMENT. */
+int ringdp_allreduce_comm(MPI_Comm comm, void* data, size_t count, ringdp_datatype type,
+                          ringdp_op op, ringdp_algorithm algorithm);
+
+/** ringdp_allreduce_comm for Fortran callers: `comm` is the integer handle of `use mpi` and
+ *  mpif.h, or the MPI_VAL of an mpi_f08 type(MPI_Comm). A handle that names no
+ *  communicator (MPI_COMM_NULL, or one freed with MPI_Comm_free) is
+ *  RINGDP_ERROR_INVALID_ARGUMENT. */
+int ringdp_allreduce_comm_f(MPI_Fint comm, void* data, size_t count, ringdp_datatype type,
+                            ringdp_op op, ringdp_algorithm algorithm);
+
+/** Sets *out to the algorithm `name` names, with the names RINGDP_ALGORITHM accepts ("auto",
+ *  "ring", "rd" or "recursive-doubling", "mpi", "ps" or "parameter-server", and any
+ *  algorithm added later). Another name is RINGDP_ERROR_INVALID_ARGUMENT, and
+ *  ringdp_last_error() lists the accepted ones. Local. */
+int ringdp_algorithm_from_name(const char* name, ringdp_algorithm* out);
+
+/** Copies the text of error `code` into `buffer`, cut to `size` - 1 characters and ended by a
+ *  NUL (nothing is written when `size` is 0): the full message of the calling thread's last
+ *  failure (ringdp_last_error()) when `code` is that failure's code, else
+ *  ringdp_error_message(code). Returns the length of the whole text, like snprintf: a
+ *  result >= `size` means the copy was cut. Does not change the last failure. */
+size_t ringdp_error_string(int code, char* buffer, size_t size);
 
 /** Collective over `comm`: allocates `count` elements of `type` in memory the ranks of a
  *  node share (the handle's node-shared window), stored in *data (NULL on error). Every

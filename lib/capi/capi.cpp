@@ -1,23 +1,29 @@
 // The C API: thin wrappers that turn ringdp's exceptions into return codes. Every entry
 // point catches everything; a C or Fortran caller never sees a C++ exception.
 
+#include <fmt/format.h>
 #include <mpi.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <exception>
 #include <map>
 #include <mutex>
 #include <new>
+#include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <type_traits>
 
 #include "ringdp/collectives/collectives.hpp"
 #include "ringdp/collectives/shared_buffer.hpp"
 #include "ringdp/comm/communicator.hpp"
+#include "ringdp/comm/communicator_cache.hpp"
 #include "ringdp/error.hpp"
 #include "ringdp/ringdp.h"
+#include "ringdp/types.hpp"
 
 struct ringdp_comm {
   explicit ringdp_comm(MPI_Comm comm) : communicator(comm) {}
@@ -27,9 +33,11 @@ struct ringdp_comm {
 namespace {
 
 thread_local std::string last_error;
+thread_local int last_code = RINGDP_SUCCESS;
 
 int fail(int code, std::string message) {
   last_error = std::move(message);
+  last_code = code;
   return code;
 }
 
@@ -51,6 +59,7 @@ template <class Fn>
 int guarded(Fn&& fn) noexcept {
   try {
     last_error.clear();
+    last_code = RINGDP_SUCCESS;
     fn();
     return RINGDP_SUCCESS;
   } catch (const ringdp::Error& e) {
@@ -121,11 +130,89 @@ ringdp::Algorithm to_cpp(ringdp_algorithm a) {
   throw ringdp::InvalidArgument("unknown ringdp_algorithm");
 }
 
+// The C enumerator of a C++ algorithm: the inverse of to_cpp(ringdp_algorithm), found by
+// trying every enumerator valid() accepts, so that a new algorithm needs no second table.
+std::optional<ringdp_algorithm> to_c(ringdp::Algorithm algorithm) {
+  for (std::underlying_type_t<ringdp_algorithm> v = RINGDP_AUTO;; ++v) {
+    ringdp_algorithm candidate;
+    std::memcpy(&candidate, &v, sizeof candidate);
+    if (!valid(candidate)) return std::nullopt;
+    if (to_cpp(candidate) == algorithm) return candidate;
+  }
+}
+
 template <class T>
-void run_allreduce(ringdp_comm* comm, void* data, std::size_t count, ringdp_op op,
+void run_allreduce(const ringdp::Communicator& comm, void* data, std::size_t count, ringdp_op op,
                    ringdp_algorithm algorithm) {
-  ringdp::allreduce(comm->communicator, std::span<T>(static_cast<T*>(data), count), to_cpp(op),
+  ringdp::allreduce(comm, std::span<T>(static_cast<T*>(data), count), to_cpp(op),
                     to_cpp(algorithm));
+}
+
+// The reduction by element type; the arguments are checked (check_arguments) except `type`.
+// Enum arguments not yet checked travel by reference: copying one is a read (see raw_value).
+void run(const ringdp::Communicator& comm, void* data, std::size_t count,
+         const ringdp_datatype& type, ringdp_op op, ringdp_algorithm algorithm) {
+  switch (raw_value(type)) {
+    case RINGDP_FLOAT32:
+      return run_allreduce<float>(comm, data, count, op, algorithm);
+    case RINGDP_FLOAT64:
+      return run_allreduce<double>(comm, data, count, op, algorithm);
+    case RINGDP_INT32:
+      return run_allreduce<std::int32_t>(comm, data, count, op, algorithm);
+    case RINGDP_INT64:
+      return run_allreduce<std::int64_t>(comm, data, count, op, algorithm);
+  }
+  throw ringdp::InvalidArgument(
+      fmt::format("unknown ringdp_datatype {} (expected RINGDP_FLOAT32, RINGDP_FLOAT64, "
+                  "RINGDP_INT32 or RINGDP_INT64)",
+                  raw_value(type)));
+}
+
+// Argument errors found before any communication. They depend only on the arguments, so
+// ranks that pass the same arguments all return the same code.
+int check_arguments(const char* function, const void* data, std::size_t count, const ringdp_op& op,
+                    const ringdp_algorithm& algorithm) {
+  if (data == nullptr && count != 0) {
+    return fail(RINGDP_ERROR_NULL_ARGUMENT,
+                fmt::format("{}: data is NULL with a nonzero count", function));
+  }
+  if (!valid(op)) {
+    return fail(RINGDP_ERROR_INVALID_ARGUMENT,
+                fmt::format("{}: unknown ringdp_op {} (expected RINGDP_SUM, RINGDP_AVERAGE, "
+                            "RINGDP_MIN, RINGDP_MAX or RINGDP_PRODUCT)",
+                            function, raw_value(op)));
+  }
+  if (!valid(algorithm)) {
+    return fail(RINGDP_ERROR_INVALID_ARGUMENT,
+                fmt::format("{}: unknown ringdp_algorithm {}", function, raw_value(algorithm)));
+  }
+  return RINGDP_SUCCESS;
+}
+
+// MPI_COMM_NULL, and in Open MPI (whose handles are pointers) the null pointer that
+// MPI_Comm_f2c returns for a Fortran handle naming no communicator (a freed one).
+bool names_no_communicator(MPI_Comm comm) {
+  if (comm == MPI_COMM_NULL) return true;
+  if constexpr (std::is_pointer_v<MPI_Comm>) return comm == nullptr;
+  return false;
+}
+
+int allreduce_cached(const char* function, MPI_Comm comm, void* data, std::size_t count,
+                     const ringdp_datatype& type, const ringdp_op& op,
+                     const ringdp_algorithm& algorithm) {
+  if (names_no_communicator(comm)) {
+    return fail(RINGDP_ERROR_INVALID_ARGUMENT,
+                fmt::format("{}: comm is MPI_COMM_NULL or a freed communicator", function));
+  }
+  if (const int code = check_arguments(function, data, count, op, algorithm); code != 0) {
+    return code;
+  }
+  int inter = 0;
+  if (MPI_Comm_test_inter(comm, &inter) != MPI_SUCCESS || inter != 0) {
+    return fail(RINGDP_ERROR_INVALID_ARGUMENT,
+                fmt::format("{}: comm is an intercommunicator", function));
+  }
+  return guarded([&] { run(ringdp::cached_communicator(comm), data, count, type, op, algorithm); });
 }
 
 // The allocations of ringdp_shared_alloc, by address, so that ringdp_shared_free can find
@@ -149,8 +236,9 @@ extern "C" {
 int ringdp_comm_create(MPI_Comm comm, ringdp_comm** out) {
   if (out == nullptr) return fail(RINGDP_ERROR_NULL_ARGUMENT, "ringdp_comm_create: out is NULL");
   *out = nullptr;
-  if (comm == MPI_COMM_NULL) {
-    return fail(RINGDP_ERROR_INVALID_ARGUMENT, "ringdp_comm_create: comm is MPI_COMM_NULL");
+  if (names_no_communicator(comm)) {
+    return fail(RINGDP_ERROR_INVALID_ARGUMENT,
+                "ringdp_comm_create: comm is MPI_COMM_NULL or a freed communicator");
   }
   return guarded([&] { *out = new ringdp_comm(comm); });
 }
@@ -172,33 +260,50 @@ int ringdp_comm_set_check_mode(ringdp_comm* comm, int on) {
 
 int ringdp_allreduce(ringdp_comm* comm, void* data, size_t count, ringdp_datatype type,
                      ringdp_op op, ringdp_algorithm algorithm) {
-  // Argument errors are found before any communication. They depend only on the
-  // arguments, so ranks that pass the same arguments all return the same code.
   if (comm == nullptr) return fail(RINGDP_ERROR_NULL_ARGUMENT, "ringdp_allreduce: comm is NULL");
-  if (data == nullptr && count != 0) {
-    return fail(RINGDP_ERROR_NULL_ARGUMENT, "ringdp_allreduce: data is NULL with a nonzero count");
+  if (const int code = check_arguments("ringdp_allreduce", data, count, op, algorithm);
+      code != RINGDP_SUCCESS) {
+    return code;
   }
-  if (!valid(op)) return fail(RINGDP_ERROR_INVALID_ARGUMENT, "ringdp_allreduce: unknown ringdp_op");
-  if (!valid(algorithm)) {
-    return fail(RINGDP_ERROR_INVALID_ARGUMENT, "ringdp_allreduce: unknown ringdp_algorithm");
+  return guarded([&] { run(comm->communicator, data, count, type, op, algorithm); });
+}
+
+int ringdp_allreduce_comm(MPI_Comm comm, void* data, size_t count, ringdp_datatype type,
+                          ringdp_op op, ringdp_algorithm algorithm) {
+  return allreduce_cached("ringdp_allreduce_comm", comm, data, count, type, op, algorithm);
+}
+
+int ringdp_allreduce_comm_f(MPI_Fint comm, void* data, size_t count, ringdp_datatype type,
+                            ringdp_op op, ringdp_algorithm algorithm) {
+  return allreduce_cached("ringdp_allreduce_comm_f", MPI_Comm_f2c(comm), data, count, type, op,
+                          algorithm);
+}
+
+int ringdp_algorithm_from_name(const char* name, ringdp_algorithm* out) {
+  if (name == nullptr || out == nullptr) {
+    return fail(RINGDP_ERROR_NULL_ARGUMENT, "ringdp_algorithm_from_name: name or out is NULL");
   }
-  return guarded([&] {
-    switch (raw_value(type)) {
-      case RINGDP_FLOAT32:
-        run_allreduce<float>(comm, data, count, op, algorithm);
-        return;
-      case RINGDP_FLOAT64:
-        run_allreduce<double>(comm, data, count, op, algorithm);
-        return;
-      case RINGDP_INT32:
-        run_allreduce<std::int32_t>(comm, data, count, op, algorithm);
-        return;
-      case RINGDP_INT64:
-        run_allreduce<std::int64_t>(comm, data, count, op, algorithm);
-        return;
-    }
-    throw ringdp::InvalidArgument("ringdp_allreduce: unknown ringdp_datatype");
-  });
+  std::optional<ringdp_algorithm> algorithm;
+  const int code = guarded([&] { algorithm = to_c(ringdp::parse_algorithm(name)); });
+  if (code != RINGDP_SUCCESS) return code;
+  if (!algorithm) {
+    return fail(RINGDP_ERROR_INTERNAL,
+                fmt::format("ringdp_algorithm_from_name: '{}' has no C enumerator", name));
+  }
+  *out = *algorithm;
+  return RINGDP_SUCCESS;
+}
+
+size_t ringdp_error_string(int code, char* buffer, size_t size) {
+  const std::string_view text = code == last_code && code != RINGDP_SUCCESS && !last_error.empty()
+                                    ? std::string_view(last_error)
+                                    : std::string_view(ringdp_error_message(code));
+  if (buffer != nullptr && size > 0) {
+    const std::size_t n = std::min(text.size(), size - 1);
+    std::memcpy(buffer, text.data(), n);
+    buffer[n] = '\0';
+  }
+  return text.size();
 }
 
 int ringdp_shared_alloc(ringdp_comm* comm, size_t count, ringdp_datatype type, void** data) {

@@ -5,12 +5,14 @@
 #include <fmt/format.h>
 #include <mpi.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <vector>
 
 #include "algorithms.hpp"
 #include "check.hpp"
+#include "comm/requests.hpp"
 #include "comm/wait.hpp"
 #include "mpi_pieces.hpp"
 #include "ringdp/collectives/collectives.hpp"
@@ -36,21 +38,17 @@ void ring_allgather(const Communicator& comm, std::span<T> all, std::size_t m) {
   const MPI_Datatype type = mpi_datatype<T>();
   const std::size_t segment = std::max<std::size_t>(
       1, std::min(ring_segment_bytes(n) / sizeof(T), detail::max_mpi_count()));
-  std::vector<MPI_Request> requests;
+  detail::Requests flight(comm, kAllgatherTag, type);
   for (int step = 0; step < n - 1; ++step) {
     const auto out = static_cast<std::size_t>(((comm.rank() - step) % n + n) % n);
     const auto in = static_cast<std::size_t>(((comm.rank() - step - 1) % n + n) % n);
-    requests.clear();
     for (std::size_t offset = 0; offset < m; offset += segment) {
       const int piece = static_cast<int>(std::min(segment, m - offset));
-      requests.push_back(MPI_REQUEST_NULL);
-      RINGDP_MPI_CHECK(MPI_Irecv(all.data() + in * m + offset, piece, type, left, kAllgatherTag,
-                                 comm.native(), &requests.back()));
-      requests.push_back(MPI_REQUEST_NULL);
-      RINGDP_MPI_CHECK(MPI_Isend(all.data() + out * m + offset, piece, type, right, kAllgatherTag,
-                                 comm.native(), &requests.back()));
+      flight.irecv(all.data() + in * m + offset, piece, left);
+      flight.isend(all.data() + out * m + offset, piece, right);
     }
-    detail::wait_all(comm, requests);
+    // The block received in this step is the one sent in the next: all of it first.
+    flight.wait_all();
   }
 }
 

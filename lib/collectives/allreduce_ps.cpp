@@ -8,10 +8,10 @@
 #include <cstdint>
 
 #include "algorithms.hpp"
+#include "comm/requests.hpp"
 #include "mpi_pieces.hpp"
 #include "reduce_kernels.hpp"
 #include "ringdp/comm/mpi_check.hpp"
-#include "comm/wait.hpp"
 
 namespace ringdp::detail {
 namespace {
@@ -26,6 +26,8 @@ void allreduce_ps(const Communicator& comm, std::span<T> data, ReduceOp op) {
   const int n = comm.size();
   if (n == 1 || data.empty()) return;
   const std::size_t count = data.size();
+  // Every message of the call, counted and settled if the call unwinds (requests.hpp).
+  Requests flight(comm, kPsTag, mpi_datatype<T>());
   if (comm.rank() == kServer) {
     // Receiving from ranks in order 1, 2, ... (not MPI_ANY_SOURCE) fixes the order of the
     // reduction, so the result does not depend on which rank arrives first. The scratch
@@ -33,28 +35,22 @@ void allreduce_ps(const Communicator& comm, std::span<T> data, ReduceOp op) {
     T* incoming = reinterpret_cast<T*>(comm.scratch(count * sizeof(T)).data());
     for (int source = 1; source < n; ++source) {
       for_each_piece(count, [&](std::size_t offset, int piece) {
-        MPI_Request request = MPI_REQUEST_NULL;
-        RINGDP_MPI_CHECK(MPI_Irecv(incoming + offset, piece, mpi_datatype<T>(), source, kPsTag,
-                                   comm.native(), &request));
-        wait(comm, request);
+        flight.wait_recv(flight.irecv(incoming + offset, piece, source));
       });
       reduce_into(data.data(), incoming, count, op);
     }
     if (op == ReduceOp::Average) finish_average(data.data(), count, n);
   } else {
     for_each_piece(count, [&](std::size_t offset, int piece) {
-      MPI_Request request = MPI_REQUEST_NULL;
-      RINGDP_MPI_CHECK(MPI_Isend(data.data() + offset, piece, mpi_datatype<T>(), kServer, kPsTag,
-                                 comm.native(), &request));
-      wait(comm, request);
+      flight.isend(data.data() + offset, piece, kServer);
+      flight.wait_all();
     });
   }
   // The server's bytes go to everyone: all ranks end bit-identical.
   for_each_piece(count, [&](std::size_t offset, int piece) {
-    MPI_Request request = MPI_REQUEST_NULL;
-    RINGDP_MPI_CHECK(
-        MPI_Ibcast(data.data() + offset, piece, mpi_datatype<T>(), kServer, comm.native(), &request));
-    wait(comm, request);
+    RINGDP_MPI_CHECK(MPI_Ibcast(data.data() + offset, piece, mpi_datatype<T>(), kServer,
+                                comm.native(), flight.collective()));
+    flight.wait_all();
   });
 }
 

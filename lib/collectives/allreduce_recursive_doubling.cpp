@@ -8,10 +8,10 @@
 #include <cstdint>
 
 #include "algorithms.hpp"
+#include "comm/requests.hpp"
 #include "mpi_pieces.hpp"
 #include "reduce_kernels.hpp"
 #include "ringdp/comm/mpi_check.hpp"
-#include "comm/wait.hpp"
 
 namespace ringdp::detail {
 namespace {
@@ -28,49 +28,41 @@ constexpr int kRdTag = 0x5244;  // "RD"
 constexpr std::size_t kBlockingSendBytes = 1024;
 
 template <class T>
-void send_piece(const Communicator& comm, const T* data, int piece, int dest) {
+void send_piece(Requests& flight, const T* data, int piece, int dest) {
   if (static_cast<std::size_t>(piece) * sizeof(T) <= kBlockingSendBytes) {
-    RINGDP_MPI_CHECK(MPI_Send(data, piece, mpi_datatype<T>(), dest, kRdTag, comm.native()));
+    flight.send(data, piece, dest);
     return;
   }
-  MPI_Request request = MPI_REQUEST_NULL;
-  RINGDP_MPI_CHECK(MPI_Isend(data, piece, mpi_datatype<T>(), dest, kRdTag, comm.native(), &request));
-  wait(comm, request);
+  flight.isend(data, piece, dest);
+  flight.wait_all();
 }
 
 template <class T>
-void send_all(const Communicator& comm, const T* data, std::size_t count, int dest) {
-  for_each_piece(
-      count, [&](std::size_t offset, int piece) { send_piece(comm, data + offset, piece, dest); });
-}
-
-template <class T>
-void recv_all(const Communicator& comm, T* data, std::size_t count, int source) {
+void send_all(Requests& flight, const T* data, std::size_t count, int dest) {
   for_each_piece(count, [&](std::size_t offset, int piece) {
-    MPI_Request request = MPI_REQUEST_NULL;
-    RINGDP_MPI_CHECK(
-        MPI_Irecv(data + offset, piece, mpi_datatype<T>(), source, kRdTag, comm.native(), &request));
-    wait(comm, request);
+    send_piece(flight, data + offset, piece, dest);
+  });
+}
+
+template <class T>
+void recv_all(Requests& flight, T* data, std::size_t count, int source) {
+  for_each_piece(count, [&](std::size_t offset, int piece) {
+    flight.wait_recv(flight.irecv(data + offset, piece, source));
   });
 }
 
 // MPI_Sendrecv, watched: the receive first, so that the partner's message can land
 // straight in place.
 template <class T>
-void exchange(const Communicator& comm, const T* out, T* in, int piece, int partner) {
+void exchange(Requests& flight, const T* out, T* in, int piece, int partner) {
+  const std::size_t received = flight.irecv(in, piece, partner);
   if (static_cast<std::size_t>(piece) * sizeof(T) <= kBlockingSendBytes) {
-    MPI_Request request = MPI_REQUEST_NULL;
-    RINGDP_MPI_CHECK(MPI_Irecv(in, piece, mpi_datatype<T>(), partner, kRdTag, comm.native(), &request));
-    RINGDP_MPI_CHECK(MPI_Send(out, piece, mpi_datatype<T>(), partner, kRdTag, comm.native()));
-    wait(comm, request);
+    flight.send(out, piece, partner);
+    flight.wait_recv(received);
     return;
   }
-  MPI_Request requests[2] = {MPI_REQUEST_NULL, MPI_REQUEST_NULL};
-  RINGDP_MPI_CHECK(
-      MPI_Irecv(in, piece, mpi_datatype<T>(), partner, kRdTag, comm.native(), &requests[0]));
-  RINGDP_MPI_CHECK(
-      MPI_Isend(out, piece, mpi_datatype<T>(), partner, kRdTag, comm.native(), &requests[1]));
-  wait_all(comm, requests);
+  flight.isend(out, piece, partner);
+  flight.wait_all();
 }
 
 }  // namespace
@@ -82,6 +74,8 @@ void allreduce_recursive_doubling(const Communicator& comm, std::span<T> data, R
   const std::size_t count = data.size();
   if (n == 1 || count == 0) return;
   T* incoming = reinterpret_cast<T*>(comm.scratch(count * sizeof(T)).data());
+  // Every message of the call, counted and settled if the call unwinds (requests.hpp).
+  Requests flight(comm, kRdTag, mpi_datatype<T>());
 
   // Rank counts that are not a power of two: with p the largest power of two <= n and
   // extra = n - p, the first 2*extra ranks pair up (0,1), (2,3), ...; each even rank
@@ -93,9 +87,9 @@ void allreduce_recursive_doubling(const Communicator& comm, std::span<T> data, R
   int virtual_rank = -1;  // rank among the p ranks taking part in the doubling
   if (rank < 2 * extra) {
     if (rank % 2 == 0) {
-      send_all(comm, data.data(), count, rank + 1);
+      send_all(flight, data.data(), count, rank + 1);
     } else {
-      recv_all(comm, incoming, count, rank - 1);
+      recv_all(flight, incoming, count, rank - 1);
       // The lower rank's operand first, as in every combine below.
       reduce_into(data.data(), incoming, count, op, /*dst_first=*/false);
       virtual_rank = rank / 2;
@@ -110,7 +104,7 @@ void allreduce_recursive_doubling(const Communicator& comm, std::span<T> data, R
       const int partner_virtual = virtual_rank ^ distance;
       const int partner = real_rank(partner_virtual);
       for_each_piece(count, [&](std::size_t offset, int piece) {
-        exchange(comm, data.data() + offset, incoming + offset, piece, partner);
+        exchange(flight, data.data() + offset, incoming + offset, piece, partner);
       });
       // Both partners evaluate the same expression, lower virtual rank's operand first,
       // on the same two operands; by induction every rank ends with the same bits.
@@ -120,9 +114,9 @@ void allreduce_recursive_doubling(const Communicator& comm, std::span<T> data, R
 
   if (rank < 2 * extra) {
     if (rank % 2 == 1) {
-      send_all(comm, data.data(), count, rank - 1);
+      send_all(flight, data.data(), count, rank - 1);
     } else {
-      recv_all(comm, data.data(), count, rank + 1);
+      recv_all(flight, data.data(), count, rank + 1);
     }
   }
   if (op == ReduceOp::Average) finish_average(data.data(), count, n);

@@ -20,21 +20,25 @@
 // the communicator, kept across calls: no full-size temporary is ever allocated, and
 // repeated calls do not page-fault fresh memory (the cause of MPI_Allreduce's collapse
 // for large messages on this machine).
+//
+// The requests in flight (this step's sends, the next step's forwards, the receives) belong
+// to one detail::Requests per call, which settles them if the call unwinds: no receive is
+// left writing into the scratch slots or the caller's buffer, and no message of the call is
+// left for the next one to receive (comm/requests.hpp).
 
 #include <mpi.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
-#include <vector>
 
 #include "algorithms.hpp"
+#include "comm/requests.hpp"
 #include "mpi_pieces.hpp"
 #include "reduce_kernels.hpp"
 #include "ringdp/collectives/tuning.hpp"
-#include "ringdp/comm/settings.hpp"
 #include "ringdp/comm/mpi_check.hpp"
-#include "comm/wait.hpp"
+#include "ringdp/comm/settings.hpp"
 
 namespace ringdp {
 namespace {
@@ -109,109 +113,137 @@ std::size_t segments_in(std::size_t size, std::size_t segment) {
   return (size + segment - 1) / segment;
 }
 
+// The segment in elements. Segments are never so small that one step needs more than
+// kMaxSegmentsPerStep requests (a tiny segment setting with a huge buffer), nor above an MPI
+// int count.
+template <class T>
+std::size_t segment_elements(std::size_t count, int n) {
+  const std::size_t segment = std::max<std::size_t>(1, ring_segment_bytes(n) / sizeof(T));
+  const std::size_t largest_chunk = chunk_of(count, n, 0).size;
+  return std::min(
+      std::max(segment, (largest_chunk + kMaxSegmentsPerStep - 1) / kMaxSegmentsPerStep),
+      max_mpi_count());
+}
+
+// One call of the ring allreduce on this rank: its neighbours, its buffers, and the
+// requests it has in flight (settled by their owner if the call unwinds: requests.hpp).
+template <Reducible T>
+class RingCall {
+ public:
+  RingCall(const Communicator& comm, std::span<T> data, ReduceOp op)
+      : n_(comm.size()),
+        rank_(comm.rank()),
+        right_((rank_ + 1) % n_),
+        left_((rank_ + n_ - 1) % n_),
+        count_(data.size()),
+        base_(data.data()),
+        op_(op),
+        seg_(segment_elements<T>(count_, n_)),
+        // Received segments land in kSlots scratch slots kept by the communicator.
+        slots_(reinterpret_cast<T*>(comm.scratch(kSlots * seg_ * sizeof(T)).data())),
+        flight_(comm, kRingTag, mpi_datatype<T>()) {}
+
+  void run() {
+    // Step 0 sends this rank's own chunk as it is; every later send is a forward.
+    const Chunk own = chunk_of(count_, n_, rank_);
+    for (std::size_t offset = 0; offset < own.size; offset += seg_) {
+      send(base_ + own.begin + offset, std::min(seg_, own.size - offset));
+    }
+    for (int step = 0; step <= last_step(); ++step) {
+      // This step's sends: all those posted so far (the earlier steps' are complete).
+      const std::size_t step_sends = flight_.sends_posted();
+      const Chunk in = chunk_of(count_, n_, ((rank_ - step - 1) % n_ + n_) % n_);
+      if (step < n_ - 1) {
+        reduce_step(step, in);
+      } else {
+        gather_step(step, in);
+      }
+      // Why waiting here is enough and safe:
+      //  - The chunk sent in step g is next written in step g + n - 1 (with 2 ranks, the
+      //    very next step: the allgather receives into the chunk sent in step 0); MPI
+      //    forbids writing under a pending send, so step g's sends finish before step g+1.
+      //  - The forwards posted during this step read segments that are final until the
+      //    chunk comes round again, n >= 2 steps later; they are waited for next step.
+      //  - Deadlock-free: every wait is for a receive whose matching send was posted
+      //    before its sender could block, or for sends whose receives the right neighbour
+      //    posts without waiting on this rank.
+      flight_.wait_sends(step_sends);
+    }
+  }
+
+ private:
+  [[nodiscard]] int last_step() const { return 2 * (n_ - 1) - 1; }
+
+  void send(const T* from, std::size_t elements) {
+    flight_.isend(from, static_cast<int>(elements), right_);
+  }
+
+  // What arrives in a step is what this rank sends in the next one: a segment is forwarded
+  // to the right as soon as it is final here (reduced, or received in the allgather), while
+  // it is still in cache, instead of being read back from memory at the next step.
+  void forward(int step, const T* segment, std::size_t elements) {
+    if (step < last_step()) send(segment, elements);
+  }
+
+  // Reduce-scatter step: segment k arrives in slot k % kSlots and is reduced into the
+  // caller's buffer. A slot is reposted only after its segment was reduced, so up to
+  // kSlots - 1 segments transfer while one is reduced.
+  void reduce_step(int step, Chunk in) {
+    const std::size_t segments = segments_in(in.size, seg_);
+    const std::size_t first = flight_.recvs_posted();  // receive k is first + k
+    auto post = [&](std::size_t k) {
+      const int piece = static_cast<int>(std::min(seg_, in.size - k * seg_));
+      flight_.irecv(slots_ + (k % kSlots) * seg_, piece, left_);
+    };
+    for (std::size_t k = 0; k < std::min(kSlots, segments); ++k) post(k);
+    for (std::size_t k = 0; k < segments; ++k) {
+      flight_.wait_recv(first + k);
+      const std::size_t offset = k * seg_;
+      const std::size_t piece = std::min(seg_, in.size - offset);
+      T* target = base_ + in.begin + offset;
+      reduce_into(target, slots_ + (k % kSlots) * seg_, piece, op_);
+      // The last reduce-scatter step completes this rank's chunk: divide for Average
+      // here, once, by the only rank that owns it, while the segment is still in cache.
+      if (op_ == ReduceOp::Average && step == n_ - 2) finish_average(target, piece, n_);
+      forward(step, target, piece);
+      if (k + kSlots < segments) post(k + kSlots);
+    }
+  }
+
+  // Allgather step: final segments go straight to their place in the caller's buffer.
+  void gather_step(int step, Chunk in) {
+    const std::size_t segments = segments_in(in.size, seg_);
+    const std::size_t first = flight_.recvs_posted();
+    for (std::size_t k = 0; k < segments; ++k) {
+      const std::size_t offset = k * seg_;
+      flight_.irecv(base_ + in.begin + offset, static_cast<int>(std::min(seg_, in.size - offset)),
+                    left_);
+    }
+    for (std::size_t k = 0; k < segments; ++k) {
+      flight_.wait_recv(first + k);
+      const std::size_t offset = k * seg_;
+      forward(step, base_ + in.begin + offset, std::min(seg_, in.size - offset));
+    }
+  }
+
+  const int n_;
+  const int rank_;
+  const int right_;
+  const int left_;
+  const std::size_t count_;
+  T* const base_;
+  const ReduceOp op_;
+  const std::size_t seg_;
+  T* const slots_;
+  Requests flight_;
+};
+
 }  // namespace
 
 template <Reducible T>
 void allreduce_ring(const Communicator& comm, std::span<T> data, ReduceOp op) {
-  const int n = comm.size();
-  const int rank = comm.rank();
-  const std::size_t count = data.size();
-  if (n == 1 || count == 0) return;
-
-  const std::size_t segment = std::max<std::size_t>(1, ring_segment_bytes(n) / sizeof(T));
-  const int right = (rank + 1) % n;
-  const int left = (rank + n - 1) % n;
-  const MPI_Comm mcomm = comm.native();
-  const MPI_Datatype type = mpi_datatype<T>();
-  T* const base = data.data();
-  // Segments are never so small that one step needs more than kMaxSegmentsPerStep
-  // requests (a tiny segment setting with a huge buffer), nor above an MPI int count.
-  const std::size_t largest_chunk = chunk_of(count, n, 0).size;
-  const std::size_t seg =
-      std::min(std::max(segment, (largest_chunk + kMaxSegmentsPerStep - 1) / kMaxSegmentsPerStep),
-               max_mpi_count());
-  // Received segments land in kSlots scratch slots kept by the communicator.
-  T* const slots = reinterpret_cast<T*>(comm.scratch(kSlots * seg * sizeof(T)).data());
-
-  // Sends of the current step, and those of the next step, which are posted during this
-  // one: a segment is forwarded to the right as soon as it is final here (reduced, or
-  // received in the allgather), while it is still in cache, instead of being read back
-  // from memory at the start of the next step.
-  std::vector<MPI_Request> sends;
-  std::vector<MPI_Request> next_sends;
-  std::vector<MPI_Request> recvs;
-  auto isend = [&](std::vector<MPI_Request>& into, const T* from, std::size_t elements) {
-    into.push_back(MPI_REQUEST_NULL);
-    RINGDP_MPI_CHECK(
-        MPI_Isend(from, static_cast<int>(elements), type, right, kRingTag, mcomm, &into.back()));
-  };
-
-  // Step 0 sends this rank's own chunk as it is; every later send is a forward.
-  const Chunk own = chunk_of(count, n, rank);
-  for (std::size_t offset = 0; offset < own.size; offset += seg) {
-    isend(sends, base + own.begin + offset, std::min(seg, own.size - offset));
-  }
-
-  const int last_step = 2 * (n - 1) - 1;
-  for (int step = 0; step <= last_step; ++step) {
-    const bool reducing = step < n - 1;
-    const Chunk in = chunk_of(count, n, ((rank - step - 1) % n + n) % n);
-    const std::size_t in_segments = segments_in(in.size, seg);
-    // What arrives in this step is what this rank sends in the next one.
-    auto forward = [&](const T* segment, std::size_t elements) {
-      if (step < last_step) isend(next_sends, segment, elements);
-    };
-
-    recvs.assign(in_segments, MPI_REQUEST_NULL);
-    if (reducing) {
-      // Segment k arrives in slot k % kSlots. A slot is reposted only after its segment
-      // was reduced, so up to kSlots - 1 segments transfer while one is reduced.
-      auto post = [&](std::size_t k) {
-        const std::size_t offset = k * seg;
-        const int piece = static_cast<int>(std::min(seg, in.size - offset));
-        RINGDP_MPI_CHECK(
-            MPI_Irecv(slots + (k % kSlots) * seg, piece, type, left, kRingTag, mcomm, &recvs[k]));
-      };
-      for (std::size_t k = 0; k < std::min(kSlots, in_segments); ++k) post(k);
-      for (std::size_t k = 0; k < in_segments; ++k) {
-        wait(comm, recvs[k]);
-        const std::size_t offset = k * seg;
-        const std::size_t piece = std::min(seg, in.size - offset);
-        T* target = base + in.begin + offset;
-        reduce_into(target, slots + (k % kSlots) * seg, piece, op);
-        // The last reduce-scatter step completes this rank's chunk: divide for Average
-        // here, once, by the only rank that owns it, while the segment is still in cache.
-        if (op == ReduceOp::Average && step == n - 2) finish_average(target, piece, n);
-        forward(target, piece);
-        if (k + kSlots < in_segments) post(k + kSlots);
-      }
-    } else {
-      // Allgather: final segments go straight to their place in the caller's buffer.
-      for (std::size_t k = 0; k < in_segments; ++k) {
-        const std::size_t offset = k * seg;
-        const int piece = static_cast<int>(std::min(seg, in.size - offset));
-        RINGDP_MPI_CHECK(
-            MPI_Irecv(base + in.begin + offset, piece, type, left, kRingTag, mcomm, &recvs[k]));
-      }
-      for (std::size_t k = 0; k < in_segments; ++k) {
-        wait(comm, recvs[k]);
-        const std::size_t offset = k * seg;
-        forward(base + in.begin + offset, std::min(seg, in.size - offset));
-      }
-    }
-    // Why waiting here is enough and safe:
-    //  - The chunk sent in step g is next written in step g + n - 1 (with 2 ranks, the
-    //    very next step: the allgather receives into the chunk sent in step 0); MPI
-    //    forbids writing under a pending send, so step g's sends finish before step g+1.
-    //  - The forwards posted during this step read segments that are final until the
-    //    chunk comes round again, n >= 2 steps later; they are waited for next step.
-    //  - Deadlock-free: every wait is for a receive whose matching send was posted
-    //    before its sender could block, or for sends whose receives the right neighbour
-    //    posts without waiting on this rank.
-    wait_all(comm, sends);
-    sends.swap(next_sends);
-    next_sends.clear();
-  }
+  if (comm.size() == 1 || data.empty()) return;
+  RingCall<T>(comm, data, op).run();
 }
 
 #define RINGDP_INSTANTIATE(T) \

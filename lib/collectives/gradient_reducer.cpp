@@ -5,9 +5,9 @@
 // fusion depended on what happened to be submitted when the progress thread woke up, two
 // ranks with different timing would fuse differently. So the units (groups of consecutive
 // buckets reduced together) are computed once from the bucket sizes and the options, the
-// ranks agree on the sizes at construction, and the progress thread reduces unit 0, 1, ...
-// strictly in order, each as soon as all of its buckets are submitted. Timing decides only
-// WHEN a unit runs, never WHAT it is.
+// ranks agree on the sizes at construction (agree_equal), and the progress thread reduces
+// unit 0, 1, ... strictly in order, each as soon as all of its buckets are submitted.
+// Timing decides only WHEN a unit runs, never WHAT it is.
 //
 // Why the caller may not call MPI during a step: the reducer asks only for
 // MPI_THREAD_SERIALIZED (the level Open MPI grants cheaply; MULTIPLE slows every call), which
@@ -28,14 +28,17 @@
 #include <exception>
 #include <functional>
 #include <mutex>
+#include <optional>
+#include <string>
 #include <thread>
 
+#include "comm/wait.hpp"
 #include "ringdp/collectives/collectives.hpp"
 #include "ringdp/collectives/tuning.hpp"
+#include "ringdp/comm/agreement.hpp"
 #include "ringdp/comm/environment.hpp"
 #include "ringdp/comm/settings.hpp"
 #include "ringdp/error.hpp"
-#include "comm/wait.hpp"
 
 namespace ringdp {
 namespace {
@@ -62,6 +65,35 @@ std::uint64_t mix(std::uint64_t hash, std::uint64_t value) {
     hash *= 1099511628211ull;
   }
   return hash;
+}
+
+// True when two non-empty buckets share memory.
+bool overlapping(const std::vector<std::span<float>>& buckets) {
+  std::vector<std::span<float>> sorted;
+  for (const auto& b : buckets) {
+    if (!b.empty()) sorted.push_back(b);
+  }
+  std::sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) {
+    return std::less<const float*>()(a.data(), b.data());
+  });
+  for (std::size_t i = 1; i < sorted.size(); ++i) {
+    if (std::less<const float*>()(sorted[i].data(), sorted[i - 1].data() + sorted[i - 1].size())) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// The layouts (bucket count, elements, hash of sizes and options) of rank 0 and of a rank
+// that differs.
+std::string describe_layouts(const Disagreement& d) {
+  const bool same_totals = d.theirs[0] == d.reference[0] && d.theirs[1] == d.reference[1];
+  return fmt::format(
+      "GradientReducer: rank {} registered {} buckets of {} floats in total, rank 0 registered "
+      "{} buckets of {} floats{}; every rank must register the same bucket sizes and options "
+      "(ranks differing from rank 0: {})",
+      d.rank, d.theirs[0], d.theirs[1], d.reference[0], d.reference[1],
+      same_totals ? " (sizes or options differ)" : "", d.ranks_text());
 }
 
 }  // namespace
@@ -108,32 +140,30 @@ GradientReducer::GradientReducer(const Communicator& comm, std::vector<std::span
   if (options_.fusion_bytes == static_cast<std::size_t>(-1)) {
     options_.fusion_bytes = default_fusion_bytes();
   }
+  agree_on_layout();
+  plan_units();
 
+  state_ = std::make_unique<State>();
+  state_->submitted.assign(buckets_.size(), 0);
+  state_->reduced.assign(buckets_.size(), 0);
+  state_->timings.assign(buckets_.size(), BucketTiming{});
+  state_->missing.resize(units_.size());
+  for (std::size_t u = 0; u < units_.size(); ++u) state_->missing[u] = units_[u].count;
+  state_->thread = std::thread([this] { run(); });
+}
+
+void GradientReducer::agree_on_layout() {
   // Overlapping buckets would be reduced twice (and raced on): refuse them. Local, but
-  // checked before the agreement below so that every rank learns of it.
-  std::string local_error;
-  {
-    std::vector<std::span<float>> sorted;
-    for (const auto& b : buckets_) {
-      if (!b.empty()) sorted.push_back(b);
-    }
-    std::sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) {
-      return std::less<const float*>()(a.data(), b.data());
-    });
-    for (std::size_t i = 1; i < sorted.size(); ++i) {
-      if (std::less<const float*>()(sorted[i].data(),
-                                    sorted[i - 1].data() + sorted[i - 1].size())) {
-        local_error = "GradientReducer: buckets overlap in memory";
-        break;
-      }
-    }
+  // agreed below so that every rank learns of it.
+  std::optional<Failure> failure;
+  if (overlapping(buckets_)) {
+    failure = Failure{ErrorKind::InvalidArgument, "GradientReducer: buckets overlap in memory"};
   }
-
-  // The ranks must agree on the plan; the layout summary (count, elements, hash of sizes
-  // and options) is gathered so that a mismatch names the rank that differs. This first
-  // collective on comm_ also agrees on the tuning file (allgather, see tuning.hpp), on the
-  // caller's thread: the progress thread then resolves Auto per unit without
-  // communicating, alike on every rank.
+  // The ranks must agree on the plan: the bucket count, the elements and a hash of the
+  // sizes and options, in the one reduction that also agrees on the overlap check. The
+  // settings that decide Auto and the ring's segments (RINGDP_ALGORITHM, RINGDP_TUNING,
+  // RINGDP_SEGMENT_BYTES) were agreed when the caller's Communicator was built, so the
+  // progress thread resolves Auto per unit without communicating, alike on every rank.
   std::uint64_t hash = 1469598103934665603ull;
   std::uint64_t elements = 0;
   for (const auto& b : buckets_) {
@@ -143,32 +173,13 @@ GradientReducer::GradientReducer(const Communicator& comm, std::vector<std::span
   hash = mix(hash, static_cast<std::uint64_t>(options_.op));
   hash = mix(hash, static_cast<std::uint64_t>(options_.algorithm));
   hash = mix(hash, options_.fusion_bytes);
-  const std::int64_t mine[4] = {static_cast<std::int64_t>(buckets_.size()),
-                                static_cast<std::int64_t>(elements),
-                                static_cast<std::int64_t>(hash), local_error.empty() ? 0 : 1};
-  std::vector<std::int64_t> all(4 * static_cast<std::size_t>(comm_.size()));
-  allgather<std::int64_t>(comm_, mine, all);
-  for (int r = 0; r < comm_.size(); ++r) {
-    const std::int64_t* theirs = all.data() + 4 * r;
-    if (theirs[3] != 0) {
-      throw InvalidArgument(r, "GradientReducer: buckets overlap in memory", true);
-    }
-  }
-  for (int r = 1; r < comm_.size(); ++r) {
-    const std::int64_t* theirs = all.data() + 4 * r;
-    if (!std::equal(theirs, theirs + 3, all.data())) {
-      throw InvalidArgument(
-          r,
-          fmt::format(
-              "GradientReducer: rank {} registered {} buckets of {} floats in total, rank "
-              "0 registered {} buckets of {} floats{}; every rank must register the same "
-              "bucket sizes and options",
-              r, theirs[0], theirs[1], all[0], all[1],
-              theirs[0] == all[0] && theirs[1] == all[1] ? " (sizes or options differ)" : ""),
-          true);
-    }
-  }
+  const std::int64_t layout[3] = {static_cast<std::int64_t>(buckets_.size()),
+                                  static_cast<std::int64_t>(elements),
+                                  static_cast<std::int64_t>(hash)};
+  agree_equal(comm_, layout, describe_layouts, ErrorKind::InvalidArgument, failure);
+}
 
+void GradientReducer::plan_units() {
   // The fixed plan: greedy fusion of consecutive buckets while the unit fits fusion_bytes.
   unit_of_.resize(buckets_.size());
   std::size_t fusion_floats = 0;
@@ -192,14 +203,6 @@ GradientReducer::GradientReducer(const Communicator& comm, std::vector<std::span
     units_.push_back(unit);
   }
   fusion_buffer_.resize(fusion_floats);
-
-  state_ = std::make_unique<State>();
-  state_->submitted.assign(buckets_.size(), 0);
-  state_->reduced.assign(buckets_.size(), 0);
-  state_->timings.assign(buckets_.size(), BucketTiming{});
-  state_->missing.resize(units_.size());
-  for (std::size_t u = 0; u < units_.size(); ++u) state_->missing[u] = units_[u].count;
-  state_->thread = std::thread([this] { run(); });
 }
 
 GradientReducer::~GradientReducer() {

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "algorithms.hpp"
+#include "comm/requests.hpp"
 #include "comm/wait.hpp"
 #include "mpi_pieces.hpp"
 #include "reduce_kernels.hpp"
@@ -53,8 +54,9 @@ void reduce_scatter_ring(const Communicator& comm, std::span<const T> data, std:
   const int right = (rank + 1) % n;
   const int left = (rank + n - 1) % n;
   const MPI_Datatype type = mpi_datatype<T>();
-  std::vector<MPI_Request> sends;
-  std::vector<MPI_Request> recvs;
+  // Declared after the scratch and the caller's buffers it sends from and receives into, so
+  // that on unwinding it settles before they go (requests.hpp).
+  Requests flight(comm, kReduceScatterTag, type);
   const T* outgoing = block(rank - 1);  // step 0 sends the input itself
   // my_block may be this rank's own block of `data` (in place): the last step then sums
   // into scratch, as its own term would be overwritten before it is added.
@@ -64,20 +66,15 @@ void reduce_scatter_ring(const Communicator& comm, std::span<const T> data, std:
     const bool last = step == n - 2;
     T* const target = last && !in_place ? my_block.data() : sums[step % 2];
     const T* const own = block(rank - step - 2);
-    sends.clear();
-    recvs.clear();
+    const std::size_t first = flight.recvs_posted();  // receive k is first + k
     for (std::size_t offset = 0; offset < b; offset += segment) {
       const int piece = static_cast<int>(std::min(segment, b - offset));
-      recvs.push_back(MPI_REQUEST_NULL);
-      RINGDP_MPI_CHECK(MPI_Irecv(incoming + offset, piece, type, left, kReduceScatterTag,
-                                 comm.native(), &recvs.back()));
-      sends.push_back(MPI_REQUEST_NULL);
-      RINGDP_MPI_CHECK(MPI_Isend(outgoing + offset, piece, type, right, kReduceScatterTag,
-                                 comm.native(), &sends.back()));
+      flight.irecv(incoming + offset, piece, left);
+      flight.isend(outgoing + offset, piece, right);
     }
     for (std::size_t k = 0, offset = 0; offset < b; ++k, offset += segment) {
       const std::size_t piece = std::min(segment, b - offset);
-      wait(comm, recvs[k]);
+      flight.wait_recv(first + k);
       // The running sum received, then this rank's own term: own + received would differ
       // in no bit for Sum and Product (commutative), and keeps Min/Max's first operand
       // the one that travelled.
@@ -86,7 +83,7 @@ void reduce_scatter_ring(const Communicator& comm, std::span<const T> data, std:
     }
     // The sends of this step read `outgoing`, which step + 1 overwrites when it is
     // sums[(step + 1) % 2] == sums[(step - 1) % 2]: finish them first.
-    wait_all(comm, sends);
+    flight.wait_sends(flight.sends_posted());
     outgoing = target;
   }
   if (in_place) std::memcpy(my_block.data(), outgoing, b * sizeof(T));

@@ -6,8 +6,9 @@
 #include <algorithm>
 #include <new>
 
-#include "ringdp/comm/mpi_check.hpp"
+#include "comm/requests.hpp"
 #include "comm/wait.hpp"
+#include "ringdp/comm/mpi_check.hpp"
 
 namespace ringdp {
 namespace {
@@ -28,21 +29,28 @@ ErrorKind decode(int value) {
 // failed, then that rank's kind and message to everyone; every rank throws it.
 [[noreturn]] void throw_agreed_failure(const Communicator& comm, int lowest,
                                        const std::optional<Failure>& local) {
-  MPI_Request request = MPI_REQUEST_NULL;
   const int failed = local ? 1 : 0;
   int failures = 0;
-  RINGDP_MPI_CHECK(
-      PMPI_Iallreduce(&failed, &failures, 1, MPI_INT, MPI_SUM, comm.native(), &request));
-  detail::wait(comm, request);
   const bool sender = comm.rank() == lowest;
   int header[2] = {sender ? encode(local->kind) : 0,
                    sender ? checked_mpi_count(local->cause.size()) : 0};
-  RINGDP_MPI_CHECK(MPI_Ibcast(header, 2, MPI_INT, lowest, comm.native(), &request));
-  detail::wait(comm, request);
+  {
+    // Declared after the buffers its requests use, so that if a wait throws it completes
+    // them before the buffers go (comm/requests.hpp).
+    detail::Requests flight(comm);
+    RINGDP_MPI_CHECK(PMPI_Iallreduce(&failed, &failures, 1, MPI_INT, MPI_SUM, comm.native(),
+                                     flight.collective()));
+    RINGDP_MPI_CHECK(MPI_Ibcast(header, 2, MPI_INT, lowest, comm.native(), flight.collective()));
+    flight.wait_all();
+  }
   std::string cause(static_cast<std::size_t>(header[1]), '\0');
   if (sender) cause = local->cause;
-  RINGDP_MPI_CHECK(MPI_Ibcast(cause.data(), header[1], MPI_CHAR, lowest, comm.native(), &request));
-  detail::wait(comm, request);
+  {
+    detail::Requests flight(comm);
+    RINGDP_MPI_CHECK(
+        MPI_Ibcast(cause.data(), header[1], MPI_CHAR, lowest, comm.native(), flight.collective()));
+    flight.wait_all();
+  }
   if (failures > 1)
     cause += fmt::format(" (and {} other rank{} failed)", failures - 1, failures > 2 ? "s" : "");
   throw_error(decode(header[0]), lowest, std::move(cause), /*collective=*/true);
@@ -108,10 +116,11 @@ void agree_equal(const Communicator& comm, std::span<const std::int64_t> values,
     in[1 + i] = values[i];
     in[1 + n + i] = ~values[i];
   }
-  MPI_Request request = MPI_REQUEST_NULL;
-  RINGDP_MPI_CHECK(PMPI_Iallreduce(in.data(), out.data(), checked_mpi_count(in.size()),
-                                   MPI_INT64_T, MPI_MIN, comm.native(), &request));
-  detail::wait(comm, request);
+  // After the buffers: if the wait throws, it completes the reduction before they go.
+  detail::Requests flight(comm);
+  RINGDP_MPI_CHECK(PMPI_Iallreduce(in.data(), out.data(), checked_mpi_count(in.size()), MPI_INT64_T,
+                                   MPI_MIN, comm.native(), flight.collective()));
+  flight.wait_all();
   if (out[0] < comm.size()) throw_agreed_failure(comm, static_cast<int>(out[0]), local);
   bool same = true;
   for (std::size_t i = 0; i < n; ++i) same = same && out[1 + i] == ~out[1 + n + i];
@@ -120,9 +129,11 @@ void agree_equal(const Communicator& comm, std::span<const std::int64_t> values,
   // Slow path, on a mismatch only: gather every rank's values so that every rank builds
   // the same message about the same ranks.
   std::vector<std::int64_t> all(n * static_cast<std::size_t>(comm.size()));
+  detail::Requests gather(comm);
   RINGDP_MPI_CHECK(MPI_Iallgather(values.data(), checked_mpi_count(n), MPI_INT64_T, all.data(),
-                                  checked_mpi_count(n), MPI_INT64_T, comm.native(), &request));
-  detail::wait(comm, request);
+                                  checked_mpi_count(n), MPI_INT64_T, comm.native(),
+                                  gather.collective()));
+  gather.wait_all();
   const std::span<const std::int64_t> gathered(all);
   Disagreement d;
   d.reference = gathered.first(n);

@@ -9,6 +9,7 @@
 #include "ringdp/error.hpp"
 #include "ringdp/comm/mpi_check.hpp"
 #include "comm/node_state.hpp"
+#include "comm/requests.hpp"
 #include "comm/wait.hpp"
 #include "stall_state.hpp"
 
@@ -51,8 +52,14 @@ Communicator::Communicator(MPI_Comm comm) {
   *this = Communicator(Adopt{}, dup);
   // The ranks' settings (RINGDP_*) must be well formed and match where they must: checked
   // here, on the new communicator, so that a bad or differing variable is the same error
-  // on every rank before any collective runs (a failure frees the duplicate on return).
-  agree_on_settings(*this);
+  // on every rank before any collective runs. A failure frees the duplicate: the
+  // destructor does not run for a constructor that throws.
+  try {
+    agree_on_settings(*this);
+  } catch (...) {
+    reset();
+    throw;
+  }
 }
 
 Communicator::Communicator(Adopt, MPI_Comm owned, const Communicator* parent) : comm_(owned) {
@@ -130,9 +137,9 @@ Communicator Communicator::duplicate() const {
 
 void Communicator::barrier() const {
   const detail::CollectiveScope scope(*this, "barrier");
-  MPI_Request request = MPI_REQUEST_NULL;
-  RINGDP_MPI_CHECK(MPI_Ibarrier(comm_, &request));
-  detail::wait(*this, request);
+  detail::Requests flight(*this);
+  RINGDP_MPI_CHECK(MPI_Ibarrier(comm_, flight.collective()));
+  flight.wait_all();
 }
 
 std::uint64_t Communicator::collective_count() const noexcept {

@@ -53,6 +53,19 @@ inline void cpu_pause() noexcept {
 #endif
 }
 
+// fail_nth_wait(): waits left before the one that fails (0: hook off).
+std::atomic<std::uint64_t> g_waits_before_failure{0};
+
+// The test hook: throws at the wait it counts down to.
+void count_down_to_failure() {
+  std::uint64_t left = g_waits_before_failure.load(std::memory_order_relaxed);
+  while (left != 0 && !g_waits_before_failure.compare_exchange_weak(left, left - 1)) {
+  }
+  if (left == 1) {
+    throw MpiError("MPI_Test", MPI_ERR_OTHER, "failure injected by ringdp::testing::fail_nth_wait");
+  }
+}
+
 // Set by PacedWaits for its thread: while *t_computing is true, waits sleep between polls.
 thread_local const std::atomic<bool>* t_computing = nullptr;
 
@@ -131,6 +144,9 @@ CollectiveScope::~CollectiveScope() {
 }
 
 void wait(const Communicator& comm, MPI_Request& request) {
+  if (g_waits_before_failure.load(std::memory_order_relaxed) != 0) [[unlikely]] {
+    count_down_to_failure();
+  }
   watched_wait(comm, [&] {
     int done = 0;
     RINGDP_MPI_CHECK(MPI_Test(&request, &done, MPI_STATUS_IGNORE));
@@ -157,6 +173,9 @@ void wait_until_polling(const Communicator& comm, bool (*ready)(void*), void* co
 }
 
 void wait_all(const Communicator& comm, std::span<MPI_Request> requests) {
+  if (g_waits_before_failure.load(std::memory_order_relaxed) != 0) [[unlikely]] {
+    count_down_to_failure();
+  }
   const int count = checked_mpi_count(requests.size());
   watched_wait(comm, [&] {
     int done = 0;
@@ -168,6 +187,10 @@ void wait_all(const Communicator& comm, std::span<MPI_Request> requests) {
 }  // namespace ringdp::detail
 
 namespace ringdp::testing {
+
+void fail_nth_wait(std::uint64_t nth) noexcept {
+  detail::g_waits_before_failure.store(nth, std::memory_order_relaxed);
+}
 
 std::size_t stall_sends_in_flight(const Communicator& comm) noexcept {
   const detail::StallState* state = detail::StallAccess::state(comm);

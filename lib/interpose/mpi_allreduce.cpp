@@ -1,5 +1,6 @@
 // The interposed MPI_Allreduce: serve the call with ringdp when ringdp supports it, hand
-// it to PMPI_Allreduce (the MPI library's own entry point) otherwise.
+// it to PMPI_Allreduce (the MPI library's own entry point) otherwise. The Fortran bindings
+// (fortran_bindings.cpp) take the same decision through serve_if_supported().
 //
 // The decision, cheapest test first, so that a call MPI keeps costs a few comparisons:
 //   serving on (RINGDP_INTERPOSE) and not re-entered from below this call;
@@ -19,10 +20,11 @@
 #include <span>
 
 #include "classify.hpp"
-#include "comm_cache.hpp"
 #include "counters.hpp"
+#include "entry.hpp"
 #include "error_codes.hpp"
 #include "ringdp/collectives/collectives.hpp"
+#include "ringdp/comm/communicator_cache.hpp"
 #include "ringdp/error.hpp"
 #include "settings.hpp"
 
@@ -44,12 +46,6 @@ std::size_t bytes_of(int count, MPI_Datatype datatype) noexcept {
   return static_cast<std::size_t>(count) * static_cast<std::size_t>(size);
 }
 
-int pass(const void* sendbuf, void* recvbuf, int count, MPI_Datatype datatype, MPI_Op op,
-         MPI_Comm comm, std::size_t bytes) noexcept {
-  count_passed(bytes);
-  return PMPI_Allreduce(sendbuf, recvbuf, count, datatype, op, comm);
-}
-
 bool aligned(const void* pointer, std::size_t alignment) noexcept {
   return reinterpret_cast<std::uintptr_t>(pointer) % alignment == 0;
 }
@@ -68,7 +64,7 @@ void run(const Communicator& comm, void* data, int count, ReduceOp op) {
 
 void serve(const void* sendbuf, void* recvbuf, int count, Served what, MPI_Comm user,
            std::size_t bytes) {
-  const Communicator& comm = communicator_for(user);
+  const Communicator& comm = cached_communicator(user);
   // ringdp reduces in place. The receive buffer does not overlap the send buffer (checked
   // by the caller), so copying first leaves the send buffer untouched, as MPI promises.
   if (sendbuf != MPI_IN_PLACE) std::memcpy(recvbuf, sendbuf, bytes);
@@ -89,44 +85,52 @@ void serve(const void* sendbuf, void* recvbuf, int count, Served what, MPI_Comm 
   throw InvalidArgument("unknown element type");
 }
 
-int allreduce_entry(const void* sendbuf, void* recvbuf, int count, MPI_Datatype datatype, MPI_Op op,
-                    MPI_Comm comm) {
-  const Settings& s = settings();
-  if (!s.enabled || inside_served_call) {
-    return pass(sendbuf, recvbuf, count, datatype, op, comm, bytes_of(count, datatype));
-  }
+// The decision (see the top of this file); false when the call goes to MPI.
+bool should_serve(const AllreduceCall& c, const Settings& s, std::optional<Served>& what,
+                  std::size_t& bytes) {
+  if (!s.enabled || inside_served_call) return false;
   if (!s.error.empty()) throw InvalidArgument(s.error);
-
-  std::optional<Served> what;
-  if (count > 0 && comm != MPI_COMM_NULL && recvbuf != nullptr && recvbuf != MPI_IN_PLACE) {
-    what = classify(datatype, op);
+  if (c.count <= 0 || c.comm == MPI_COMM_NULL || c.recvbuf == nullptr ||
+      c.recvbuf == MPI_IN_PLACE) {
+    return false;
   }
-  if (!what) return pass(sendbuf, recvbuf, count, datatype, op, comm, bytes_of(count, datatype));
-
+  what = classify(c.datatype, c.op);
+  if (!what) return false;
   const std::size_t element = size_of(what->type);
-  const std::size_t bytes = static_cast<std::size_t>(count) * element;
-  const bool in_place = sendbuf == MPI_IN_PLACE;
+  bytes = static_cast<std::size_t>(c.count) * element;
+  const bool in_place = c.sendbuf == MPI_IN_PLACE;
   int inter = 0;
-  if (bytes < s.min_bytes || !aligned(recvbuf, element) ||
-      (!in_place &&
-       (sendbuf == nullptr || !aligned(sendbuf, element) || overlap(sendbuf, recvbuf, bytes))) ||
-      PMPI_Comm_test_inter(comm, &inter) != MPI_SUCCESS || inter != 0) {
-    return pass(sendbuf, recvbuf, count, datatype, op, comm, bytes);
-  }
+  return bytes >= s.min_bytes && aligned(c.recvbuf, element) &&
+         (in_place || (c.sendbuf != nullptr && aligned(c.sendbuf, element) &&
+                       !overlap(c.sendbuf, c.recvbuf, bytes))) &&
+         PMPI_Comm_test_inter(c.comm, &inter) == MPI_SUCCESS && inter == 0;
+}
 
+}  // namespace
+
+void count_passed_call(int count, MPI_Datatype datatype) noexcept {
+  count_passed(bytes_of(count, datatype));
+}
+
+bool serve_if_supported(const AllreduceCall& c) {
+  std::optional<Served> what;
+  std::size_t bytes = 0;
+  if (!should_serve(c, settings(), what, bytes)) {
+    count_passed(what ? bytes : bytes_of(c.count, c.datatype));
+    return false;
+  }
   inside_served_call = true;
   try {
-    serve(sendbuf, recvbuf, count, *what, comm, bytes);
+    serve(c.sendbuf, c.recvbuf, c.count, *what, c.comm, bytes);
   } catch (...) {
     inside_served_call = false;
     throw;
   }
   inside_served_call = false;
   count_served(bytes);
-  return MPI_SUCCESS;
+  return true;
 }
 
-}  // namespace
 }  // namespace ringdp::interpose
 
 extern "C" int MPI_Allreduce(const void* sendbuf, void* recvbuf, int count, MPI_Datatype datatype,
@@ -135,7 +139,10 @@ extern "C" int MPI_Allreduce(const void* sendbuf, void* recvbuf, int count, MPI_
   // communicator's error handler as MPI itself would (MPI_ERRORS_ARE_FATAL aborts with
   // the message, MPI_ERRORS_RETURN returns the code).
   try {
-    return ringdp::interpose::allreduce_entry(sendbuf, recvbuf, count, datatype, op, comm);
+    if (ringdp::interpose::serve_if_supported({sendbuf, recvbuf, count, datatype, op, comm})) {
+      return MPI_SUCCESS;
+    }
+    return PMPI_Allreduce(sendbuf, recvbuf, count, datatype, op, comm);
   } catch (...) {
     const int code = ringdp::interpose::current_exception_code();
     PMPI_Comm_call_errhandler(comm, code);

@@ -271,12 +271,35 @@ TEST_CASE("GradientReducer refuses different bucket layouts on different ranks",
   std::vector<float> arena(100 + (w.rank == w.size - 1 ? 1 : 0));
   std::string message;
   int named = -2;
+  bool invalid = false;
   try {
     GradientReducer reducer(w.comm, {std::span<float>(arena)});
   } catch (const ringdp::Error& e) {
     message = e.cause();
     named = e.rank();
+    invalid = e.kind() == ringdp::ErrorKind::InvalidArgument && e.collective();
   }
-  CHECK(all_ranks(named == w.size - 1 &&
-                  message.find("registered 1 buckets of 101 floats") != std::string::npos));
+  const std::string last = std::to_string(w.size - 1);
+  CHECK(all_ranks(invalid && named == w.size - 1 &&
+                  message.find("registered 1 buckets of 101 floats") != std::string::npos &&
+                  message.find("ranks differing from rank 0: " + last + ")") != std::string::npos));
+}
+
+TEST_CASE("GradientReducer refuses buckets that overlap on one rank, on every rank",
+          "[reducer][errors]") {
+  World w;
+  // The last rank registers two buckets that share 3 floats; the others, two disjoint ones
+  // of the same sizes (so that only the overlap is wrong).
+  std::vector<float> arena(200);
+  const bool overlaps = w.rank == w.size - 1;
+  const std::span<float> all(arena);
+  std::vector<std::span<float>> buckets = {all.subspan(0, 50), all.subspan(overlaps ? 47 : 50, 50)};
+  bool refused = false;
+  try {
+    GradientReducer reducer(w.comm, buckets);
+  } catch (const ringdp::InvalidArgument& e) {
+    refused = e.collective() && e.rank() == w.size - 1 &&
+              e.cause().find("buckets overlap in memory") != std::string::npos;
+  }
+  CHECK(all_ranks(refused));
 }

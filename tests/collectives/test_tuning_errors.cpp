@@ -1,8 +1,9 @@
 // RINGDP_TUNING that is bad, or not the same on every rank: building a Communicator (where
 // the ranks agree on their settings) must throw the same Error on every rank (never a
-// hang, never a rank that goes on with another algorithm). The file is read once per process, so each scenario
-// runs in its own job: CTest passes the test case's tag, and for the per-rank scenarios the
-// test sets RINGDP_TUNING itself, per rank, before ringdp first reads it.
+// hang, never a rank that goes on with another algorithm). The file is read once per process, so
+// each scenario runs in its own job: CTest passes the test case's tag, and for the per-rank
+// scenarios the test sets RINGDP_TUNING itself, per rank, before ringdp first reads it. A file that
+// cannot be read is a settings error like any other: tests/comm/test_settings.cpp.
 
 #include <mpi.h>
 
@@ -11,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "agreed_error.hpp"
 #include "mpi_test.hpp"
 #include "ringdp/collectives/collectives.hpp"
 #include "ringdp/collectives/tuning.hpp"
@@ -20,46 +22,12 @@
 using ringdp::Algorithm;
 using ringdp::test::all_ranks;
 using ringdp::test::kTuningDir;
+using ringdp::test::Outcome;
+using ringdp::test::outcome_of;
+using ringdp::test::same_error_everywhere;
 using ringdp::test::set_tuning;
 
 namespace {
-
-struct Outcome {
-  bool threw = false;
-  ringdp::ErrorKind kind = ringdp::ErrorKind::Generic;
-  bool collective = false;
-  int rank = -2;
-  std::string cause;
-};
-
-template <class Fn>
-Outcome outcome_of(Fn&& fn) {
-  Outcome o;
-  try {
-    fn();
-  } catch (const ringdp::Error& e) {
-    o.threw = true;
-    o.kind = e.kind();
-    o.collective = e.collective();
-    o.rank = e.rank();
-    o.cause = e.cause();
-  }
-  return o;
-}
-
-// Every rank threw a collective error of `kind` with the same cause and rank, containing
-// `phrases`.
-bool same_error_everywhere(const Outcome& o, int want_rank,
-                           const std::vector<std::string>& phrases,
-                           ringdp::ErrorKind kind = ringdp::ErrorKind::InvalidArgument) {
-  bool ok = o.threw && o.kind == kind && o.collective && o.rank == want_rank;
-  for (const std::string& p : phrases) ok = ok && o.cause.find(p) != std::string::npos;
-  UNSCOPED_INFO("threw " << o.threw << " kind " << ringdp::to_string(o.kind) << " collective "
-                         << o.collective << " rank " << o.rank << " cause: " << o.cause);
-  const bool identical =
-      ringdp::test::same_on_all_ranks(ringdp::test::hash_bytes(o.cause.data(), o.cause.size()));
-  return all_ranks(ok) && identical;
-}
 
 // Building a Communicator must fail alike on every rank, and so must the C API's handle
 // (the same code everywhere: the failing rank's class). Nothing else is needed first: the
@@ -94,12 +62,6 @@ TEST_CASE("a malformed RINGDP_TUNING fails on every rank, naming file and line",
   CHECK(all_ranks(local_invalid));
   // Agreed: every rank names rank 0 (the lowest rank that failed: all did).
   check_every_entry_fails(0, {"RINGDP_TUNING: ", "bad.txt:4:", "'4K' is not a byte count"});
-}
-
-TEST_CASE("RINGDP_TUNING naming a missing file fails on every rank", "[missing-file]") {
-  // Registered with RINGDP_TUNING=<a path that does not exist>: an I/O error.
-  check_every_entry_fails(0, {"RINGDP_TUNING: cannot read tuning file", "does-not-exist"},
-                          ringdp::ErrorKind::Io);
 }
 
 TEST_CASE("a tuning file bad on one rank only fails on every rank", "[one-rank-bad]") {

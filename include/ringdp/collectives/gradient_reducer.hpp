@@ -103,10 +103,11 @@ struct ReductionUnit {
 class GradientReducer {
  public:
   /// Collective over `comm` (duplicates it, then agrees that every rank registered the
-  /// same bucket sizes; throws the same Error on every rank naming a rank that differs).
-  /// Throws Error when MPI's thread level is below MPI_THREAD_SERIALIZED, and
-  /// InvalidArgument when buckets overlap. The buffers must stay valid and must not move
-  /// while the reducer lives; their contents may change between steps.
+  /// same bucket sizes and options: otherwise every rank throws the same InvalidArgument,
+  /// naming the ranks that differ). Throws Error when MPI's thread level is below
+  /// MPI_THREAD_SERIALIZED, and InvalidArgument on every rank when buckets overlap on one. The
+  /// buffers must stay valid and must not move while the reducer lives; their contents may change
+  /// between steps.
   GradientReducer(const Communicator& comm, std::vector<std::span<float>> buckets,
                   ReducerOptions options = {});
   /// Stops the progress thread. Call wait_all() first: a step still in flight is left
@@ -169,6 +170,8 @@ class GradientReducer {
 
  private:
   struct State;
+  void agree_on_layout();
+  void plan_units();
   void run() noexcept;
   void reduce_unit(std::size_t unit, Algorithm algorithm);
 
