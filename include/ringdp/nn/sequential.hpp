@@ -22,6 +22,21 @@ namespace ringdp::nn {
 /// 0: after the call for `layer`, the prefix [0, range.end()) is complete.
 using BackwardHook = std::function<void(std::size_t layer, ArenaRange range)>;
 
+/// Memory for a gradient arena from a GradientAllocator: `data` holds the requested number
+/// of elements, aligned to 64 bytes; `owner` keeps it alive for as long as the model uses it.
+template <class T>
+struct ArenaMemory {
+  T* data = nullptr;
+  std::shared_ptr<void> owner;
+};
+
+/// Where a model's gradient arena lives (see Sequential::move_gradients()): called with the
+/// element count, returns the memory. An empty function means ordinary aligned memory. The
+/// hook lets a caller that knows more than nn (the trainer: memory that the other ranks of
+/// a node can reach) place the arena without nn knowing how.
+template <class T>
+using GradientAllocator = std::function<ArenaMemory<T>(std::size_t count)>;
+
 /// A model: layers applied in order, parameters in one flat arena.
 ///
 /// Arena layout: the LAST layer's parameters come FIRST. Backward runs from the last layer
@@ -34,7 +49,8 @@ using BackwardHook = std::function<void(std::size_t layer, ArenaRange range)>;
 /// one contiguous buffer each.
 ///
 /// The arenas are allocated once in the constructor and never move (also not when the
-/// model is moved), so spans from parameters()/gradients() stay valid for the model's life.
+/// model is moved), so spans from parameters()/gradients() stay valid for the model's life,
+/// except that move_gradients() puts the gradient arena elsewhere when asked to.
 /// Not thread-safe; every rank holds its own replica and calls the methods locally (no MPI).
 ///
 /// One data-parallel step, in outline (the reducer and schedule belong to the trainer):
@@ -93,6 +109,13 @@ class Sequential {
   /// The flat gradient arena, same layout as parameters().
   [[nodiscard]] std::span<T> gradients() noexcept { return gradients_; }
   [[nodiscard]] std::span<const T> gradients() const noexcept { return gradients_; }
+  /// Moves the gradient arena into memory from `allocate` (ordinary aligned memory when it
+  /// is empty), its contents copied, and rebinds the layers; the old memory is released.
+  /// Spans from gradients() taken before are invalid afterwards. Throws InvalidArgument
+  /// when `allocate` returns null or memory not aligned to 64 bytes (the model is then
+  /// unchanged), and whatever `allocate` throws.
+  void move_gradients(const GradientAllocator<T>& allocate);
+
   /// Number of parameters (= arena elements).
   [[nodiscard]] std::size_t parameter_count() const noexcept { return parameters_.size(); }
 
@@ -107,6 +130,9 @@ class Sequential {
   [[nodiscard]] const std::vector<TensorInfo>& tensors() const noexcept { return tensors_; }
 
  private:
+  // Points every layer at its slices of parameters_ and gradients_.
+  void bind_layers();
+
   std::vector<std::unique_ptr<Layer<T>>> layers_;
   std::vector<ArenaRange> ranges_;   // per layer, in layer order
   std::vector<TensorInfo> tensors_;  // in arena order
@@ -121,7 +147,7 @@ class Sequential {
     void operator()(T* p) const noexcept;
   };
   std::unique_ptr<T[], ArenaDelete> parameter_storage_;
-  std::unique_ptr<T[], ArenaDelete> gradient_storage_;
+  std::shared_ptr<void> gradient_storage_;  // the gradient arena's owner (move_gradients())
   std::span<T> parameters_;
   std::span<T> gradients_;
   // Per-batch buffers, kept between steps so a steady batch size allocates nothing:
