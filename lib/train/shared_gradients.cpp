@@ -6,22 +6,24 @@
 
 namespace ringdp::train::detail {
 
-bool share_gradients(const Communicator& comm, nn::Sequential<float>& model, bool wanted) {
-  if (!wanted || comm.node_layout().max_size < 2) return false;
+SharedGradients::SharedGradients(const Communicator& comm, nn::Sequential<float>& model,
+                                 bool wanted) {
+  if (!wanted || comm.node_layout().max_size < 2) return;
   model.move_gradients([&comm](std::size_t count) {
-    // SharedBuffer's memory starts at a page of the window: aligned for the model's kernels.
+    // A SharedBuffer starts at a page of the window: aligned for the model's kernels.
     auto buffer = std::make_shared<SharedBuffer<float>>(comm, count);
     float* data = buffer->data();
     return nn::ArenaMemory<float>{data, std::move(buffer)};
   });
-  return true;
+  model_ = &model;
 }
 
-void release_shared_gradients(nn::Sequential<float>& model) noexcept {
+SharedGradients::~SharedGradients() {
+  if (model_ == nullptr) return;
   try {
-    model.move_gradients({});
+    model_->move_gradients({});
   } catch (...) {
-    // Out of memory: the arena stays in the window, which the model keeps alive.
+    // Out of memory: the arena stays in the window (see the declaration).
   }
 }
 
