@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Configures and builds ringdp into build/ (Release, warnings as errors). Extra arguments
 # go to CMake's configure step, e.g. -DRINGDP_SANITIZE=address. ccache is used when
-# installed (set CCACHE=0 to disable).
+# installed (set CCACHE=0 to disable). BUILD_TARGET=<name> builds that target only (README
+# command (1) builds ringdp-apps: the library and the applications); default: everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR=${BUILD_DIR:-build}
@@ -13,4 +14,6 @@ fi
 # model throughput the benchmarks report (about 2x over the baseline x86-64 SSE2 code).
 cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DRINGDP_WERROR=ON -DRINGDP_NATIVE=ON \
   "${launcher[@]}" "$@"
-cmake --build "$BUILD_DIR" -j "$(nproc)"
+target=()
+if [ -n "${BUILD_TARGET:-}" ]; then target=(--target "$BUILD_TARGET"); fi
+cmake --build "$BUILD_DIR" -j "$(nproc)" "${target[@]}"

@@ -5,8 +5,9 @@
 
 #include <cmath>
 #include <cstdio>
-#include <cstdlib>
 #include <string_view>
+
+#include "ringdp/comm/settings.hpp"
 
 namespace ringdp_train {
 namespace {
@@ -19,7 +20,7 @@ namespace {
 // choice: they are readable everywhere.
 bool stdout_is_terminal() {
   if (::isatty(STDOUT_FILENO) != 1) return false;
-  if (std::getenv("OMPI_COMM_WORLD_SIZE") == nullptr) return true;
+  if (!ringdp::launch_info().open_mpi) return true;
   const std::string link = fmt::format("/proc/{}/fd/1", ::getppid());
   char target[256] = {};
   const ssize_t n = ::readlink(link.c_str(), target, sizeof target - 1);

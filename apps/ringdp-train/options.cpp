@@ -44,6 +44,128 @@ std::string first_line(const std::string& text) {
   return end == std::string::npos ? text : text.substr(0, end);
 }
 
+// The flags by topic, each group under its heading in --help (CLI11 groups the options
+// added after option_defaults()->group()).
+
+void add_training_flags(CLI::App& app, Options& o) {
+  app.option_defaults()->group("Model and training");
+  app.add_option("--model", o.model, "MLP widths, input-hidden...-classes");
+  app.add_option("--epochs", o.epochs, "total epochs of the run (a resumed run continues up to it)")
+      ->check(CLI::Range(1, 1000000));
+  app.add_option("--batch", o.batch,
+                 "samples per batch per rank (global batch = ranks x this; with --virtual-ranks "
+                 "per virtual rank)")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 20));
+  app.add_option("--lr", o.lr, "learning rate (of one rank's batch; see --scale-lr)")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--momentum", o.momentum, "SGD momentum, in [0, 1)")
+      ->check(CLI::Range(0.0, 0.999999));
+  app.add_flag("--nesterov", o.nesterov, "Nesterov momentum (SGD)");
+  app.add_option("--weight-decay", o.weight_decay, "L2 weight decay")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--optimizer", o.optimizer, "sgd or adam")->check(CLI::IsMember({"sgd", "adam"}));
+  app.add_option("--schedule", o.schedule, "learning-rate schedule: constant, step or cosine")
+      ->check(CLI::IsMember({"constant", "step", "cosine"}));
+  app.add_option("--schedule-epochs", o.schedule_epochs,
+                 "cosine: decay horizon; step: period (0 = --epochs for cosine, 30 for step)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--gamma", o.gamma, "step schedule: factor applied every period")
+      ->check(CLI::PositiveNumber);
+  app.add_flag("--scale-lr", o.scale_lr,
+               "linear scaling rule: peak rate = lr x ranks (Goyal et al.)");
+  app.add_option("--warmup", o.warmup_epochs, "gradual warm-up, in epochs")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--seed", o.seed, "seed of the initialisation and the sample order");
+  app.add_flag("--skip-nonfinite", o.skip_nonfinite,
+               "skip a step whose loss or averaged gradient holds NaN or Inf (no update on any "
+               "rank, a warning, counted in the summary and metrics) instead of stopping");
+}
+
+void add_data_flags(CLI::App& app, Options& o) {
+  app.option_defaults()->group("Data");
+  app.add_option("--data", o.data, "HDF5 dataset (/train/{images,labels}, optional /test/...)")
+      ->default_str("<prefix>/share/ringdp/mnist10k.h5 (bundled)");
+  app.add_option("--shuffle", o.shuffle,
+                 "sampling: global (permutation over all ranks), shard (each rank its own "
+                 "chunks) or auto (global when the data fits --cache-bytes)")
+      ->check(CLI::IsMember({"auto", "global", "shard"}));
+  app.add_option("--io", o.io,
+                 "how the ranks read the data file: serial (each rank opens it) or mpiio "
+                 "(opened together through MPI-IO, parallel HDF5)")
+      ->check(CLI::IsMember({"serial", "mpiio"}));
+  app.add_option("--virtual-ranks", o.virtual_ranks,
+                 "play the sample streams of this many ranks (a multiple of the rank count; "
+                 "0 = off); --batch is then per virtual rank")
+      ->check(CLI::Range(0, 1 << 20));
+  app.add_option("--cache-bytes", o.cache_bytes, "bytes of data each rank may keep in memory")
+      ->transform(CLI::AsSizeValue(false));
+}
+
+void add_parallel_flags(CLI::App& app, Options& o) {
+  app.option_defaults()->group("Parallelism and communication");
+  app.add_option("--algo", o.algo, "gradient allreduce: auto, ring, rd, mpi, ps, shm or hier")
+      ->check(CLI::IsMember({"auto", "ring", "rd", "mpi", "ps", "shm", "hier"}));
+  app.add_option("--bucket-bytes", o.bucket_bytes,
+                 "gradient bucket size (0 = measured default or RINGDP_BUCKET_BYTES)")
+      ->transform(CLI::AsSizeValue(false));
+  app.add_option("--threads", o.threads, "compute threads per rank")->check(CLI::Range(1, 1024));
+  app.add_flag("--check", o.check,
+               "check mode: verify collective arguments and replica hashes (also RINGDP_CHECK=1)");
+}
+
+void add_checkpoint_flags(CLI::App& app, Options& o) {
+  app.option_defaults()->group("Checkpoints");
+  app.add_option("--checkpoint-dir", o.checkpoint_dir,
+                 "write checkpoints here (at every epoch's end by default, and at the end)");
+  app.add_option("--checkpoint-every", o.checkpoint_every,
+                 "checkpoint period: N or Ne = every N epochs, Ns = every N steps");
+  app.add_option("--keep", o.keep, "checkpoints kept in --checkpoint-dir (the newest)")
+      ->check(CLI::Range(1, 1000000));
+  app.add_option("--resume", o.resume,
+                 "continue from a checkpoint: a file, or with no value the latest in "
+                 "--checkpoint-dir (default: off, start afresh)")
+      ->expected(0, 1);
+}
+
+void add_output_flags(CLI::App& app, Options& o) {
+  app.option_defaults()->group("Outputs");
+  app.add_option("--metrics", o.metrics, "write a metrics CSV (one row per epoch)");
+  app.add_flag("--metrics-steps", o.metrics_steps, "also one metrics row per step");
+  app.add_option("--timeline", o.timeline,
+                 "write a Chrome trace JSON of every step (chrome://tracing, Perfetto)");
+  app.add_flag("--quiet", o.quiet, "print only errors and the final summary");
+  app.add_option("--progress", o.progress,
+                 "progress line: auto (in place on a terminal, else lines), tty, lines or off")
+      ->check(CLI::IsMember({"auto", "tty", "lines", "off"}));
+  app.add_option("--progress-interval", o.progress_interval,
+                 "seconds between progress lines when not on a terminal")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--single-rank-sps", o.single_rank_sps,
+                 "samples/s of a 1-rank run of the same job, for the parallel efficiency")
+      ->check(CLI::NonNegativeNumber);
+}
+
+// What the flags' own checks cannot see: combinations, and values to derive or make
+// canonical. Returns the problem as one line, empty when none.
+std::string complete(Options& o) {
+  if (!parse_every(o.checkpoint_every, o)) {
+    return fmt::format("--checkpoint-every: '{}' is not N, Ne (epochs) or Ns (steps) with N >= 1",
+                       o.checkpoint_every);
+  }
+  if (o.resume_given && o.resume.empty() && o.checkpoint_dir.empty()) {
+    return "--resume without a file needs --checkpoint-dir (where to find the latest checkpoint)";
+  }
+  if (o.nesterov && o.momentum <= 0.0) return "--nesterov needs --momentum > 0";
+  try {
+    const auto widths = ringdp::nn::parse_model_spec(o.model);
+    o.model = fmt::format("{}", fmt::join(widths, "-"));  // canonical: "0784-10" == "784-10"
+  } catch (const ringdp::Error& e) {
+    return fmt::format("--model: {}", e.cause());
+  }
+  if (o.data.empty()) o.data = default_data_path();
+  return {};
+}
+
 }  // namespace
 
 std::string default_data_path() {
@@ -75,83 +197,11 @@ ParseResult parse(int argc, char** argv, Options& o, std::string& message) {
       "ringdp-train");
   app.option_defaults()->always_capture_default();
   app.get_formatter()->column_width(34);
-
-  app.add_option("--data", o.data, "HDF5 dataset (/train/{images,labels}, optional /test/...)")
-      ->default_str("<prefix>/share/ringdp/mnist10k.h5 (bundled)");
-  app.add_option("--model", o.model, "MLP widths, input-hidden...-classes");
-  app.add_option("--epochs", o.epochs, "total epochs of the run (a resumed run continues up to it)")
-      ->check(CLI::Range(1, 1000000));
-  app.add_option("--batch", o.batch, "samples per batch per rank (global batch = ranks x this)")
-      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 20));
-  app.add_option("--lr", o.lr, "learning rate (of one rank's batch; see --scale-lr)")
-      ->check(CLI::PositiveNumber);
-  app.add_option("--momentum", o.momentum, "SGD momentum, in [0, 1)")
-      ->check(CLI::Range(0.0, 0.999999));
-  app.add_flag("--nesterov", o.nesterov, "Nesterov momentum (SGD)");
-  app.add_option("--weight-decay", o.weight_decay, "L2 weight decay")
-      ->check(CLI::NonNegativeNumber);
-  app.add_option("--optimizer", o.optimizer, "sgd or adam")->check(CLI::IsMember({"sgd", "adam"}));
-  app.add_option("--schedule", o.schedule, "learning-rate schedule: constant, step or cosine")
-      ->check(CLI::IsMember({"constant", "step", "cosine"}));
-  app.add_option("--schedule-epochs", o.schedule_epochs,
-                 "cosine: decay horizon; step: period (0 = --epochs for cosine, 30 for step)")
-      ->check(CLI::NonNegativeNumber);
-  app.add_option("--gamma", o.gamma, "step schedule: factor applied every period")
-      ->check(CLI::PositiveNumber);
-  app.add_flag("--scale-lr", o.scale_lr,
-               "linear scaling rule: peak rate = lr x ranks (Goyal et al.)");
-  app.add_option("--warmup", o.warmup_epochs, "gradual warm-up, in epochs")
-      ->check(CLI::NonNegativeNumber);
-  app.add_option("--algo", o.algo, "gradient allreduce: auto, ring, rd, mpi or ps")
-      ->check(CLI::IsMember({"auto", "ring", "rd", "mpi", "ps"}));
-  app.add_option("--shuffle", o.shuffle,
-                 "sampling: global (permutation over all ranks), shard (each rank its own "
-                 "chunks) or auto (global when the data fits --cache-bytes)")
-      ->check(CLI::IsMember({"auto", "global", "shard"}));
-  app.add_option("--io", o.io,
-                 "how the ranks read the data file: serial (each rank opens it) or mpiio "
-                 "(opened together through MPI-IO, parallel HDF5)")
-      ->check(CLI::IsMember({"serial", "mpiio"}));
-  app.add_option(
-         "--virtual-ranks", o.virtual_ranks,
-         "play the sample streams of this many ranks (a multiple of the rank count; 0 = off)")
-      ->check(CLI::Range(0, 1 << 20));
-  app.add_option("--cache-bytes", o.cache_bytes, "bytes of data each rank may keep in memory")
-      ->transform(CLI::AsSizeValue(false));
-  app.add_option("--bucket-bytes", o.bucket_bytes,
-                 "gradient bucket size (0 = measured default or RINGDP_BUCKET_BYTES)")
-      ->transform(CLI::AsSizeValue(false));
-  app.add_option("--seed", o.seed, "seed of the initialisation and the sample order");
-  app.add_option("--threads", o.threads, "compute threads per rank")->check(CLI::Range(1, 1024));
-  app.add_option("--checkpoint-dir", o.checkpoint_dir,
-                 "write checkpoints here (at every epoch's end by default, and at the end)");
-  app.add_option("--checkpoint-every", o.checkpoint_every,
-                 "checkpoint period: N or Ne = every N epochs, Ns = every N steps");
-  app.add_option("--keep", o.keep, "checkpoints kept in --checkpoint-dir (the newest)")
-      ->check(CLI::Range(1, 1000000));
-  app.add_option("--resume", o.resume,
-                 "continue from a checkpoint: a file, or with no value the latest in "
-                 "--checkpoint-dir (default: off, start afresh)")
-      ->expected(0, 1);
-  app.add_option("--metrics", o.metrics, "write a metrics CSV (one row per epoch)");
-  app.add_flag("--metrics-steps", o.metrics_steps, "also one metrics row per step");
-  app.add_option("--timeline", o.timeline,
-                 "write a Chrome trace JSON of every step (chrome://tracing, Perfetto)");
-  app.add_flag("--check", o.check,
-               "check mode: verify collective arguments and replica hashes (also RINGDP_CHECK=1)");
-  app.add_flag("--skip-nonfinite", o.skip_nonfinite,
-               "skip a step whose loss or averaged gradient holds NaN or Inf (no update on any "
-               "rank, a warning, counted in the summary and metrics) instead of stopping");
-  app.add_flag("--quiet", o.quiet, "print only errors and the final summary");
-  app.add_option("--progress", o.progress,
-                 "progress line: auto (in place on a terminal, else lines), tty, lines or off")
-      ->check(CLI::IsMember({"auto", "tty", "lines", "off"}));
-  app.add_option("--progress-interval", o.progress_interval,
-                 "seconds between progress lines when not on a terminal")
-      ->check(CLI::PositiveNumber);
-  app.add_option("--single-rank-sps", o.single_rank_sps,
-                 "samples/s of a 1-rank run of the same job, for the parallel efficiency")
-      ->check(CLI::NonNegativeNumber);
+  add_training_flags(app, o);
+  add_data_flags(app, o);
+  add_parallel_flags(app, o);
+  add_checkpoint_flags(app, o);
+  add_output_flags(app, o);
 
   try {
     app.parse(argc, argv);
@@ -166,30 +216,8 @@ ParseResult parse(int argc, char** argv, Options& o, std::string& message) {
     return ParseResult::Error;
   }
   o.resume_given = app.count("--resume") > 0;
-  if (!parse_every(o.checkpoint_every, o)) {
-    message =
-        fmt::format("--checkpoint-every: '{}' is not N, Ne (epochs) or Ns (steps) with N >= 1",
-                    o.checkpoint_every);
-    return ParseResult::Error;
-  }
-  if (o.resume_given && o.resume.empty() && o.checkpoint_dir.empty()) {
-    message =
-        "--resume without a file needs --checkpoint-dir (where to find the latest checkpoint)";
-    return ParseResult::Error;
-  }
-  if (o.nesterov && o.momentum <= 0.0) {
-    message = "--nesterov needs --momentum > 0";
-    return ParseResult::Error;
-  }
-  try {
-    const auto widths = ringdp::nn::parse_model_spec(o.model);
-    o.model = fmt::format("{}", fmt::join(widths, "-"));  // canonical: "0784-10" == "784-10"
-  } catch (const ringdp::Error& e) {
-    message = fmt::format("--model: {}", e.cause());
-    return ParseResult::Error;
-  }
-  if (o.data.empty()) o.data = default_data_path();
-  return ParseResult::Run;
+  message = complete(o);
+  return message.empty() ? ParseResult::Run : ParseResult::Error;
 }
 
 }  // namespace ringdp_train

@@ -143,6 +143,18 @@ std::vector<std::string> header_lines(const RunInfo& info, const Options& o) {
   return lines;
 }
 
+std::vector<std::string> resume_lines(const ringdp::train::Resumed& resumed,
+                                      const ringdp::train::TrainPosition& p) {
+  std::vector<std::string> lines;
+  lines.push_back(fmt::format("resumed    from {} (epoch {}, step {} of the epoch, global step {})",
+                              resumed.path, p.epoch, p.step_in_epoch, p.global_step));
+  for (const std::string& d : resumed.differences) {
+    lines.push_back(fmt::format(
+        "warning    {} differs: the run will not continue the checkpoint's run bit for bit", d));
+  }
+  return lines;
+}
+
 std::vector<std::string> summary_lines(const Summary& s, const RunInfo& info, const Options& o) {
   std::vector<std::string> lines;
   const double sps = s.train_seconds > 0 ? static_cast<double>(s.samples) / s.train_seconds : 0.0;
@@ -162,13 +174,14 @@ std::vector<std::string> summary_lines(const Summary& s, const RunInfo& info, co
                                 100.0 * s.test.accuracy, s.test.loss,
                                 format_count(s.test.samples)));
   }
-  const double compute = s.forward + s.backward;
-  const double whole = s.data + compute + s.exposed + s.optimizer;
+  const ringdp::train::StepTimes& t = s.times;
+  const double compute = t.forward + t.backward;
+  const double whole = t.data + compute + t.exposed_comm + t.optimizer;
   lines.push_back(fmt::format(
       "  time/rank   data {:.2f} s ({}), compute {:.2f} s ({}; forward {:.2f}, backward {:.2f}), "
       "exposed communication {:.2f} s ({}), optimizer {:.2f} s ({})",
-      s.data, percent(s.data, whole), compute, percent(compute, whole), s.forward, s.backward,
-      s.exposed, percent(s.exposed, whole), s.optimizer, percent(s.optimizer, whole)));
+      t.data, percent(t.data, whole), compute, percent(compute, whole), t.forward, t.backward,
+      t.exposed_comm, percent(t.exposed_comm, whole), t.optimizer, percent(t.optimizer, whole)));
   if (info.ranks == 1) {
     lines.push_back(
         fmt::format("  scaling     single rank: pass --single-rank-sps {:.0f} to runs "

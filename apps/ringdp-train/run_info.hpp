@@ -10,6 +10,7 @@
 #include "ringdp/comm/communicator.hpp"
 #include "ringdp/data/loader.hpp"
 #include "ringdp/nn/sequential.hpp"
+#include "ringdp/train/checkpointer.hpp"
 #include "ringdp/train/trainer.hpp"
 
 namespace ringdp_train {
@@ -40,6 +41,10 @@ RunInfo describe_run(const ringdp::Communicator& comm, const Options& o,
 
 std::vector<std::string> header_lines(const RunInfo& info, const Options& o);
 
+/// Where a resumed run continues (`position`), and what differs from the checkpoint's run.
+std::vector<std::string> resume_lines(const ringdp::train::Resumed& resumed,
+                                      const ringdp::train::TrainPosition& position);
+
 /// What the run did, for the final summary (times are means over ranks, in seconds).
 struct Summary {
   double wall_seconds = 0.0;
@@ -50,7 +55,7 @@ struct Summary {
   bool tested = false;
   ringdp::train::EpochResult test{};
   std::string checkpoint;
-  double data = 0, forward = 0, backward = 0, exposed = 0, optimizer = 0;
+  ringdp::train::StepTimes times;  ///< summed over the steps (the parts, not `total`)
 };
 
 std::vector<std::string> summary_lines(const Summary& s, const RunInfo& info, const Options& o);

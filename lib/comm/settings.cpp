@@ -152,4 +152,9 @@ const Settings& settings() {
   return r.values;
 }
 
+const LaunchInfo& launch_info() noexcept {
+  static const LaunchInfo info{.open_mpi = std::getenv("OMPI_COMM_WORLD_SIZE") != nullptr};
+  return info;
+}
+
 }  // namespace ringdp

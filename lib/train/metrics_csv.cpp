@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cmath>
 #include <fstream>
+#include <limits>
 #include <system_error>
 
 #include "ringdp/io/durable_file.hpp"
@@ -28,6 +29,29 @@ std::string header_line() {
 std::string cell(double v) { return std::isnan(v) ? std::string() : fmt::format("{}", v); }
 
 }  // namespace
+
+MetricsRow metrics_row(std::string kind, std::int64_t epoch, std::int64_t step,
+                       const EpochResult& train) {
+  constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+  const double seconds = train.seconds;
+  return {.kind = std::move(kind),
+          .epoch = epoch,
+          .step = step,
+          .learning_rate = train.learning_rate,
+          .train_loss = train.loss,
+          .train_accuracy = train.accuracy,
+          .test_loss = kNaN,
+          .test_accuracy = kNaN,
+          .samples = train.samples,
+          .seconds = seconds,
+          .samples_per_second = seconds > 0 ? static_cast<double>(train.samples) / seconds : 0.0,
+          .data_s = train.times.data,
+          .forward_s = train.times.forward,
+          .backward_s = train.times.backward,
+          .exposed_comm_s = train.times.exposed_comm,
+          .optimizer_s = train.times.optimizer,
+          .skipped_steps = train.skipped_steps};
+}
 
 const std::vector<std::string>& metrics_columns() {
   static const std::vector<std::string> columns = {

@@ -13,11 +13,14 @@ constexpr double StepTimes::*kFields[] = {&StepTimes::data,      &StepTimes::for
 
 }  // namespace
 
+StepTimes& StepTimes::operator+=(const StepTimes& other) noexcept {
+  for (auto field : kFields) this->*field += other.*field;
+  return *this;
+}
+
 StepTimes TimeStats::totals() const {
   StepTimes sum;
-  for (const auto& t : steps_) {
-    for (auto field : kFields) sum.*field += t.*field;
-  }
+  for (const auto& t : steps_) sum += t;
   return sum;
 }
 

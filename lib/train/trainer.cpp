@@ -1,4 +1,6 @@
-// The data-parallel step loop.
+// The data-parallel trainer: construction, epochs and their agreement, evaluation. One
+// step's parts are in trainer_step.cpp, the trainer's checkpoint state in
+// trainer_checkpoint.cpp.
 
 #include "ringdp/train/trainer.hpp"
 
@@ -6,9 +8,7 @@
 
 #include <algorithm>
 #include <array>
-#include <cctype>
 #include <chrono>
-#include <cmath>
 #include <span>
 
 #include "ringdp/collectives/collectives.hpp"
@@ -16,6 +16,7 @@
 #include "ringdp/error.hpp"
 #include "train/finite_scan.hpp"
 #include "train/step_sums.hpp"
+#include "train/timeline_recorder.hpp"
 
 namespace ringdp::train {
 namespace {
@@ -45,24 +46,30 @@ std::vector<std::size_t> layer_ends(const nn::Sequential<float>& model) {
   return ends;
 }
 
-// "Dense 784x512": the layer's kind, capitalised, and its input and output sizes.
-std::string describe_layer(const nn::Layer<float>& layer) {
-  std::string kind = layer.kind();
-  if (!kind.empty()) kind[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(kind[0])));
-  return fmt::format("{} {}x{}", kind, layer.input_size(), layer.output_size());
+// The exception being handled, as a Failure whose cause starts with `context`.
+Failure failure_in(const std::string& context) {
+  Failure f = current_failure();
+  f.cause = fmt::format("{}: {}", context, f.cause);
+  return f;
 }
 
-// Fetches the next batch; a failure becomes a message instead of an exception, to be
-// agreed on by every rank.
-std::string fetch(BatchSource& source, Batch& batch, std::int64_t step, std::int64_t steps) {
+// Fetches the next batch; a failure (of the failing rank's error class) is returned
+// instead of thrown, to be agreed on by every rank.
+std::optional<Failure> fetch(BatchSource& source, Batch& batch, std::int64_t step,
+                             std::int64_t steps) {
   try {
-    if (source.next(batch)) return {};
-    return fmt::format("the batch source ended after {} of {} steps of the epoch", step, steps);
-  } catch (const Error& e) {
-    return fmt::format("batch {} of the epoch: {}", step, e.cause());
-  } catch (const std::exception& e) {
-    return fmt::format("batch {} of the epoch: {}", step, e.what());
+    if (source.next(batch)) return std::nullopt;
+    return Failure{ErrorKind::Generic, fmt::format("the batch source ended after {} of {} steps "
+                                                   "of the epoch",
+                                                   step, steps)};
+  } catch (const std::exception&) {
+    return failure_in(fmt::format("batch {} of the epoch", step));
   }
+}
+
+// "rank 2" or "ranks 1,3".
+std::string ranks_phrase(const Disagreement& d) {
+  return fmt::format("rank{} {}", d.ranks.size() > 1 ? "s" : "", d.ranks_text());
 }
 
 }  // namespace
@@ -89,17 +96,19 @@ Trainer::Trainer(const Communicator& comm, nn::Sequential<float>& model,
       ReducerOptions{.algorithm = options_.algorithm,
                      .op = ReduceOp::Average,
                      .fusion_bytes = options_.fusion_bytes,
-                     .after_reduce = [this](std::span<const float> reduced) {
-                       if (!detail::all_finite(reduced)) {
-                         gradient_nonfinite_.store(true, std::memory_order_relaxed);
-                       }
-                     },
+                     .after_reduce =
+                         [this](std::span<const float> reduced) {
+                           if (!detail::all_finite(reduced)) {
+                             gradient_nonfinite_.store(true, std::memory_order_relaxed);
+                           }
+                         },
                      .pace_while_computing = options_.pace_polls});
   step_sums_ = std::make_unique<detail::StepSumsReduction>();
   // Every replica starts from rank 0's parameters, whatever each rank initialised.
   broadcast<float>(comm_, model_.parameters(), 0);
   if (options_.check) check_replicas("after the initial broadcast");
-  origin_ = ReducerClock::now();
+  recorder_ =
+      std::make_unique<detail::TimelineRecorder>(options_.record_timeline, ReducerClock::now());
 }
 
 Trainer::~Trainer() = default;
@@ -116,270 +125,28 @@ void Trainer::set_position(const TrainPosition& position) {
   epoch_source_ = nullptr;
 }
 
+const std::vector<TimelineEvent>& Trainer::timeline() const noexcept { return recorder_->events(); }
+
 void Trainer::check_replicas(const char* when) const {
   const auto hash = static_cast<std::int64_t>(fnv1a(model_.parameters()));
-  std::vector<std::int64_t> all(static_cast<std::size_t>(comm_.size()));
-  allgather<std::int64_t>(comm_, std::span<const std::int64_t>(&hash, 1), all);
-  for (int r = 1; r < comm_.size(); ++r) {
-    if (all[static_cast<std::size_t>(r)] != all[0]) {
-      throw Error(r,
-                  fmt::format("check mode: the parameters of rank {} differ from rank 0's {} "
-                              "(hash {:016x} vs {:016x}); the replicas have diverged",
-                              r, when, static_cast<std::uint64_t>(all[static_cast<std::size_t>(r)]),
-                              static_cast<std::uint64_t>(all[0])),
-                  true);
-    }
-  }
-}
-
-NonFiniteError Trainer::gradient_error(std::int64_t step) const {
-  // Off the fast path (the step is lost anyway): walk the layers in forward order and name
-  // the first tensor holding a NaN or Inf, the one nearest the input, where a bad sample
-  // enters. Every rank scans the same averaged bits, so every rank writes the same message.
-  const std::span<const float> gradients = model_.gradients();
-  int first_layer = -1;
-  std::string where;
-  std::size_t bad_tensors = 0;
-  for (std::size_t i = 0; i < model_.layer_count(); ++i) {
-    std::size_t offset = model_.layer_range(i).offset;
-    for (const nn::TensorShape& shape : model_.layer(i).parameter_shapes()) {
-      const std::size_t size = shape.rows * shape.cols;
-      const std::size_t bad = detail::count_nonfinite(gradients.subspan(offset, size));
-      offset += size;
-      if (bad == 0) continue;
-      ++bad_tensors;
-      if (first_layer >= 0) continue;
-      first_layer = static_cast<int>(i);
-      where = fmt::format("in layer {} ({}, {}): {} of {} values are NaN or Inf", i,
-                          describe_layer(model_.layer(i)), shape.name, bad, size);
-    }
-  }
-  if (first_layer < 0) where = "(found in the reduction, gone from the arena)";
-  if (bad_tensors == 2) where += "; 1 more tensor holds some";
-  if (bad_tensors > 2) where += fmt::format("; {} more tensors hold some", bad_tensors - 1);
-  return NonFiniteError(step, first_layer, -1,
-                        fmt::format("step {}: non-finite averaged gradient {}", step, where));
-}
-
-StepResult Trainer::step(const Batch& batch, std::int64_t steps_per_epoch) {
-  return run_step(batch, steps_per_epoch, 0.0, {});
-}
-
-StepResult Trainer::run_step(const Batch& batch, std::int64_t steps_per_epoch, double data_seconds,
-                             std::string data_error) {
-  StepTimes times;
-  times.data = data_seconds;
-  const auto t0 = ReducerClock::now();
-  const std::int64_t global_step = position_.global_step;
-  // Stall reports of this step's collectives name it (the reducer adds its buckets).
-  comm_.set_stall_context({.step = global_step});
-  reducer_->set_stall_step(global_step);
-  // A malformed batch is this rank's problem only: agreed like a failed fetch, so that
-  // the other ranks are not left waiting.
-  if (data_error.empty() && (batch.real > static_cast<std::size_t>(batch.x.cols()) ||
-                             batch.labels.size() != static_cast<std::size_t>(batch.x.cols()))) {
-    data_error = fmt::format("Trainer::step: batch of {} columns, {} labels, {} real",
-                             batch.x.cols(), batch.labels.size(), batch.real);
-  }
-
-  // Forward and loss; the loss gradient is that of this rank's mean (over its real
-  // samples); padded columns get zero gradient and no loss. A rank without a batch
-  // (data_error) skips them but still joins the step's collectives.
-  const bool have_batch = data_error.empty();
-  nn::LossResult loss{};
-  if (have_batch) {
-    const nn::Matrix<float>& logits = model_.forward(batch.x);
-    loss = nn::softmax_cross_entropy<float>(logits, batch.labels, dlogits_, batch.real,
-                                            batch.real > 0 ? static_cast<double>(batch.real) : 1.0);
-  }
-  const auto t1 = ReducerClock::now();
-
-  // The one small allreduce of the step: sums of loss, correct and real count, of the ranks
-  // whose batch failed, and which ranks' loss is not finite (a count, and the lowest such
-  // rank by a minimum). A NaN or Inf in any rank's loss makes the summed loss non-finite on
-  // every rank alike, so all ranks decide the same without another message; the rank fields
-  // only name the culprit. A data error on one rank stops every rank at this allreduce
-  // instead of leaving the others waiting in the next collective.
-  //
-  // It sits after the gradient reduction when the global real count is known in advance
-  // (batch.global_real), so that the step synchronises the ranks once: they arrive at the
-  // gradient reduction with whatever skew forward and backward gave them and leave it
-  // together, so the metrics allreduce right after costs only its latency. Otherwise it
-  // must come first, because the count weighs the gradient.
-  detail::StepSums sums{.loss_sum = loss.loss_sum,
-                        .correct = static_cast<double>(loss.correct),
-                        .count = static_cast<double>(loss.count),
-                        .failed_ranks = have_batch ? 0.0 : 1.0};
-  if (!std::isfinite(loss.loss_sum)) {
-    sums.bad_ranks = 1.0;
-    sums.first_bad_rank = static_cast<double>(comm_.rank());
-  }
-  const bool count_known = batch.global_real > 0;
-  // Every rank sees the same sums: all call agree(), which throws the same Error on every
-  // rank, naming the lowest failing rank and its cause (file, dataset, what failed).
-  auto check_data = [&] {
-    if (sums.failed_ranks > 0.0) agree(comm_, data_error);
-  };
-  if (!count_known) {
-    step_sums_->reduce(comm_, sums);
-    check_data();
-  }
-  const auto t2 = ReducerClock::now();
-  const double global_real = count_known ? static_cast<double>(batch.global_real) : sums.count;
-
-  StepResult result;
-  result.learning_rate =
-      options_.schedule.rate(global_step, std::max<std::int64_t>(1, steps_per_epoch), comm_.size());
-  auto skip_or_throw = [&](NonFiniteError error) {
-    if (!options_.skip_nonfinite) throw error;
-    result.skipped = true;
-    result.nonfinite = error.what();
-  };
-  auto check_loss = [&] {
-    if (std::isfinite(sums.loss_sum) && sums.bad_ranks == 0.0) return;
-    const auto bad_ranks = static_cast<int>(sums.bad_ranks);
-    const int first = bad_ranks > 0 ? static_cast<int>(sums.first_bad_rank) : -1;
-    std::string who = first < 0 ? std::string("summed over the ranks (overflow)")
-                                : fmt::format("on rank {}", first);
-    if (bad_ranks > 1) {
-      who += fmt::format(" and {} more rank{}", bad_ranks - 1, bad_ranks > 2 ? "s" : "");
-    }
-    skip_or_throw(NonFiniteError(global_step, -1, first,
-                                 fmt::format("step {}: non-finite loss {}", global_step, who)));
-  };
-  // Known before backward: no backward, the gradient of a non-finite loss is of no use.
-  if (!count_known) check_loss();
-  const bool backward = global_real > 0 && !result.skipped;
-  auto t3 = t2;
-  auto t4 = t2;
-  if (backward) {
-    // Weigh by real counts: after the Average over k ranks, rank r's gradient of
-    // (its loss sum / its count) scaled by k count_r / global_count contributes
-    // loss_sum_r / global_count, so the result is the gradient of the global mean.
-    // Exactly 1 when every rank holds the same count: no rescaling, no rounding.
-    const double scale =
-        static_cast<double>(comm_.size()) * static_cast<double>(loss.count) / global_real;
-    if (scale != 1.0) dlogits_ *= static_cast<float>(scale);
-
-    // Backward; from here until wait_all() returns only the progress thread calls MPI.
-    gradient_nonfinite_.store(false, std::memory_order_relaxed);
-    if (!have_batch) {
-      // Only when the count was known in advance: the other ranks are already reducing,
-      // so join with a zero gradient; the metrics allreduce then stops every rank.
-      std::fill(model_.gradients().begin(), model_.gradients().end(), 0.0f);
-    } else if (options_.overlap) {
-      model_.backward(dlogits_, [this](std::size_t, nn::ArenaRange range) {
-        reducer_->submit_prefix(range.end());
-      });
-    } else {
-      model_.backward(dlogits_);
-    }
-    reducer_->submit_prefix(model_.parameter_count());
-    t3 = ReducerClock::now();
-    reducer_->wait_all();
-    t4 = ReducerClock::now();
-  }
-  auto t5 = t4;
-  if (count_known) {
-    step_sums_->reduce(comm_, sums);
-    t5 = ReducerClock::now();
-    check_data();
-    // The sums are the same bits on every rank, so is this decision.
-    if (sums.count != global_real) {
-      throw Error(-1,
-                  fmt::format("Trainer::step: step {} was announced with {} real samples over "
-                              "all ranks, but the ranks' batches hold {}: a batch source's "
-                              "real_per_step() disagrees with its batches",
-                              global_step, batch.global_real, sums.count),
-                  true);
-    }
-    check_loss();  // the loss's verdict comes first: it explains a non-finite gradient
-  }
-  const auto global_count = static_cast<std::int64_t>(sums.count);
-  result.samples = global_count;
-  result.loss = global_count > 0 ? sums.loss_sum / sums.count : 0.0;
-  result.accuracy = global_count > 0 ? sums.correct / sums.count : 0.0;
-  auto t6 = t5;
-  if (backward && !result.skipped) {
-    if (gradient_nonfinite_.load(std::memory_order_relaxed)) {
-      skip_or_throw(gradient_error(global_step));
-    } else {
-      optimizer_.step(model_.parameters(), model_.gradients(), result.learning_rate);
-    }
-    t6 = ReducerClock::now();
-  }
-  ++position_.global_step;
-
-  times.forward = seconds_between(t0, t1);
-  times.exposed_comm = seconds_between(t1, t2) + seconds_between(t3, t5);
-  times.backward = seconds_between(t2, t3);
-  times.optimizer = seconds_between(t5, t6);
-  times.total = data_seconds + seconds_between(t0, t6);
-  times_.add(times);
-
-  if (options_.record_timeline) {
-    auto us = [this](ReducerClock::time_point t) {
-      return std::chrono::duration<double, std::micro>(t - origin_).count();
-    };
-    auto add = [&](EventKind kind, ReducerClock::time_point a, ReducerClock::time_point b) {
-      events_.push_back(
-          {.kind = kind, .step = global_step, .start_us = us(a), .duration_us = us(b) - us(a)});
-    };
-    add(EventKind::Forward, t0, t1);
-    if (count_known) {
-      add(EventKind::Metrics, t4, t5);
-    } else {
-      add(EventKind::Metrics, t1, t2);
-    }
-    if (backward) {
-      add(EventKind::Backward, t2, t3);
-      const auto& timings = reducer_->timings();
-      for (const ReductionUnit& unit : reducer_->units()) {
-        const BucketTiming& t = timings[unit.first];
-        events_.push_back({.kind = EventKind::Allreduce,
-                           .step = global_step,
-                           .start_us = us(t.started),
-                           .duration_us = us(t.finished) - us(t.started),
-                           .bytes = static_cast<std::int64_t>(unit.bytes),
-                           .buckets = static_cast<std::int64_t>(unit.count),
-                           .algorithm = t.algorithm});
-      }
-      add(EventKind::Wait, t3, t4);
-      add(EventKind::Optimizer, t5, t6);
-    }
-  }
-  return result;
+  agree_equal(
+      comm_, std::span<const std::int64_t>(&hash, 1),
+      [when](const Disagreement& d) {
+        return fmt::format(
+            "check mode: the parameters of {} differ from rank 0's {} (rank {}: hash {:016x} "
+            "vs {:016x}); the replicas have diverged",
+            ranks_phrase(d), when, d.rank, static_cast<std::uint64_t>(d.theirs[0]),
+            static_cast<std::uint64_t>(d.reference[0]));
+      },
+      ErrorKind::Mismatch);
 }
 
 std::int64_t Trainer::start_epoch(BatchSource& source) {
   // Until this epoch is ready, none is begun: a failure below leaves train_step() refusing.
   epoch_source_ = nullptr;
   const auto steps = static_cast<std::int64_t>(source.steps_per_epoch());
-  // Each step is collective: ranks with different step counts, or at different places
-  // of the epoch, would hang. One tiny gather per epoch names the rank that differs.
-  {
-    const std::array<std::int64_t, 3> mine = {steps, position_.epoch, position_.step_in_epoch};
-    std::vector<std::int64_t> all(3 * static_cast<std::size_t>(comm_.size()));
-    allgather<std::int64_t>(comm_, mine, all);
-    for (int r = 1; r < comm_.size(); ++r) {
-      const std::size_t at = 3 * static_cast<std::size_t>(r);
-      if (all[at] != all[0]) {
-        throw InvalidArgument(r,
-                              fmt::format("Trainer::start_epoch: rank {}'s batch source has {} "
-                                          "steps per epoch, rank 0's has {}",
-                                          r, all[at], all[0]),
-                              true);
-      }
-      if (all[at + 1] != all[1] || all[at + 2] != all[2]) {
-        throw InvalidArgument(r,
-                              fmt::format("Trainer::start_epoch: rank {} is at epoch {} step {}, "
-                                          "rank 0 at epoch {} step {}",
-                                          r, all[at + 1], all[at + 2], all[1], all[2]),
-                              true);
-      }
-    }
-  }
-  if (position_.step_in_epoch > steps) {  // the same on every rank, checked just above
+  agree_on_epoch(steps);
+  if (position_.step_in_epoch > steps) {  // the same on every rank, agreed just above
     throw InvalidArgument(
         -1,
         fmt::format("Trainer::start_epoch: the position is at step {} of an epoch of {} steps",
@@ -390,48 +157,70 @@ std::int64_t Trainer::start_epoch(BatchSource& source) {
     finish_epoch();  // nothing left (a position saved after the epoch's last step)
     return 0;
   }
-  // The global real count of every step, when every rank's source knows its own in
-  // advance: one allreduce per epoch, so that each step can synchronise only once (see
-  // run_step). Entry `steps` counts the ranks that knew, entry `steps + 1` the ranks whose
-  // source failed to start: a source is local, so such a failure rides on this allreduce
-  // and is then agreed (the same Error on every rank, no rank left waiting in it).
-  const auto n = static_cast<std::size_t>(steps);
-  std::vector<std::int64_t> global_real(n + 2, 0);
-  {
-    std::string source_error;
-    try {
-      source.start_epoch(static_cast<std::uint64_t>(position_.epoch));
-      const std::vector<std::size_t> mine = source.real_per_step();
-      if (mine.size() == n) {
-        std::copy(mine.begin(), mine.end(), global_real.begin());
-        global_real[n] = 1;
-      }
-    } catch (const Error& e) {
-      source_error = fmt::format("starting epoch {} of the batch source: {}", position_.epoch,
-                                 e.cause());
-    } catch (const std::exception& e) {
-      source_error = fmt::format("starting epoch {} of the batch source: {}", position_.epoch,
-                                 e.what());
-    }
-    global_real[n + 1] = source_error.empty() ? 0 : 1;
-    allreduce<std::int64_t>(comm_, global_real, ReduceOp::Sum, Algorithm::Auto);
-    if (global_real[n + 1] > 0) agree(comm_, source_error);
-    if (global_real[n] != comm_.size()) global_real.assign(global_real.size(), 0);
-  }
-  // A resumed run skips the batches its epoch already trained on (the order is a
-  // function of the seed and the epoch, so these are the same batches). Every rank
-  // resumes at the same step, so all agree on a failure here (once per resumed epoch).
-  if (position_.step_in_epoch > 0) {
-    std::string skip_error;
-    for (std::int64_t s = 0; s < position_.step_in_epoch && skip_error.empty(); ++s) {
-      skip_error = fetch(source, batch_, s, steps);
-    }
-    agree(comm_, skip_error);
-  }
-  epoch_real_.assign(global_real.begin(), global_real.begin() + steps);
+  std::vector<std::size_t> real = global_real_counts(source, steps);
+  if (position_.step_in_epoch > 0) skip_trained_batches(source, steps);
+  epoch_real_ = std::move(real);
   epoch_steps_ = steps;
   epoch_source_ = &source;
   return steps - position_.step_in_epoch;
+}
+
+void Trainer::agree_on_epoch(std::int64_t steps) const {
+  // Each step is collective: ranks with different step counts, or at different places of
+  // the epoch, would hang. One watched agreement per epoch names the ranks that differ.
+  const std::array<std::int64_t, 3> mine = {steps, position_.epoch, position_.step_in_epoch};
+  agree_equal(
+      comm_, mine,
+      [](const Disagreement& d) {
+        const std::string what =
+            d.theirs[0] != d.reference[0]
+                ? fmt::format("rank {}'s batch source has {} steps per epoch, rank 0's has {}",
+                              d.rank, d.theirs[0], d.reference[0])
+                : fmt::format("rank {} is at epoch {} step {}, rank 0 at epoch {} step {}", d.rank,
+                              d.theirs[1], d.theirs[2], d.reference[1], d.reference[2]);
+        const std::string all =
+            d.ranks.size() > 1 ? fmt::format(" ({} differ from rank 0)", ranks_phrase(d)) : "";
+        return fmt::format("Trainer::start_epoch: {}{}", what, all);
+      },
+      ErrorKind::InvalidArgument);
+}
+
+std::vector<std::size_t> Trainer::global_real_counts(BatchSource& source, std::int64_t steps) {
+  // The global real count of every step, when every rank's source knows its own in
+  // advance (zeros otherwise): one allreduce per epoch, so that each step can synchronise
+  // only once (see run_step). Entry `steps` counts the ranks that knew, entry `steps + 1`
+  // the ranks whose source failed to start: a source is local, so such a failure rides on
+  // this allreduce and is then agreed (the failing rank's error class on every rank, no
+  // rank left waiting in it).
+  const auto n = static_cast<std::size_t>(steps);
+  std::vector<std::int64_t> global_real(n + 2, 0);
+  std::optional<Failure> failure;
+  try {
+    source.start_epoch(static_cast<std::uint64_t>(position_.epoch));
+    const std::vector<std::size_t> mine = source.real_per_step();
+    if (mine.size() == n) {
+      std::copy(mine.begin(), mine.end(), global_real.begin());
+      global_real[n] = 1;
+    }
+  } catch (const std::exception&) {
+    failure = failure_in(fmt::format("starting epoch {} of the batch source", position_.epoch));
+  }
+  global_real[n + 1] = failure ? 1 : 0;
+  allreduce<std::int64_t>(comm_, global_real, ReduceOp::Sum, Algorithm::Auto);
+  if (global_real[n + 1] > 0) agree(comm_, failure);
+  if (global_real[n] != comm_.size()) return std::vector<std::size_t>(n, 0);
+  return {global_real.begin(), global_real.begin() + steps};
+}
+
+void Trainer::skip_trained_batches(BatchSource& source, std::int64_t steps) {
+  // A resumed run skips the batches its epoch already trained on (the order is a function
+  // of the seed and the epoch, so these are the same batches). Every rank resumes at the
+  // same step, so all agree on a failure here (once per resumed epoch).
+  std::optional<Failure> failure;
+  for (std::int64_t s = 0; s < position_.step_in_epoch && !failure; ++s) {
+    failure = fetch(source, batch_, s, steps);
+  }
+  agree(comm_, failure);
 }
 
 StepResult Trainer::train_step(BatchSource& source) {
@@ -441,25 +230,21 @@ StepResult Trainer::train_step(BatchSource& source) {
   }
   const auto s = static_cast<std::size_t>(position_.step_in_epoch);
   const auto t0 = ReducerClock::now();
+  auto t1 = t0;
   StepResult result;
   try {
-    std::string data_error = fetch(source, batch_, position_.step_in_epoch, epoch_steps_);
+    std::optional<Failure> data_failure =
+        fetch(source, batch_, position_.step_in_epoch, epoch_steps_);
     batch_.global_real = epoch_real_[s];
-    const auto t1 = ReducerClock::now();
-    result = run_step(batch_, epoch_steps_, seconds_between(t0, t1), std::move(data_error));
+    t1 = ReducerClock::now();
+    result = run_step(batch_, epoch_steps_, seconds_between(t0, t1), std::move(data_failure));
   } catch (...) {
     // The source has moved past this batch while the position has not: only a new
     // start_epoch() brings them back in line.
     epoch_source_ = nullptr;
     throw;
   }
-  if (options_.record_timeline) {
-    const double a = std::chrono::duration<double, std::micro>(t0 - origin_).count();
-    events_.push_back({.kind = EventKind::Data,
-                       .step = position_.global_step - 1,
-                       .start_us = a,
-                       .duration_us = times_.all().back().data * 1e6});
-  }
+  recorder_->add(EventKind::Data, position_.global_step - 1, t0, t1);
   ++position_.step_in_epoch;
   if (position_.step_in_epoch == epoch_steps_) finish_epoch();
   return result;
@@ -474,27 +259,16 @@ void Trainer::finish_epoch() {
   }
 }
 
-EpochResult Trainer::train_epoch(BatchSource& source) {
+EpochResult Trainer::train_epoch(BatchSource& source, const StepObserver& after_step) {
   const auto start = ReducerClock::now();
   const std::int64_t steps = start_epoch(source);
-  double loss_sum = 0.0;
-  double correct = 0.0;
-  EpochResult result;
+  EpochTally tally;
   for (std::int64_t s = 0; s < steps; ++s) {
     const StepResult r = train_step(source);
-    ++result.steps;
-    if (r.skipped) {
-      ++result.skipped_steps;
-      continue;
-    }
-    loss_sum += r.loss * static_cast<double>(r.samples);
-    correct += r.accuracy * static_cast<double>(r.samples);
-    result.samples += r.samples;
+    tally.add(r);
+    if (after_step) after_step(r, tally.result(seconds_between(start, ReducerClock::now())));
   }
-  result.loss = result.samples > 0 ? loss_sum / static_cast<double>(result.samples) : 0.0;
-  result.accuracy = result.samples > 0 ? correct / static_cast<double>(result.samples) : 0.0;
-  result.seconds = seconds_between(start, ReducerClock::now());
-  return result;
+  return tally.result(seconds_between(start, ReducerClock::now()));
 }
 
 EpochResult Trainer::evaluate(BatchSource& source) {
@@ -506,7 +280,7 @@ EpochResult Trainer::evaluate(BatchSource& source) {
   // stops reading but still joins the allreduce, and then every rank throws the same
   // agreed Error (see run_step).
   std::array<double, 4> sums = {0.0, 0.0, 0.0, 0.0};
-  std::string data_error;
+  std::optional<Failure> failure;
   nn::Matrix<float> grad;
   EpochResult result;
   Batch batch;
@@ -523,29 +297,20 @@ EpochResult Trainer::evaluate(BatchSource& source) {
       sums[1] += static_cast<double>(loss.correct);
       sums[2] += static_cast<double>(loss.count);
     }
-  } catch (const Error& e) {
-    data_error = fmt::format("evaluation batch {}: {}", result.steps, e.cause());
-  } catch (const std::exception& e) {
-    data_error = fmt::format("evaluation batch {}: {}", result.steps, e.what());
+  } catch (const std::exception&) {
+    failure = failure_in(fmt::format("evaluation batch {}", result.steps));
   }
-  sums[3] = data_error.empty() ? 0.0 : 1.0;
+  sums[3] = failure ? 1.0 : 0.0;
   // Not a training step: stall reports name no step here. Recursive doubling: watched.
   comm_.set_stall_context({});
   allreduce<double>(comm_, sums, ReduceOp::Sum, Algorithm::RecursiveDoubling);
-  if (sums[3] > 0.0) agree(comm_, data_error);
+  if (sums[3] > 0.0) agree(comm_, failure);
   result.samples = static_cast<std::int64_t>(sums[2]);
   result.loss = sums[2] > 0 ? sums[0] / sums[2] : 0.0;
   result.accuracy = sums[2] > 0 ? sums[1] / sums[2] : 0.0;
   const auto end = ReducerClock::now();
   result.seconds = seconds_between(start, end);
-  if (options_.record_timeline) {
-    const double a = std::chrono::duration<double, std::micro>(start - origin_).count();
-    const double b = std::chrono::duration<double, std::micro>(end - origin_).count();
-    events_.push_back({.kind = EventKind::Evaluate,
-                       .step = position_.global_step,
-                       .start_us = a,
-                       .duration_us = b - a});
-  }
+  recorder_->add(EventKind::Evaluate, position_.global_step, start, end);
   return result;
 }
 

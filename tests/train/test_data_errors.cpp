@@ -84,6 +84,7 @@ struct Outcome {
   bool collective = false;
   int rank = -2;
   std::string message;
+  ErrorKind kind = ErrorKind::Generic;
 };
 
 template <class Fn>
@@ -92,14 +93,15 @@ Outcome attempt(Fn&& fn) {
   try {
     fn();
   } catch (const Error& e) {
-    o = {true, e.collective(), e.rank(), e.what()};
+    o = {true, e.collective(), e.rank(), e.what(), e.kind()};
   }
   return o;
 }
 
-// Every rank threw the same collective Error, from `rank`, whose text holds every part.
-bool agreed(const Outcome& o, int rank, std::initializer_list<std::string> parts) {
-  bool ok = o.threw && o.collective && o.rank == rank;
+// Every rank threw the same collective Error, from `rank`, of the failing rank's class
+// `kind`, whose text holds every part.
+bool agreed(const Outcome& o, int rank, ErrorKind kind, std::initializer_list<std::string> parts) {
+  bool ok = o.threw && o.collective && o.rank == rank && o.kind == kind;
   for (const std::string& p : parts) ok = ok && o.message.find(p) != std::string::npos;
   if (!ok) UNSCOPED_INFO("rank " << test::world_rank() << ": " << o.message);
   const bool everywhere = all_ranks(ok);
@@ -132,7 +134,9 @@ TEST_CASE("a batch source failing on one rank stops every rank with the same Err
       const std::string cause = how == FailingSource::How::Throw
                                     ? "batch 3 of the epoch: 'fake.h5': dataset '/train/images'"
                                     : "ended after 3 of";
-      CHECK(agreed(o, last, {"rank " + std::to_string(last), cause}));
+      // The failing rank's class on every rank: its IoError stays an IoError.
+      const ErrorKind kind = how == FailingSource::How::Throw ? ErrorKind::Io : ErrorKind::Generic;
+      CHECK(agreed(o, last, kind, {"rank " + std::to_string(last), cause}));
       // Stopped before the optimizer: no rank applied an update for step 3, all hold the
       // same parameters, and the trainer counted the three good steps only.
       CHECK(test::same_on_all_ranks(parameter_hash(model)));
@@ -155,13 +159,14 @@ TEST_CASE("a source failing to start its epoch on one rank: the same Error every
     nn::Sgd<float> sgd(model.parameter_count());
     train::Trainer trainer(world, model, sgd);
     trainer.set_position({.epoch = 2, .step_in_epoch = 0, .global_step = 0});
-    FailingSource source(train::InMemorySource(x, labels, world.rank(), world.size(),
-                                               {.batch_size = 4, .seed = 1}),
-                         world.rank(), last, 0, how, true);
+    FailingSource source(
+        train::InMemorySource(x, labels, world.rank(), world.size(), {.batch_size = 4, .seed = 1}),
+        world.rank(), last, 0, how, true);
     const Outcome o = attempt([&] { trainer.start_epoch(source); });
     const std::string cause =
         on_start ? "'fake.h5': cannot open file for epoch 2" : "counts unavailable";
-    CHECK(agreed(o, last, {"rank " + std::to_string(last), "starting epoch 2", cause}));
+    CHECK(agreed(o, last, on_start ? ErrorKind::Io : ErrorKind::Generic,
+                 {"rank " + std::to_string(last), "starting epoch 2", cause}));
     // No epoch is begun: train_step() refuses on every rank, and the position is untouched.
     bool refused = false;
     try {
@@ -186,7 +191,8 @@ TEST_CASE("a source failing on one rank during evaluation: the same Error everyw
                                              {.batch_size = 5, .evaluation = true}),
                        world.rank(), last, 2, FailingSource::How::Throw, false);
   const Outcome o = attempt([&] { trainer.evaluate(source); });
-  CHECK(agreed(o, last, {"rank " + std::to_string(last), "evaluation batch 2", "fake.h5"}));
+  CHECK(agreed(o, last, ErrorKind::Io,
+               {"rank " + std::to_string(last), "evaluation batch 2", "fake.h5"}));
 }
 
 TEST_CASE("a chunk corrupted after the loader opened the file: every rank throws its Error") {
@@ -233,7 +239,8 @@ TEST_CASE("a chunk corrupted after the loader opened the file: every rank throws
     nn::Sgd<float> sgd(model.parameter_count());
     train::Trainer trainer(world, model, sgd);
     const Outcome o = attempt([&] { trainer.train_epoch(source); });
-    CHECK(agreed(o, last, {"rank " + std::to_string(last), path, "/train/images", "cannot read"}));
+    CHECK(agreed(o, last, ErrorKind::Io,
+                 {"rank " + std::to_string(last), path, "/train/images", "cannot read"}));
     CHECK(test::same_on_all_ranks(parameter_hash(model)));
   }
   MPI_Barrier(MPI_COMM_WORLD);

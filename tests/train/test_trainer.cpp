@@ -1,6 +1,7 @@
 // Trainer: sharded evaluation counts each sample once, check mode names a diverged rank,
 // the initial broadcast, the learning-rate schedules, resume, the time record and timeline.
 
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -84,12 +85,71 @@ TEST_CASE("the trainer broadcasts rank 0's parameters and check mode names a div
   bool collective = false;
   try {
     trainer.check_replicas("in the test");
-  } catch (const ringdp::Error& e) {
+  } catch (const ringdp::MismatchError& e) {
     named = e.rank();
     collective = e.collective() &&
                  e.cause().find("rank " + std::to_string(culprit) + " differ") != std::string::npos;
   }
   CHECK(all_ranks(named == culprit && collective));
+
+  // Two diverged ranks: both named, the lowest as the error's rank.
+  if (world.size() < 3) return;
+  if (world.rank() == 1) model.parameters()[0] -= 1e-3f;
+  std::string message;
+  try {
+    trainer.check_replicas("again");
+  } catch (const ringdp::MismatchError& e) {
+    named = e.rank();
+    message = e.cause();
+  }
+  const std::string both = fmt::format("ranks 1,{} differ", culprit);
+  CAPTURE(message);
+  CHECK(all_ranks(named == 1 && message.find(both) != std::string::npos));
+}
+
+TEST_CASE("start_epoch names the ranks whose batch source or position differ", "[train][check]") {
+  const Communicator world(MPI_COMM_WORLD);
+  if (world.size() < 2) return;
+  const int last = world.size() - 1;
+  auto [x, labels] = ringdp::test::teacher_data(48, 6, 3, 1);
+  auto model = ringdp::nn::Sequential<float>::from_spec("6-5-3");
+  model.initialize(1);
+  ringdp::nn::Sgd<float> sgd(model.parameter_count());
+  Trainer trainer(world, model, sgd);
+  struct Outcome {
+    int rank = -2;
+    bool collective = false;
+    std::string message;
+  };
+  auto attempt = [&](InMemorySource& source) {
+    Outcome o;
+    try {
+      trainer.start_epoch(source);
+    } catch (const ringdp::InvalidArgument& e) {
+      o = {e.rank(), e.collective(), e.cause()};
+    }
+    return o;
+  };
+
+  // The last rank's source has more (smaller) batches per epoch.
+  InMemorySource uneven(x, labels, world.rank(), world.size(),
+                        {.batch_size = world.rank() == last ? std::size_t{3} : std::size_t{4}});
+  const Outcome steps = attempt(uneven);
+  CAPTURE(steps.message);
+  CHECK(all_ranks(steps.rank == last && steps.collective &&
+                  steps.message.find(fmt::format("rank {}'s batch source has", last)) !=
+                      std::string::npos));
+
+  // The last rank is at another place of the run.
+  InMemorySource even(x, labels, world.rank(), world.size(), {.batch_size = 4});
+  if (world.rank() == last) trainer.set_position({.epoch = 1});
+  const Outcome place = attempt(even);
+  CAPTURE(place.message);
+  CHECK(all_ranks(place.rank == last && place.collective &&
+                  place.message.find(fmt::format("rank {} is at epoch 1", last)) !=
+                      std::string::npos));
+  trainer.set_position({});
+  CHECK(all_ranks(trainer.start_epoch(even) == static_cast<std::int64_t>(even.steps_per_epoch())));
 }
 
 TEST_CASE("learning-rate schedules: constant, step, cosine, scaling and warm-up",

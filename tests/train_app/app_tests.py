@@ -220,6 +220,8 @@ def case_outputs():
     for pid in pids:
         steps = {e["args"]["step"] for e in events if e["pid"] == pid and e["name"] == "forward"}
         check(len(steps) == epochs * steps_per_epoch, f"rank {pid} has {len(steps)} forward events")
+        starts = [e["ts"] for e in events if e["pid"] == pid]
+        check(starts == sorted(starts), f"rank {pid}'s events are not in start order")
     print(f"ok: timeline: {len(events)} events, tracks {pids}, every step reduces {4 * PARAMS_784_64_10} bytes")
 
 
@@ -242,6 +244,8 @@ def case_bad_flags():
                  "--timeline", "--check", "--skip-nonfinite", "--quiet"):
         check(flag in p.stdout, f"--help does not list {flag}")
     check("784-512-256-10" in p.stdout, "--help does not show the default model")
+    check("--batch is then per virtual rank" in " ".join(p.stdout.split()),
+          "--help of --virtual-ranks does not say that --batch is then per virtual rank")
     print("ok: bad flags rejected with one line each; --help lists every flag")
 
 

@@ -84,4 +84,17 @@ class Communicator;
 /// duplicate() need not: their ranks agreed already). One small reduction.
 void agree_on_settings(const Communicator& comm);
 
+/// What the launcher tells this process through the environment it sets. Not RINGDP_*
+/// settings and never agreed (each process has its own); read here because this module is
+/// the one that reads the environment.
+struct LaunchInfo {
+  /// Started by Open MPI's launcher (mpirun, or its daemon on other nodes): the
+  /// OMPI_COMM_WORLD_SIZE it sets is present. Open MPI gives each such rank's stdout a
+  /// pseudo-terminal of its own, whatever the launcher's own output is.
+  bool open_mpi = false;
+};
+
+/// The launch facts of this process, read at the first call. Local; thread-safe.
+[[nodiscard]] const LaunchInfo& launch_info() noexcept;
+
 }  // namespace ringdp

@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "ringdp/train/step_result.hpp"
+
 namespace ringdp::train {
 
 /// One row. Fields that do not apply (test numbers of a step row) are NaN and written as
@@ -39,6 +41,13 @@ struct MetricsRow {
   /// the loss, accuracy and samples.
   std::int64_t skipped_steps = 0;
 };
+
+/// A row of `kind` ("step" or "epoch") of the 1-based `epoch`, ending at global step
+/// `step`, from `train`: an epoch's result, or a single step's (EpochTally over that step,
+/// with the step's total time as its seconds). The test fields are NaN, for the caller to
+/// fill in when it evaluates.
+[[nodiscard]] MetricsRow metrics_row(std::string kind, std::int64_t epoch, std::int64_t step,
+                                     const EpochResult& train);
 
 /// The header line's column names, in order.
 [[nodiscard]] const std::vector<std::string>& metrics_columns();

@@ -19,6 +19,9 @@ struct StepTimes {
   double optimizer = 0.0;  ///< optimizer update
   /// Whole step, from the request for the batch to the end of the update.
   double total = 0.0;
+
+  /// Adds `other` field by field.
+  StepTimes& operator+=(const StepTimes& other) noexcept;
 };
 
 /// Totals and per-step medians of a series of StepTimes. Local (this rank's times).

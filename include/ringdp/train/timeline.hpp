@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "ringdp/types.hpp"
 #include "ringdp/comm/communicator.hpp"
+#include "ringdp/types.hpp"
 
 namespace ringdp::train {
 
@@ -35,8 +35,9 @@ struct TimelineEvent {
 
 /// Collective over `comm`: gathers every rank's events on rank 0, which writes them as a
 /// Chrome trace ("traceEvents", complete events "ph":"X", pid = rank, tid = track, args
-/// with step, bytes, buckets and algorithm) to `path` through a temporary file renamed at
-/// the end. Every rank throws the same IoError when rank 0 cannot write.
+/// with step, bytes, buckets and algorithm; each rank's events in start order) to `path`
+/// through a temporary file renamed at the end. Every rank throws the same IoError when
+/// rank 0 cannot write.
 void write_chrome_trace(const Communicator& comm, const std::string& path,
                         const std::vector<TimelineEvent>& events);
 

@@ -6,26 +6,34 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "ringdp/collectives/gradient_reducer.hpp"
-#include "ringdp/types.hpp"
+#include "ringdp/comm/agreement.hpp"
 #include "ringdp/comm/communicator.hpp"
 #include "ringdp/nn/loss.hpp"
 #include "ringdp/nn/optimizer.hpp"
 #include "ringdp/nn/sequential.hpp"
 #include "ringdp/train/batch_source.hpp"
+#include "ringdp/train/checkpoint.hpp"
 #include "ringdp/train/lr_schedule.hpp"
 #include "ringdp/train/non_finite.hpp"
+#include "ringdp/train/step_result.hpp"
 #include "ringdp/train/time_stats.hpp"
 #include "ringdp/train/timeline.hpp"
+#include "ringdp/types.hpp"
 
 namespace ringdp::train {
 
 namespace detail {
 class StepSumsReduction;
+class TimelineRecorder;
+struct StepMarks;
+struct StepSums;
 }  // namespace detail
 
 /// Options of a Trainer; pass the same values on every rank.
@@ -59,32 +67,6 @@ struct TrainerOptions {
   /// rank (no optimizer update, optimizer state untouched), StepResult::skipped says so,
   /// and training goes on.
   bool skip_nonfinite = false;
-};
-
-/// Result of one training step, over all ranks (real samples only).
-struct StepResult {
-  double loss = 0.0;         ///< mean loss over the global batch
-  double accuracy = 0.0;     ///< fraction correct over the global batch
-  std::int64_t samples = 0;  ///< real samples in the global batch
-  double learning_rate = 0.0;
-  /// True when the step met a non-finite loss or averaged gradient and, with
-  /// TrainerOptions::skip_nonfinite, made no update on any rank (loss may then be NaN).
-  bool skipped = false;
-  /// For a skipped step, what was not finite: the NonFiniteError message it would have
-  /// thrown ("ringdp: step 57: non-finite loss on rank 2"); the same on every rank.
-  std::string nonfinite;
-};
-
-/// Result of an epoch or an evaluation, over all ranks.
-struct EpochResult {
-  double loss = 0.0;         ///< mean loss per real sample
-  double accuracy = 0.0;     ///< fraction correct
-  std::int64_t samples = 0;  ///< real samples counted (each exactly once in evaluation)
-  std::int64_t steps = 0;    ///< steps run, skipped ones included
-  /// Steps skipped for a non-finite loss or gradient (TrainerOptions::skip_nonfinite); their
-  /// samples are not in loss, accuracy and samples.
-  std::int64_t skipped_steps = 0;
-  double seconds = 0.0;  ///< wall time on this rank
 };
 
 /// Where a run stands, for checkpoints: together with the parameter arena and the
@@ -135,12 +117,14 @@ class Trainer {
   Trainer& operator=(const Trainer&) = delete;
 
   /// Begins the current epoch (position().epoch) over `source`, for train_step(): checks
-  /// that every rank's source has the same steps_per_epoch() (an InvalidArgument on every
-  /// rank names a rank that differs), calls source.start_epoch(), learns the global real
-  /// count of every step of the epoch (one allreduce, of BatchSource::real_per_step()) and,
-  /// when resuming mid-epoch, skips the position().step_in_epoch batches already trained
-  /// on. A failure of the source in any of these (start_epoch(), real_per_step(), a skipped
-  /// batch) is the same Error on every rank, naming the lowest failing rank. Returns the
+  /// in one watched agreement that every rank's source has the same steps_per_epoch() and
+  /// every rank the same position (an InvalidArgument on every rank names the ranks that
+  /// differ from rank 0), calls source.start_epoch(), learns the global real count of every
+  /// step of the epoch (one allreduce, of BatchSource::real_per_step()) and, when resuming
+  /// mid-epoch, skips the position().step_in_epoch batches already trained on. A failure of
+  /// the source in any of these (start_epoch(), real_per_step(), a skipped batch) is the
+  /// same error on every rank, of the failing rank's class (an IoError stays an IoError),
+  /// naming the lowest failing rank. Returns the
   /// steps left in the epoch; when none is left, the epoch is finished at once, as by the
   /// last train_step(), without starting the source.
   std::int64_t start_epoch(BatchSource& source);
@@ -149,8 +133,9 @@ class Trainer {
   /// source), its fetch timed as the step's data time. Advances position(); after the
   /// epoch's last step, to the next epoch (step 0), and in check mode compares parameter
   /// hashes. A source is local, so a failure to fetch (an I/O error, a source that ends
-  /// early) is agreed inside the step: every rank throws the same ringdp::Error (collective)
-  /// naming the lowest failing rank and its cause, and no rank is left waiting. After an
+  /// early) is agreed inside the step: every rank throws the same ringdp::Error (collective,
+  /// of the failing rank's class) naming the lowest failing rank and its cause, and no rank
+  /// is left waiting. After an
   /// exception from the step itself (that, a NonFiniteError, ...) position() is the one
   /// before the step. The one exception: after the epoch's last step, check mode's
   /// comparison of the replicas (an Error on every rank) throws once the step is done,
@@ -160,9 +145,16 @@ class Trainer {
   /// set_position() or evaluate() on the same source).
   StepResult train_step(BatchSource& source);
 
+  /// Called by train_epoch() after each step with the step's result and the epoch's so far
+  /// (its seconds: since train_epoch() began), e.g. for a progress line or a checkpoint.
+  using StepObserver = std::function<void(const StepResult& step, const EpochResult& so_far)>;
+
   /// start_epoch(), then train_step() to the end of the epoch: the rest of the current
-  /// epoch over `source`. Returns the epoch's metrics over the steps it ran.
-  EpochResult train_epoch(BatchSource& source);
+  /// epoch over `source`, calling `after_step` (when set) after each step. Returns the
+  /// epoch's metrics and time breakdown over the steps it ran (EpochTally); its seconds
+  /// include the observer's. An exception from the observer leaves the trainer after that
+  /// step (the epoch still begun, so train_step() can go on); throw it on every rank alike.
+  EpochResult train_epoch(BatchSource& source, const StepObserver& after_step = {});
 
   /// One step on `batch`, outside any epoch bookkeeping (every rank calls it with its own
   /// batch; `steps_per_epoch` is used by the schedule). Set batch.global_real on every
@@ -188,27 +180,57 @@ class Trainer {
   /// begun by start_epoch(): call start_epoch() again before train_step().
   void set_position(const TrainPosition& position);
 
-  /// Collective: FNV-1a hash of the parameter arena compared across ranks; throws an Error
-  /// on every rank naming the lowest rank whose parameters differ from rank 0's.
+  /// Local: this trainer's state as a checkpoint: the parameter arena, the optimizer (kind,
+  /// step count, state arrays), the position and the rank count. What the trainer does not
+  /// know (model spec, sample order, metadata) is left for the caller (see Checkpointer).
+  [[nodiscard]] Checkpoint capture() const;
+  /// Local: what a checkpoint must match to be restored into this trainer, for a model
+  /// built from `model_spec` (see load_checkpoint()).
+  [[nodiscard]] CheckpointExpectation checkpoint_expectation(std::string model_spec) const;
+  /// Local: restores the parameter arena, the optimizer's state arrays and step count, and
+  /// the position (as set_position()) from `checkpoint`. Throws InvalidArgument, changing
+  /// nothing, when it does not fit this trainer (parameter count, rank count, optimizer
+  /// kind and state arrays; the model spec is the loader's to check). Given the same
+  /// checkpoint (load_checkpoint() gives every rank the same), every rank decides alike.
+  void restore(const Checkpoint& checkpoint);
+
+  /// Collective: compares an FNV-1a hash of the parameter arena across ranks (one watched
+  /// agreement); throws MismatchError on every rank naming the ranks whose parameters
+  /// differ from rank 0's (rank() the lowest of them).
   void check_replicas(const char* when) const;
 
   /// Local: step time accounting since construction (or clear_times()).
   [[nodiscard]] const TimeStats& times() const noexcept { return times_; }
   void clear_times() noexcept { times_.clear(); }
-  /// Local: the event record (when record_timeline), and the reducer's buckets.
-  [[nodiscard]] const std::vector<TimelineEvent>& timeline() const noexcept { return events_; }
+  /// Local: the event record (when record_timeline), in the order recorded (a step's parts
+  /// as they end), and the reducer's buckets.
+  [[nodiscard]] const std::vector<TimelineEvent>& timeline() const noexcept;
   [[nodiscard]] const GradientReducer& reducer() const noexcept { return *reducer_; }
   [[nodiscard]] const TrainerOptions& options() const noexcept { return options_; }
   [[nodiscard]] const Communicator& communicator() const noexcept { return comm_; }
 
  private:
-  // `data_error`: this rank could not fetch `batch` (empty when it could); agreed in the
-  // step's metrics allreduce.
+  // The parts of a step (trainer_step.cpp). `data_failure`: this rank could not fetch
+  // `batch`; agreed in the step's metrics allreduce.
   StepResult run_step(const Batch& batch, std::int64_t steps_per_epoch, double data_seconds,
-                      std::string data_error);
+                      std::optional<Failure> data_failure);
+  [[nodiscard]] nn::LossResult forward(const Batch& batch);
+  void reduce_metrics(detail::StepSums& sums, const std::optional<Failure>& data_failure);
+  void backward_and_reduce(const nn::LossResult& loss, double global_real, bool have_batch,
+                           detail::StepMarks& marks);
+  void update(StepResult& result, std::int64_t step);
+  // A non-finite verdict: thrown, or with skip_nonfinite recorded in `result`.
+  void apply(StepResult& result, const std::optional<NonFiniteError>& verdict) const;
+  void record(StepResult& result, const detail::StepMarks& marks, double data_seconds,
+              std::int64_t step);
+
+  // The parts of start_epoch() (trainer.cpp).
+  void agree_on_epoch(std::int64_t steps) const;
+  [[nodiscard]] std::vector<std::size_t> global_real_counts(BatchSource& source,
+                                                            std::int64_t steps);
+  void skip_trained_batches(BatchSource& source, std::int64_t steps);
   // Advances to the next epoch; in check mode compares the replicas.
   void finish_epoch();
-  [[nodiscard]] NonFiniteError gradient_error(std::int64_t step) const;
 
   Communicator comm_;
   nn::Sequential<float>& model_;
@@ -222,8 +244,7 @@ class Trainer {
   nn::Matrix<float> dlogits_;
   TrainPosition position_;
   TimeStats times_;
-  std::vector<TimelineEvent> events_;
-  ReducerClock::time_point origin_;
+  std::unique_ptr<detail::TimelineRecorder> recorder_;
   Batch batch_;
   // The epoch begun by start_epoch(): its source (nullptr: none begun), its steps, and the
   // global real count of each of its steps (0: unknown).
