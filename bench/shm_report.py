@@ -10,11 +10,15 @@ MPI_Allreduce and the floor, then the criteria:
   - shm on SharedBuffer at 64 MiB and 256 MiB: >= 1.5x the ring, >= 60% of the floor's speed;
   - shm on ordinary buffers from 4 MiB: >= 1.2x the ring;
   - 8 B to 64 KiB: shm (or auto) no slower than MPI_Allreduce at each size;
-  - auto within 10% of the fastest algorithm at every size (ordinary buffers).
+  - auto within 10% of the fastest algorithm at every size (ordinary buffers);
+  - training (DIR/train-{ring,shm}-r*.csv, when there): shm's exposed communication per step
+    at most half the ring's, and its samples/s >= 0.95x the lockstep ceiling.
 Writes DIR/shm-criteria.txt and DIR/shm-vs-floor.png.
 """
 import csv
+import glob
 import os
+import statistics
 import sys
 
 import matplotlib
@@ -83,6 +87,7 @@ def main():
             ratio = t(row["auto"]) / fastest
             criteria.append((f"{label(size)}: auto within 10% of the fastest "
                              f"(ran {row['auto']['runs']})", ratio, ratio <= 1.10))
+    training(out, say, criteria)
     say("")
     say(f"criteria ({sum(m for _, _, m in criteria)} of {len(criteria)} met):")
     for what, value, met in criteria:
@@ -91,6 +96,38 @@ def main():
     print(text, end="")
     open(os.path.join(out, "shm-criteria.txt"), "w").write(text)
     plot(out, plain, shared)
+
+
+def training(out, say, criteria):
+    """bench-train-throughput at 2 ranks, ring and shm runs alternated (train-<algo>-r<k>.csv):
+    exposed communication per step (overlap variant) and samples/s against lockstep."""
+    runs = {}
+    for algo in ("ring", "shm"):
+        for path in sorted(glob.glob(os.path.join(out, f"train-{algo}-r*.csv"))):
+            for r in csv.DictReader(open(path)):
+                runs.setdefault(algo, {}).setdefault(r["variant"], []).append(r)
+    if "ring" not in runs or "shm" not in runs:
+        return
+    med = statistics.median
+
+    def value(algo, variant, column):
+        rows = runs[algo].get(variant, [])
+        return med(float(r[column]) for r in rows) if rows else None
+
+    say("")
+    say("training (bench-train-throughput, 2 ranks, medians over runs):")
+    for algo in ("ring", "shm"):
+        say(f"  {algo}: overlap {value(algo, 'overlap', 'samples_per_s'):.0f} samples/s, exposed "
+            f"comm {value(algo, 'overlap', 'exposed_comm_ms'):.3f} ms/step; lockstep "
+            f"{value(algo, 'lockstep', 'samples_per_s') or float('nan'):.0f} samples/s")
+    ring_comm = value("ring", "overlap", "exposed_comm_ms")
+    shm_comm = value("shm", "overlap", "exposed_comm_ms")
+    criteria.append(("training: shm's exposed comm / ring's <= 0.5", shm_comm / ring_comm,
+                     shm_comm <= 0.5 * ring_comm))
+    lockstep = value("shm", "lockstep", "samples_per_s")
+    if lockstep:
+        ratio = value("shm", "overlap", "samples_per_s") / lockstep
+        criteria.append(("training: shm samples/s >= 0.95x lockstep", ratio, ratio >= 0.95))
 
 
 def plot(out, plain, shared):

@@ -7,12 +7,15 @@
 #                                                       allreduce-np2-shared.{csv,json,txt}
 #   3. 3 and 4 ranks (oversubscribed on 2 cores) up to 16 MiB
 #                                                       allreduce-np{3,4}-oversubscribed.*
-#   4. the plots (bench/plot.py) and the criteria (bench/shm_report.py: shm-criteria.txt,
+#   4. training (bench-train-throughput --solo: overlap, lockstep, ...), --algo ring and
+#      --algo shm alternated for TRAIN_ROUNDS rounds     train-{ring,shm}-r<k>.{csv,txt}
+#   5. the plots (bench/plot.py) and the criteria (bench/shm_report.py: shm-criteria.txt,
 #      shm-vs-floor.png).
 #
 # usage: bench/shm_sweep.sh [-- extra ringdp-bench flags]
 # environment: BUILD (build), OUT (bench/results/<host>-<date>-shm), MPIRUN (mpirun),
-#   PYTHON (/usr/bin/python3), STEPS ("plain shared more report").
+#   PYTHON (/usr/bin/python3), STEPS ("plain shared more train report"), TRAIN_ROUNDS (3),
+#   TRAIN_STEPS (300).
 # Give it the machine: absolute times on a loaded machine measure the load.
 set -eu
 
@@ -23,7 +26,7 @@ host=$(hostname -s 2>/dev/null || hostname)
 out=${OUT:-bench/results/$host-$(date -u +%Y-%m-%d)-shm}
 mpirun=${MPIRUN:-mpirun}
 python=${PYTHON:-/usr/bin/python3}
-steps=${STEPS:-"plain shared more report"}
+steps=${STEPS:-"plain shared more train report"}
 bench=$build/apps/ringdp-bench/ringdp-bench
 [ "${1:-}" = "--" ] && shift
 [ -x "$bench" ] || { echo "shm_sweep.sh: $bench not found; build first" >&2; exit 1; }
@@ -58,6 +61,22 @@ fi
 if wants more; then
   for n in 3 4; do
     run "allreduce-np$n-oversubscribed" "$n" --max-bytes 16M --point-seconds 0.05 "$@"
+  done
+fi
+if wants train; then
+  trainer=$build/bench/train_throughput/bench-train-throughput
+  round=1
+  while [ "$round" -le "${TRAIN_ROUNDS:-3}" ]; do
+    for algo in ring shm; do
+      name=train-$algo-r$round
+      {
+        echo "# load before: $(uptime)"
+        $mpirun -np 2 "$trainer" --steps "${TRAIN_STEPS:-300}" --repeats 1 --solo \
+          --algo "$algo" --csv "$out/$name.csv" || echo "$name failed" >&2
+        echo "# load after: $(uptime)"
+      } 2>&1 | tee "$out/$name.txt"
+    done
+    round=$((round + 1))
   done
 fi
 if wants report; then

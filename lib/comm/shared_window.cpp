@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdint>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -34,8 +35,11 @@ WindowGeneration::WindowGeneration(MPI_Comm node, int local_rank, int local_size
       stage_bytes_(stage_bytes),
       arena_bytes_(arena_bytes) {
   static_assert(sizeof(ShmControl) <= kControlBytes);
+  // One page more than the layout needs: Open MPI's segments need not start on a page (nor
+  // on a cache line), and the layout below is placed from the segment's first page, so that
+  // every flag has its own line and the staging areas and SharedBuffers start on pages.
   const std::size_t segment = kControlBytes + 2 * (kFlagLine + stage_bytes) + 2 * stage_bytes +
-                              arena_bytes;
+                              arena_bytes + kPage;
   // Each rank's segment on pages of its own (alloc_shared_noncontig), first touched by that
   // rank: on a NUMA machine its flags, staging and arena sit on its own memory.
   MPI_Info info = MPI_INFO_NULL;
@@ -53,7 +57,10 @@ WindowGeneration::WindowGeneration(MPI_Comm node, int local_rank, int local_size
       int unit = 0;
       std::byte* base = nullptr;
       RINGDP_MPI_CHECK(MPI_Win_shared_query(win_, r, &size, &unit, &base));
-      base_[static_cast<std::size_t>(r)] = base;
+      // The same padding in every process: a rank's segment lies at the same offset of the
+      // same shared file in every mapping, and mappings start on pages.
+      const auto address = reinterpret_cast<std::uintptr_t>(base);
+      base_[static_cast<std::size_t>(r)] = base + (round_up(address, kPage) - address);
     }
   } catch (...) {
     MPI_Win_free(&win_);

@@ -176,8 +176,8 @@ TEST_CASE("move_gradients puts the gradient arena in the allocator's memory, sam
   const std::string message = invalid_argument_message([&] {
     model.move_gradients([&](std::size_t) { return ArenaMemory<float>{misaligned, nullptr}; });
   });
-  CHECK(all_ranks(message.find("aligned") != std::string::npos &&
-                  model.gradients().data() == kept));
+  CHECK(
+      all_ranks(message.find("aligned") != std::string::npos && model.gradients().data() == kept));
 }
 
 TEST_CASE("initialisation is deterministic and has the He / Xavier scale") {
