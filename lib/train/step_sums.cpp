@@ -4,6 +4,7 @@
 #include <type_traits>
 
 #include "ringdp/comm/mpi_check.hpp"
+#include "comm/requests.hpp"
 #include "comm/wait.hpp"
 
 namespace ringdp::train::detail {
@@ -54,10 +55,13 @@ void StepSumsReduction::reduce(const Communicator& comm, StepSums& sums) const {
   // stalls before this allreduce is reported (and, with RINGDP_STALL_ABORT_SECONDS, ends
   // the job) instead of leaving the others blocked in MPI for ever. PMPI_: an interposed
   // MPI_Allreduce (libringdp_mpi.so) must never see the library's own calls.
+  // The request is owned by Requests: if the wait throws, it is completed before `sums`
+  // (the caller's) can go.
   const ringdp::detail::CollectiveScope scope(comm, "allreduce");
-  MPI_Request request = MPI_REQUEST_NULL;
-  RINGDP_MPI_CHECK(PMPI_Iallreduce(MPI_IN_PLACE, &sums, 1, type_, op_, comm.native(), &request));
-  ringdp::detail::wait(comm, request);
+  ringdp::detail::Requests requests(comm);
+  RINGDP_MPI_CHECK(
+      PMPI_Iallreduce(MPI_IN_PLACE, &sums, 1, type_, op_, comm.native(), requests.collective()));
+  requests.wait_all();
 }
 
 }  // namespace ringdp::train::detail
