@@ -70,6 +70,14 @@ std::size_t size_of(DataType type) noexcept {
   return 0;
 }
 
+void check_op_supports(ReduceOp op, DataType type) {
+  if (op == ReduceOp::Average && (type == DataType::Int32 || type == DataType::Int64)) {
+    throw InvalidArgument(fmt::format(
+        "ReduceOp::Average needs a floating-point type, got {} (use Sum and divide)",
+        to_string(type)));
+  }
+}
+
 ReduceOp parse_reduce_op(std::string_view name) {
   if (name == "sum") return ReduceOp::Sum;
   if (name == "avg" || name == "average") return ReduceOp::Average;

@@ -13,6 +13,13 @@ packages=(
   catch2                              # Catch2 v2 (2.13) for the tests
   libfmt-dev libcli11-dev             # formatting, command-line flags
   python3 python3-h5py python3-matplotlib  # data conversion and benchmark plots
+  python3-dev pybind11-dev            # the Python package ringdp: a pybind11 extension
+  python3-numpy python3-mpi4py        # what the package works on: numpy arrays, mpi4py communicators
+  python3-pytest                      # the package's tests (pytest under mpirun)
+  # ringdp.torch, its tests and examples, and the comparison with DDP: PyTorch (CPU). Large:
+  # several hundred MB with its dependencies. libopenblas0-pthread is its fast BLAS (with
+  # the reference libblas3 alone its matrix products are far slower).
+  python3-torch libopenblas0-pthread
 )
 
 missing=()

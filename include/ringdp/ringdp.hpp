@@ -12,6 +12,7 @@
 #include "ringdp/comm/abort.hpp"
 #include "ringdp/comm/agreement.hpp"
 #include "ringdp/comm/communicator.hpp"
+#include "ringdp/comm/communicator_cache.hpp"
 #include "ringdp/comm/environment.hpp"
 #include "ringdp/comm/mpi_check.hpp"
 #include "ringdp/comm/mpi_types.hpp"

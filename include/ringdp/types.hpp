@@ -46,6 +46,11 @@ inline constexpr DataType data_type_of = std::is_same_v<T, float>          ? Dat
 /// Size of one element in bytes.
 [[nodiscard]] std::size_t size_of(DataType type) noexcept;
 
+/// Throws InvalidArgument when `op` cannot reduce elements of `type`: Average needs a
+/// floating-point type. The one statement of the rule, for the collectives and for
+/// bindings that check their arguments before communicating.
+void check_op_supports(ReduceOp op, DataType type);
+
 /// Parses "sum", "avg"/"average", "min", "max", "prod"/"product" (case-sensitive).
 /// Throws InvalidArgument naming the accepted values otherwise.
 [[nodiscard]] ReduceOp parse_reduce_op(std::string_view name);

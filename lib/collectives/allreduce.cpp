@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 
 #include <cstdint>
-#include <type_traits>
 
 #include "algorithms.hpp"
 #include "check.hpp"
@@ -26,11 +25,7 @@ void validate_op(ReduceOp op) {
     case ReduceOp::Average:
       // average() rejects integers at compile time; the run-time op can only be refused
       // here. Every rank passes the same op (check mode verifies it), so all ranks throw.
-      if constexpr (std::is_integral_v<T>) {
-        throw InvalidArgument(fmt::format(
-            "ReduceOp::Average needs a floating-point type, got {} (use Sum and divide)",
-            to_string(data_type_of<T>)));
-      }
+      check_op_supports(op, data_type_of<T>);
       return;
   }
   throw InvalidArgument(fmt::format("unknown ReduceOp value {}", static_cast<int>(op)));

@@ -6,7 +6,6 @@
 #include <mpi.h>
 
 #include <cstdint>
-#include <type_traits>
 #include <vector>
 
 #include "algorithms.hpp"
@@ -68,10 +67,7 @@ void reduce_scatter(const Communicator& comm, std::span<const T> data, std::span
         fmt::format("reduce_scatter: input has {} elements, expected {} ({} per block x {} ranks)",
                     data.size(), b * static_cast<std::size_t>(n), b, n));
   }
-  if (op == ReduceOp::Average && std::is_integral_v<T>) {
-    throw InvalidArgument(fmt::format("ReduceOp::Average needs a floating-point type, got {}",
-                                      to_string(data_type_of<T>)));
-  }
+  check_op_supports(op, data_type_of<T>);
   (void)mpi_op(op);  // an op value outside the enum throws here, on every rank
   if (chosen == Algorithm::Shm && n > 1) {
     std::vector<detail::Slice> blocks(static_cast<std::size_t>(n));

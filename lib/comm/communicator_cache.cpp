@@ -124,4 +124,9 @@ const Communicator& cached_communicator(MPI_Comm user) {
   return *duplicate.release();  // owned by the attribute from now on
 }
 
+std::size_t cached_communicator_count() noexcept {
+  const std::lock_guard lock(live_mutex);
+  return live.size();
+}
+
 }  // namespace ringdp

@@ -2,9 +2,12 @@
 /// \file
 /// ringdp's own duplicate of a caller's communicator, cached on that communicator: for
 /// entry points that receive a bare MPI_Comm on every call (the C API's
-/// ringdp_allreduce_comm, the Fortran module, the drop-in libringdp_mpi.so).
+/// ringdp_allreduce_comm, the Fortran module, the drop-in libringdp_mpi.so, the Python
+/// package).
 
 #include <mpi.h>
+
+#include <cstddef>
 
 #include "ringdp/comm/communicator.hpp"
 
@@ -26,5 +29,9 @@ namespace ringdp {
 /// Thread-safe for different communicators. Throws MpiError on an MPI failure, and what
 /// Communicator's constructor throws (InvalidArgument for a bad RINGDP_* setting).
 [[nodiscard]] const Communicator& cached_communicator(MPI_Comm user);
+
+/// Number of communicators that carry a cached duplicate now (for tests: it drops when a
+/// communicator is freed, and is 0 once MPI_Finalize has begun). Local.
+[[nodiscard]] std::size_t cached_communicator_count() noexcept;
 
 }  // namespace ringdp
