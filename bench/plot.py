@@ -23,7 +23,8 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 
 STYLE = {"ring": ("tab:red", "o"), "rd": ("tab:blue", "s"), "mpi": ("black", "^"),
-         "ps": ("tab:gray", "v"), "auto": ("tab:green", "x")}
+         "ps": ("tab:gray", "v"), "shm": ("tab:purple", "D"), "hier": ("tab:brown", "P"),
+         "auto": ("tab:green", "x")}
 UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
 
 
@@ -72,6 +73,16 @@ def plot_busbw(path, ranks, over, rows, meta):
         if all(r["vs_mpi"] for r in rs):
             bottom.plot(x, [float(r["vs_mpi"]) for r in rs], color=color, marker=marker,
                         markersize=4, linewidth=1.2)
+    # The memory floor measured in the same run (every rank reading and writing its buffer
+    # in place, all at once), as the bus bandwidth an allreduce of that time would have.
+    floor = {}
+    for r in rows:
+        if r.get("floor_us") and float(r["floor_us"]) > 0:
+            floor[int(r["bytes"])] = float(r["floor_us"])
+    if floor and ranks > 1:
+        xs = sorted(floor)
+        top.plot(xs, [b / floor[b] / 1e3 * 2 * (ranks - 1) / ranks for b in xs], ":",
+                 color="gray", label="memory floor")
     top.set_xscale("log", base=2)
     top.set_yscale("log")
     top.set_ylabel("bus bandwidth (GB/s)")
@@ -93,7 +104,10 @@ def plot_busbw(path, ranks, over, rows, meta):
     bottom.set_xticklabels([size_label(t).replace(" ", "") for t in ticks], fontsize=8)
     bottom.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
-    out = os.path.join(os.path.dirname(path), f"busbw-np{ranks}.png")
+    # allreduce-np2-shared.csv -> busbw-np2-shared.png; -oversubscribed is in the title.
+    variant = re.search(r"np\d+((?:-[a-z]+)*)\.csv$", os.path.basename(path))
+    suffix = variant.group(1).replace("-oversubscribed", "") if variant else ""
+    out = os.path.join(os.path.dirname(path), f"busbw-np{ranks}{suffix}.png")
     fig.savefig(out, dpi=80)
     plt.close(fig)
     return out
@@ -156,7 +170,10 @@ def main():
         ranks, over, rows, meta = load(path)
         if not rows:
             continue
-        runs.append((ranks, over, rows, meta))
+        # A variant of a rank count (allreduce-np2-shared: --shared) has its own busbw plot,
+        # not a point of its own in the rank-count plots.
+        if not re.search(r"np\d+-(?!oversubscribed)[a-z]", os.path.basename(path)):
+            runs.append((ranks, over, rows, meta))
         if ranks > 1:
             print(plot_busbw(path, ranks, over, rows, meta))
     # At 1 rank an allreduce moves nothing (a no-op or a copy): it would only stretch the

@@ -36,6 +36,10 @@ const char* to_string(Algorithm algorithm) noexcept {
       return "mpi";
     case Algorithm::ParameterServer:
       return "ps";
+    case Algorithm::Shm:
+      return "shm";
+    case Algorithm::Hierarchical:
+      return "hier";
   }
   return "unknown-algorithm";
 }
@@ -90,8 +94,10 @@ Algorithm parse_algorithm(std::string_view name) {
   if (name == "rd" || name == "recursive-doubling") return Algorithm::RecursiveDoubling;
   if (name == "mpi") return Algorithm::Mpi;
   if (name == "ps" || name == "parameter-server") return Algorithm::ParameterServer;
-  throw InvalidArgument(
-      fmt::format("unknown allreduce algorithm '{}' (expected auto, ring, rd, mpi or ps)", name));
+  if (name == "shm") return Algorithm::Shm;
+  if (name == "hier" || name == "hierarchical") return Algorithm::Hierarchical;
+  throw InvalidArgument(fmt::format(
+      "unknown allreduce algorithm '{}' (expected auto, ring, rd, mpi, ps, shm or hier)", name));
 }
 
 DataType parse_data_type(std::string_view name) {

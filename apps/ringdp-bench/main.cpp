@@ -11,6 +11,7 @@
 #include <ringdp/io/durable_file.hpp>
 #include <ringdp/ringdp.hpp>
 #include <string>
+#include <vector>
 
 #include "measure.hpp"
 #include "options.hpp"
@@ -29,7 +30,35 @@ std::string command_line(int argc, char** argv) {
   return text;
 }
 
-int run(const ringdp::Communicator& comm, const ringdp::bench::Options& options,
+// The algorithms of the run: those of --algos, or the defaults without the ones that cannot
+// run on this layout (shm over several nodes; hier on one node, where it runs shm). An
+// algorithm given with --algos that cannot run is an error on every rank (the layout is
+// the same everywhere).
+ringdp::bench::Options runnable(ringdp::bench::Options options, const ringdp::NodeLayout& nodes,
+                                int ranks, std::string& note) {
+  using ringdp::Algorithm;
+  std::vector<Algorithm> kept;
+  for (const Algorithm algorithm : options.algorithms) {
+    const bool shm_elsewhere = algorithm == Algorithm::Shm && !nodes.one_node();
+    const bool hier_is_shm = algorithm == Algorithm::Hierarchical && nodes.one_node();
+    if (shm_elsewhere && options.algorithms_given) {
+      throw ringdp::InvalidArgument(fmt::format(
+          "--algos shm needs every rank on one node, but the {} ranks are on {} nodes", ranks,
+          nodes.nodes));
+    }
+    if (!options.algorithms_given && (shm_elsewhere || hier_is_shm)) {
+      note += fmt::format("# {} left out: {}\n", ringdp::to_string(algorithm),
+                          shm_elsewhere ? "the ranks span several nodes"
+                                        : "every rank shares one node, where hier runs shm");
+      continue;
+    }
+    kept.push_back(algorithm);
+  }
+  options.algorithms = kept;
+  return options;
+}
+
+int run(const ringdp::Communicator& comm, const ringdp::bench::Options& given,
         const std::string& command) {
   using namespace ringdp::bench;
   // Output files are published whole and on disk, or not at all (ringdp/io/durable_file.hpp).
@@ -37,6 +66,9 @@ int run(const ringdp::Communicator& comm, const ringdp::bench::Options& options,
   using ringdp::io::read_file_if_exists;
   using ringdp::io::write_file_durably;
   const bool root = comm.rank() == 0;
+  std::string note;
+  const Options options = ringdp::agree_on(
+      comm, [&] { return runnable(given, comm.node_layout(), comm.size(), note); });
 
   // Checks that can fail on one rank only are agreed, so every rank stops together.
   const RunInfo info = collect_run_info(comm);
@@ -58,6 +90,7 @@ int run(const ringdp::Communicator& comm, const ringdp::bench::Options& options,
   // The same argv on every rank, so the same segment everywhere (a mismatch would deadlock).
   if (options.segment_bytes > 0) ringdp::set_ring_segment_bytes(options.segment_bytes);
   if (root) {
+    std::fputs(note.c_str(), stdout);
     std::fputs(table_header(info, options).c_str(), stdout);
     std::fflush(stdout);
   }

@@ -7,13 +7,16 @@
 #include <cstring>
 #include <limits>
 #include <memory>
+#include <optional>
 
 #include "ringdp/collectives/collectives.hpp"
+#include "ringdp/collectives/shared_buffer.hpp"
 #include "ringdp/collectives/tuning.hpp"
-#include "ringdp/error.hpp"
 #include "ringdp/comm/mpi_check.hpp"
 #include "ringdp/comm/mpi_types.hpp"
+#include "ringdp/error.hpp"
 #include "sizes.hpp"
+#include "traffic.hpp"
 #include "verification.hpp"
 
 namespace ringdp::bench {
@@ -30,9 +33,8 @@ constexpr int kMaxIterations = 200000;
 template <Reducible T>
 void run_allreduce(const Communicator& comm, std::span<T> data, ReduceOp op, Algorithm algorithm) {
   if (algorithm == Algorithm::Mpi && op != ReduceOp::Average) {
-    RINGDP_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, data.data(),
-                                   checked_mpi_count(data.size()), mpi_datatype<T>(),
-                                   mpi_op(op), comm.native()));
+    RINGDP_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, data.data(), checked_mpi_count(data.size()),
+                                   mpi_datatype<T>(), mpi_op(op), comm.native()));
     return;
   }
   allreduce(comm, data, op, algorithm);
@@ -40,7 +42,11 @@ void run_allreduce(const Communicator& comm, std::span<T> data, ReduceOp op, Alg
 
 // Runs every algorithm at every size for one element type. The three buffers are
 // allocated once at the largest size and used by prefix, so that their pages are
-// touched by the first size that needs them and stay mapped afterwards.
+// touched by the first size that needs them and stay mapped afterwards. With --shared the
+// working buffer is a SharedBuffer (collective: every rank allocates the same size).
+//
+// Entries of a size: the algorithms of options.algorithms in order, then the floor (when
+// measured), which takes part in the same interleaved blocks like an algorithm.
 template <Reducible T>
 class Runner {
  public:
@@ -48,22 +54,65 @@ class Runner {
       : comm_(comm),
         options_(options),
         input_(std::make_unique_for_overwrite<T[]>(max_count)),
-        reference_(std::make_unique_for_overwrite<T[]>(max_count)),
-        work_(std::make_unique_for_overwrite<T[]>(max_count)) {}
+        reference_(std::make_unique_for_overwrite<T[]>(max_count)) {
+    if (options.shared) {
+      shared_work_.emplace(comm, max_count);
+      work_ = shared_work_->data();
+    } else {
+      private_work_ = std::make_unique_for_overwrite<T[]>(max_count);
+      work_ = private_work_.get();
+    }
+  }
 
   std::vector<Row> measure(std::size_t count, std::uint64_t size_index) {
     const std::span<T> input(input_.get(), count);
-    const std::span<T> reference(reference_.get(), count);
-    const std::span<T> work(work_.get(), count);
-    const std::vector<Algorithm>& algorithms = options_.algorithms;
-    const std::size_t n_algorithms = algorithms.size();
+    const std::span<T> work(work_, count);
+    const std::vector<std::uint64_t> wrong = verify(count, size_index);
 
-    // 1. Correctness, outside any timing: fresh input for this size, the reference from
-    // the MPI library, then each algorithm on a copy of the same input.
+    // 2. Warm-up, and the iteration count. With --iters the count is given; otherwise the
+    // warm-up doubles as calibration: blocks of 1, 2, 4, ... calls until one lasts a
+    // tenth of the point's budget, timed on the slowest rank (MPI_MAX), so that every
+    // rank computes the same count and the ranks never disagree on how many calls follow.
+    std::vector<int> iterations(entries(), options_.iters);
+    for (std::size_t a = 0; a < entries(); ++a) {
+      reset(work, input);
+      if (options_.iters > 0) {
+        for (int w = 0; w < options_.warmup; ++w) run_entry(a, work);
+      } else {
+        iterations[a] = calibrate(work, a);
+      }
+    }
+    const std::vector<std::vector<double>> seconds = timed_blocks(work, input, iterations);
+    return rows_of(count, seconds, iterations, wrong);
+  }
+
+ private:
+  std::size_t entries() const noexcept {
+    return options_.algorithms.size() + (options_.floor ? 1 : 0);
+  }
+  bool is_floor(std::size_t a) const noexcept { return a == options_.algorithms.size(); }
+
+  // One call of entry a: an allreduce of the algorithm, or the floor kernel (its callers
+  // start the ranks together with a barrier before the timer).
+  void run_entry(std::size_t a, std::span<T> work) {
+    if (is_floor(a)) {
+      stream_in_place(work);
+      return;
+    }
+    run_allreduce(comm_, work, options_.op, options_.algorithms[a]);
+  }
+
+  // 1. Correctness, outside any timing: fresh input for this size, the reference from the
+  // MPI library, then each algorithm on a copy of the same input. Counts summed over ranks.
+  std::vector<std::uint64_t> verify(std::size_t count, std::uint64_t size_index) {
+    const std::span<T> input(input_.get(), count);
+    const std::span<T> reference(reference_.get(), count);
+    const std::span<T> work(work_, count);
+    const std::vector<Algorithm>& algorithms = options_.algorithms;
     fill_input(input, options_.op, comm_.rank(), comm_.size(), options_.seed, size_index);
     reference_allreduce<T>(comm_.native(), input, reference, options_.op);
-    std::vector<std::uint64_t> wrong(n_algorithms, 0);
-    for (std::size_t a = 0; a < n_algorithms; ++a) {
+    std::vector<std::uint64_t> wrong(algorithms.size(), 0);
+    for (std::size_t a = 0; a < algorithms.size(); ++a) {
       std::copy(input.begin(), input.end(), work.begin());
       run_allreduce(comm_, work, options_.op, algorithms[a]);
       if (options_.corrupt_for_testing == algorithms[a] && comm_.rank() == comm_.size() - 1 &&
@@ -72,68 +121,69 @@ class Runner {
       }
       wrong[a] = count_differences<T>(work, reference);
     }
-    RINGDP_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, wrong.data(), static_cast<int>(n_algorithms),
+    RINGDP_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, wrong.data(), static_cast<int>(wrong.size()),
                                    MPI_UINT64_T, MPI_SUM, comm_.native()));
+    return wrong;
+  }
 
-    // 2. Warm-up, and the iteration count. With --iters the count is given; otherwise the
-    // warm-up doubles as calibration: blocks of 1, 2, 4, ... calls until one lasts a
-    // tenth of the point's budget, timed on the slowest rank (MPI_MAX), so that every
-    // rank computes the same count and the ranks never disagree on how many calls follow.
-    std::vector<int> iterations(n_algorithms, options_.iters);
-    for (std::size_t a = 0; a < n_algorithms; ++a) {
-      reset(work, input);
-      if (options_.iters > 0) {
-        for (int w = 0; w < options_.warmup; ++w)
-          run_allreduce(comm_, work, options_.op, algorithms[a]);
-      } else {
-        iterations[a] = calibrate(work, algorithms[a]);
-      }
-    }
-
-    // 3. Timed blocks. Repetition r runs one block of each algorithm, starting with
-    // algorithm r (mod count), so a slow phase of the machine (another job, a frequency
-    // change) lands on every algorithm alike. Each block starts from the same input and
-    // after a barrier; each call is timed alone, then the slowest rank's time of each
-    // call is what counts (an allreduce is done when the last rank has its result).
-    std::vector<std::vector<double>> seconds(n_algorithms);
-    for (std::size_t a = 0; a < n_algorithms; ++a) {
-      seconds[a].reserve(static_cast<std::size_t>(iterations[a]));
-    }
+  // 3. Timed blocks. Repetition r runs one block of each entry, starting with entry r (mod
+  // count), so a slow phase of the machine (another job, a frequency change) lands on every
+  // entry alike. Each block starts from the same input and after a barrier; each call is
+  // timed alone, then the slowest rank's time of each call is what counts (an allreduce is
+  // done when the last rank has its result). Floor calls start after a barrier each, so
+  // that all ranks stream at once.
+  std::vector<std::vector<double>> timed_blocks(std::span<T> work, std::span<const T> input,
+                                                const std::vector<int>& iterations) {
+    const std::size_t n = entries();
+    std::vector<std::vector<double>> seconds(n);
+    for (std::size_t a = 0; a < n; ++a) seconds[a].reserve(static_cast<std::size_t>(iterations[a]));
     const int reps = options_.repetitions;
     for (int rep = 0; rep < reps; ++rep) {
-      for (std::size_t j = 0; j < n_algorithms; ++j) {
-        const std::size_t a = (j + static_cast<std::size_t>(rep)) % n_algorithms;
+      for (std::size_t j = 0; j < n; ++j) {
+        const std::size_t a = (j + static_cast<std::size_t>(rep)) % n;
         const int block = iterations[a] / reps + (rep < iterations[a] % reps ? 1 : 0);
         if (block == 0) continue;
         reset(work, input);
         comm_.barrier();
         for (int i = 0; i < block; ++i) {
+          if (is_floor(a) && i > 0) comm_.barrier();
           const double start = MPI_Wtime();
-          run_allreduce(comm_, work, options_.op, algorithms[a]);
+          run_entry(a, work);
           seconds[a].push_back(MPI_Wtime() - start);
         }
       }
     }
-
-    std::vector<Row> rows(n_algorithms);
-    for (std::size_t a = 0; a < n_algorithms; ++a) {
+    for (std::size_t a = 0; a < n; ++a) {
       RINGDP_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, seconds[a].data(),
                                      static_cast<int>(seconds[a].size()), MPI_DOUBLE, MPI_MAX,
                                      comm_.native()));
       for (double& s : seconds[a]) s *= 1e6;
+    }
+    return seconds;
+  }
+
+  std::vector<Row> rows_of(std::size_t count, const std::vector<std::vector<double>>& seconds,
+                           const std::vector<int>& iterations,
+                           const std::vector<std::uint64_t>& wrong) const {
+    const std::size_t n_algorithms = options_.algorithms.size();
+    const double floor_us = options_.floor ? spread_of(seconds[n_algorithms]).median : 0.0;
+    std::vector<Row> rows(n_algorithms);
+    for (std::size_t a = 0; a < n_algorithms; ++a) {
       Row& row = rows[a];
       row.bytes = count * sizeof(T);
       row.count = count;
-      row.algorithm = algorithms[a];
-      row.runs = resolve_algorithm(algorithms[a], row.bytes, comm_.size());
+      row.algorithm = options_.algorithms[a];
+      row.runs = resolve_algorithm(row.algorithm, row.bytes, comm_.size(), comm_.node_layout());
       row.time_us = spread_of(seconds[a]);
       row.iterations = iterations[a];
       row.wrong = wrong[a];
+      row.floor_us = floor_us;
+      row.traffic_bytes =
+          memory_traffic(row.runs, row.bytes, comm_.size(), comm_.node_layout(), options_.shared);
     }
     return rows;
   }
 
- private:
   // Restores the working buffer to the input before a block. Outside the timers; it keeps
   // every block on the same values (in-place sums grow by a factor n per call, products
   // drift to 0 or infinity), and it brings the buffer into cache as a freshly computed
@@ -142,13 +192,18 @@ class Runner {
     std::memcpy(work.data(), input.data(), input.size_bytes());
   }
 
-  int calibrate(std::span<T> work, Algorithm algorithm) {
+  int calibrate(std::span<T> work, std::size_t entry) {
     const double target = options_.point_seconds / 10;
     int calls = std::max(1, options_.warmup);
     for (;;) {
       comm_.barrier();
       const double start = MPI_Wtime();
-      for (int i = 0; i < calls; ++i) run_allreduce(comm_, work, options_.op, algorithm);
+      for (int i = 0; i < calls; ++i) {
+        // The floor's timed calls each start after a barrier: counted here too, so that a
+        // point's calls fit its time budget however short the floor's own call is.
+        if (is_floor(entry) && i > 0) comm_.barrier();
+        run_entry(entry, work);
+      }
       double elapsed = MPI_Wtime() - start;
       RINGDP_MPI_CHECK(
           MPI_Allreduce(MPI_IN_PLACE, &elapsed, 1, MPI_DOUBLE, MPI_MAX, comm_.native()));
@@ -165,7 +220,9 @@ class Runner {
   const Options& options_;
   std::unique_ptr<T[]> input_;
   std::unique_ptr<T[]> reference_;
-  std::unique_ptr<T[]> work_;
+  std::unique_ptr<T[]> private_work_;
+  std::optional<SharedBuffer<T>> shared_work_;
+  T* work_ = nullptr;
 };
 
 template <Reducible T>

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -24,6 +25,13 @@ struct Row {
   Spread time_us;  // over iterations, of the slowest rank's time of that iteration
   int iterations = 0;
   std::uint64_t wrong = 0;  // elements differing from PMPI_Allreduce, summed over ranks
+  // The memory floor at this size, measured in the same interleaved blocks (traffic.hpp):
+  // the slowest rank's median time to read and write its buffer in place, all ranks at
+  // once; 0 when not measured (--no-floor).
+  double floor_us = 0;
+  // Bytes this algorithm reads and writes through memory per call, all ranks together
+  // (traffic.hpp's model); nullopt where the model has none (mpi).
+  std::optional<std::uint64_t> traffic_bytes;
 };
 
 /// Collective: measures every size of `options` and calls `on_size` (on every rank) with
@@ -32,9 +40,9 @@ struct Row {
 std::vector<Row> run_benchmark(const Communicator& comm, const Options& options,
                                const std::function<void(std::span<const Row>)>& on_size);
 
-/// Bytes each rank allocates for a run: the working buffer, a copy of the input and the
-/// reference, each of max_bytes, plus the full-size scratch recursive doubling and the
-/// parameter server keep on the communicator.
+/// Bytes each rank allocates for a run: the working buffer (in the node's shared window
+/// with --shared), a copy of the input and the reference, each of max_bytes, plus the
+/// full-size scratch recursive doubling and the parameter server keep on the communicator.
 std::size_t bytes_needed_per_rank(const Options& options);
 
 }  // namespace ringdp::bench

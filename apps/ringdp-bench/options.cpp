@@ -95,7 +95,7 @@ void validate(const Options& o) {
 struct TextOptions {
   std::string min_bytes = "8";
   std::string max_bytes = "256M";
-  std::string algos = "ring,rd,mpi,ps,auto";
+  std::string algos = "ring,rd,mpi,ps,shm,hier,auto";
   std::string dtype = "float";
   std::string op = "sum";
   std::string corrupt;
@@ -109,8 +109,16 @@ void add_options(CLI::App& app, Options& o, TextOptions& t) {
       ->capture_default_str();
   app.add_option("--factor", o.factor, "Size multiplier between points (integer >= 2)")
       ->capture_default_str();
-  app.add_option("--algos", t.algos, "Comma-separated list of ring, rd, mpi, ps, auto")
+  app.add_option("--algos", t.algos,
+                 "Comma-separated list of ring, rd, mpi, ps, shm, hier, auto (by default shm "
+                 "is left out when the ranks span several nodes, hier when they share one)")
       ->capture_default_str();
+  app.add_flag("--shared", o.shared,
+               "Put the working buffer in a SharedBuffer (the node's shared window): shm and "
+               "hier then need no copy-in");
+  app.add_flag("!--no-floor", o.floor,
+               "Do not measure the memory floor (every rank reading and writing its buffer in "
+               "place, all at once) at every size");
   app.add_option("--warmup", o.warmup,
                  "Untimed calls per algorithm and size, after the one checked call")
       ->capture_default_str();
@@ -175,6 +183,7 @@ ParseResult parse_options(int argc, char** argv) {
   try {
     app.parse(argc, argv);
     convert(text, o);
+    o.algorithms_given = app.count("--algos") > 0;
   } catch (const CLI::CallForHelp&) {
     result.message = app.help();
     return result;

@@ -15,8 +15,10 @@ struct Options {
   std::size_t min_bytes = 8;
   std::size_t max_bytes = std::size_t{256} << 20;
   std::size_t factor = 2;
-  std::vector<Algorithm> algorithms = {Algorithm::Ring, Algorithm::RecursiveDoubling,
-                                       Algorithm::Mpi, Algorithm::ParameterServer, Algorithm::Auto};
+  std::vector<Algorithm> algorithms = {Algorithm::Ring,         Algorithm::RecursiveDoubling,
+                                       Algorithm::Mpi,          Algorithm::ParameterServer,
+                                       Algorithm::Shm,          Algorithm::Hierarchical,
+                                       Algorithm::Auto};
   int warmup = 1;              // after the verification call, which already ran each algorithm once
   int iters = 0;               // 0: chosen per point from the warm-up (see measure.cpp)
   int repetitions = 5;         // timed blocks per algorithm, interleaved
@@ -30,6 +32,11 @@ struct Options {
   std::size_t segment_bytes =
       0;  // ring segment for the run (0: RINGDP_SEGMENT_BYTES, tuning, default)
   std::uint64_t seed = 1;
+  bool shared = false;  // the working buffer is a SharedBuffer (no copy-in for shm and hier)
+  bool floor = true;    // measure the memory floor at every size, interleaved
+  // --algos was given: every algorithm listed must run. Otherwise the defaults that cannot
+  // run on this layout are left out (shm over several nodes; hier on one, where it is shm).
+  bool algorithms_given = false;
   // Test hook: corrupt one element of this algorithm's result on the last rank before it
   // is compared, to prove that wrong results are counted and fail the run.
   std::optional<Algorithm> corrupt_for_testing;

@@ -114,6 +114,23 @@ const Column kColumns[] = {
     {"runs", 4, 0, 0, [](const RowContext& c) { return text_cell(to_string(c.row.runs)); }},
     {"ranks", 0, 0, 0,
      [](const RowContext& c) { return count_cell(static_cast<std::uint64_t>(c.ranks)); }},
+    // The memory floor of the size (traffic.hpp), and this time against it: floor / time,
+    // as vs_mpi (1 = at the floor). Absent with --no-floor.
+    {"floor_us", 0, 2, 3,
+     [](const RowContext& c) {
+       return number_cell(c.row.floor_us > 0 ? std::optional<double>(c.row.floor_us) : std::nullopt);
+     }},
+    {"vs_floor", 8, 2, 4,
+     [](const RowContext& c) {
+       const double t = c.row.time_us.median;
+       return number_cell(c.row.floor_us > 0 && t > 0 ? std::optional<double>(c.row.floor_us / t)
+                                                      : std::nullopt);
+     }},
+    // Bytes the algorithm moves through memory per call, all ranks (traffic.hpp's model).
+    {"traffic_bytes", 0, 0, 0,
+     [](const RowContext& c) {
+       return c.row.traffic_bytes ? count_cell(*c.row.traffic_bytes) : number_cell(std::nullopt);
+     }},
 };
 
 std::string table_cell(const Column& column, const Cell& cell) {
@@ -256,8 +273,12 @@ std::string table_header(const RunInfo& info, const Options& options) {
                         : fmt::format("timed calls for ~{} s per point (>= {})",
                                       options.point_seconds, options.min_iters),
       options.repetitions);
-  out += fmt::format("# ring segment {}{}\n", format_bytes(ring_segment_bytes(info.ranks)),
-                     options.segment_bytes > 0 ? " (--segment)" : "");
+  out += fmt::format("# ring segment {}{}; buffers {}{}\n",
+                     format_bytes(ring_segment_bytes(info.ranks)),
+                     options.segment_bytes > 0 ? " (--segment)" : "",
+                     options.shared ? "in a SharedBuffer (--shared)" : "ordinary memory",
+                     options.floor ? "; vs_floor = memory floor time / time (bench/README.md)"
+                                   : "");
   out +=
       "# algbw = bytes/time, busbw = algbw x 2(n-1)/n (GB/s = 1e9 B/s); vs_mpi = MPI time / "
       "time; wrong = elements != PMPI_Allreduce, summed over ranks\n";
@@ -356,10 +377,10 @@ std::string to_json(const RunInfo& info, const Options& options, std::span<const
   out += fmt::format(
       "    \"min_bytes\": {}, \"max_bytes\": {}, \"factor\": {}, \"warmup\": {}, \"iters\": {}, "
       "\"reps\": {}, \"point_seconds\": {}, \"min_iters\": {}, \"ring_segment_bytes\": {}, "
-      "\"seed\": {}\n  }},\n",
+      "\"seed\": {}, \"shared\": {}, \"floor\": {}\n  }},\n",
       options.min_bytes, options.max_bytes, options.factor, options.warmup, options.iters,
       options.repetitions, options.point_seconds, options.min_iters, ring_segment_bytes(info.ranks),
-      options.seed);
+      options.seed, options.shared ? "true" : "false", options.floor ? "true" : "false");
 
   out += "  \"rows\": [\n";
   for (std::size_t i = 0; i < rows.size(); ++i) {

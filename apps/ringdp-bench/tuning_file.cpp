@@ -20,7 +20,8 @@ struct Rule {
 bool is_candidate(Algorithm algorithm) {
   // ps exists to be beaten, auto is what the file configures: neither is a choice.
   return algorithm == Algorithm::Ring || algorithm == Algorithm::RecursiveDoubling ||
-         algorithm == Algorithm::Mpi;
+         algorithm == Algorithm::Mpi || algorithm == Algorithm::Shm ||
+         algorithm == Algorithm::Hierarchical;
 }
 
 std::vector<Rule> rules_from_rows(std::span<const Row> rows, int ranks) {

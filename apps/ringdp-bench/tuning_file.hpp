@@ -7,7 +7,7 @@
 //     ranks <n> bytes <min-bytes> <algorithm>
 //     ranks <n> segment <bytes>
 // meaning: at exactly <n> ranks, messages of at least <min-bytes> bytes use <algorithm>
-// (ring, rd or mpi), until the next rule of the same <n>; and the ring cuts its chunks
+// (ring, rd, mpi, shm or hier), until the next rule of the same <n>; and the ring cuts its chunks
 // into segments of <bytes> (the segment the run used). The rules of one <n>
 // are sorted by size and the first starts at 0. Read through RINGDP_TUNING by Auto.
 
@@ -25,7 +25,8 @@ inline constexpr double kSwitchMargin = 0.05;
 
 /// The text of the tuning file: the rules of `existing` (the current file's text, or
 /// empty) for other rank counts, kept as they are, and new rules for `ranks` from `rows`
-/// (the fastest of ring, rd and mpi at each size, with the margin above), plus a segment
+/// (the fastest of ring, rd, mpi, shm and hier, as measured, at each size, with the margin
+/// above), plus a segment
 /// rule for `ranks` when `segment_bytes` > 0 (the segment the ring was measured with).
 std::string tuning_file(const std::string& existing, std::span<const Row> rows, int ranks,
                         std::size_t segment_bytes, const RunInfo& info,

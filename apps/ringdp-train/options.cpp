@@ -103,8 +103,8 @@ void add_data_flags(CLI::App& app, Options& o) {
 
 void add_parallel_flags(CLI::App& app, Options& o) {
   app.option_defaults()->group("Parallelism and communication");
-  app.add_option("--algo", o.algo, "gradient allreduce: auto, ring, rd, mpi or ps")
-      ->check(CLI::IsMember({"auto", "ring", "rd", "mpi", "ps"}));
+  app.add_option("--algo", o.algo, "gradient allreduce: auto, ring, rd, mpi, ps, shm or hier")
+      ->check(CLI::IsMember({"auto", "ring", "rd", "mpi", "ps", "shm", "hier"}));
   app.add_option("--bucket-bytes", o.bucket_bytes,
                  "gradient bucket size (0 = measured default or RINGDP_BUCKET_BYTES)")
       ->transform(CLI::AsSizeValue(false));

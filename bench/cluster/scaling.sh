@@ -21,6 +21,12 @@
 # 5. Flatness, with the load matched: the ring alone at FLAT_BYTES, alternating between the
 #    N of FLAT_NS for FLAT_ROUNDS rounds (other work on the machine changes over minutes, so
 #    N = 4 and N = 8 measured ten minutes apart can differ by the load alone): flat.txt.
+# 6. Several ranks per host: for each H of HIER_HOSTS hosts with HIER_PER_HOST ranks each,
+#    placed by slot (a host's ranks consecutive) and by node (round-robin), ringdp-bench
+#    ring, hier and auto from HIER_MIN_BYTES to HIER_MAX_BYTES with HIER_SEGMENT-byte ring
+#    segments: the flat ring against shm inside hosts + a ring between them
+#    (hier-h<H>-<placement>.csv), then hier_report.py: each against the bound 2(H-1)/H x S / B
+#    and the issue's criteria (hier.txt, hier-vs-ring.png).
 # Then bench/model.py (fit, criteria, projection), bench/plot.py and plot_training.py.
 # Results: OUT (default bench/results/cluster-<host>-<date>/): CSV, logs, PNG, and load.txt,
 # the machine's load average at every step (the emulated hosts share the cores with
@@ -33,8 +39,10 @@
 # whose times the shared CPU scatters, get many calls, 64 MiB ones a few; TRAIN_SAMPLES
 # (8192), TRAIN_EPOCHS (1), TRAIN_BATCH (64), TRAIN_MODEL (784-512-256-10), TRAIN_ALGO2 (rd),
 # TRAIN_REPEATS (3: runs per algorithm and N on the cluster, the first also on shared memory),
-# SEGMENTS ("131072 32768"), FLAT_NS ("4 8"), FLAT_BYTES (16M), FLAT_ROUNDS (3), SEED (1), OUT,
-# STEPS ("segment tune bench ps train flat": a subset re-runs only those parts).
+# SEGMENTS ("131072 32768"), FLAT_NS ("4 8"), FLAT_BYTES (16M), FLAT_ROUNDS (3), SEED (1),
+# HIER_HOSTS ("2 4"), HIER_PER_HOST (2), HIER_MIN_BYTES (65536), HIER_MAX_BYTES (16777216),
+# HIER_SEGMENT (32768), OUT, STEPS ("segment tune bench ps train flat hier": a subset re-runs
+# only those parts).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -62,7 +70,12 @@ SEGMENTS=${SEGMENTS:-"131072 32768"}
 FLAT_NS=${FLAT_NS:-"4 8"}
 FLAT_BYTES=${FLAT_BYTES:-16M}
 FLAT_ROUNDS=${FLAT_ROUNDS:-3}
-STEPS=${STEPS:-"segment tune bench ps train flat"}
+HIER_HOSTS=${HIER_HOSTS:-"2 4"}
+HIER_PER_HOST=${HIER_PER_HOST:-2}
+HIER_MIN_BYTES=${HIER_MIN_BYTES:-65536}
+HIER_MAX_BYTES=${HIER_MAX_BYTES:-16777216}
+HIER_SEGMENT=${HIER_SEGMENT:-32768}
+STEPS=${STEPS:-"segment tune bench ps train flat hier"}
 OUT=${OUT:-$root/bench/results/cluster-$(hostname -s)-$(date -u +%Y-%m-%d)}
 PY=/usr/bin/python3
 
@@ -238,6 +251,26 @@ if len(ns) == 2 and times[ns[0]] and times[ns[1]]:
     ratio = statistics.median(times[ns[1]]) / statistics.median(times[ns[0]])
     print(f"  time(N={ns[1]}) / time(N={ns[0]}) = {ratio:.2f}")
 PY
+fi
+if wants hier; then
+  # The flat ring and hier on the same hosts, the same run: with the ranks of a host
+  # consecutive (slot) the flat ring crosses each link once per direction, like hier; placed
+  # round-robin (node) every hop of the flat ring crosses a link, while hier does not care.
+  for h in $HIER_HOSTS; do
+    "$here/emulate.sh" up "$h" "$RATE" >/dev/null
+    for placement in slot node; do
+      name=hier-h$h-$placement
+      say "$h hosts x $HIER_PER_HOST ranks, placed by $placement: ring, hier, auto"
+      step "$name" env RDP_RANKS_PER_HOST="$HIER_PER_HOST" RDP_MAP_BY="$placement" \
+        "$here/mpirun.sh" $((h * HIER_PER_HOST)) "$bench" --min-bytes "$HIER_MIN_BYTES" \
+        --max-bytes "$HIER_MAX_BYTES" --factor "$FACTOR" --warmup "$WARMUP" --iters 0 \
+        --point-seconds "$POINT_SECONDS" --min-iters "$MIN_ITERS" --reps "$REPS" --no-floor \
+        --algos ring,hier,auto --segment "$HIER_SEGMENT" --csv "$OUT/$name.csv" \
+        --json "$OUT/$name.json" > >(tee "$OUT/$name.txt") 2>&1
+    done
+  done
+  step "hier report" "$PY" "$here/hier_report.py" "$OUT" --rate "$RATE" \
+    > >(tee "$OUT/hier.txt") 2>&1
 fi
 "$here/emulate.sh" down
 "$here/emulate.sh" status | tee "$OUT/raw/status-after-down.txt"

@@ -284,11 +284,13 @@ void model_figures(const Options& o, const parallel::ParallelMlp<float>& mlp, Al
   const parallel::Grid& g = mlp.grid();
   const std::size_t per_replica = o.batch / static_cast<std::size_t>(g.data_size());
   const parallel::StepTraffic t = parallel::step_traffic(mlp.layout(), g.coordinates().pipeline,
-                                                         per_replica, sizeof(float), tensor_alg);
+                                                         per_replica, sizeof(float), tensor_alg,
+                                                         &g.tensor().node_layout());
   s.model_bytes[kTensor] = t.tensor;
   s.model_bytes[kPipeline] = t.pipeline;
   const std::size_t grad_bytes = mlp.model().parameter_count() * sizeof(float);
-  const Algorithm resolved = resolve_algorithm(data_alg, grad_bytes, g.data_size());
+  const Algorithm resolved =
+      resolve_algorithm(data_alg, grad_bytes, g.data_size(), g.data().node_layout());
   // The parameter server's root sends the broadcast: the busiest rank is data rank 0.
   const parallel::RankBytes d = parallel::allreduce_bytes_sent(resolved, grad_bytes, g.data_size());
   s.model_bytes[kData] = resolved == Algorithm::ParameterServer && g.coordinates().data == 0

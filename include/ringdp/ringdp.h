@@ -40,13 +40,16 @@ typedef enum ringdp_op {
   RINGDP_PRODUCT = 4
 } ringdp_op;
 
-/** Allreduce algorithms. RINGDP_AUTO follows RINGDP_ALGORITHM when set. */
+/** Allreduce algorithms. RINGDP_AUTO follows RINGDP_ALGORITHM when set. RINGDP_SHM needs
+ *  every rank on one node; RINGDP_HIERARCHICAL runs shm inside nodes, a ring between. */
 typedef enum ringdp_algorithm {
   RINGDP_AUTO = 0,
   RINGDP_RING = 1,
   RINGDP_RECURSIVE_DOUBLING = 2,
   RINGDP_MPI = 3,
-  RINGDP_PARAMETER_SERVER = 4
+  RINGDP_PARAMETER_SERVER = 4,
+  RINGDP_SHM = 5,
+  RINGDP_HIERARCHICAL = 6
 } ringdp_algorithm;
 
 /** Return codes. */
@@ -113,6 +116,16 @@ int ringdp_algorithm_from_name(const char* name, ringdp_algorithm* out);
  *  ringdp_error_message(code). Returns the length of the whole text, like snprintf: a
  *  result >= `size` means the copy was cut. Does not change the last failure. */
 size_t ringdp_error_string(int code, char* buffer, size_t size);
+
+/** Collective over `comm`: allocates `count` elements of `type` in memory the ranks of a
+ *  node share (the handle's node-shared window), stored in *data (NULL on error). Every
+ *  rank passes the same count (else every rank returns RINGDP_ERROR_MISMATCH). An
+ *  allreduce with RINGDP_SHM, RINGDP_HIERARCHICAL or RINGDP_AUTO on such memory needs no
+ *  copy-in. Free it with ringdp_shared_free before ringdp_comm_free. */
+int ringdp_shared_alloc(ringdp_comm* comm, size_t count, ringdp_datatype type, void** data);
+
+/** Local: gives back memory from ringdp_shared_alloc. NULL is accepted and ignored. */
+int ringdp_shared_free(void* data);
 
 /** A short static description of an error code ("unknown error code" for others). */
 const char* ringdp_error_message(int code);

@@ -6,6 +6,7 @@
 
 #include "ringdp/collectives/collectives.hpp"
 #include "ringdp/collectives/gradient_reducer.hpp"
+#include "ringdp/collectives/shared_buffer.hpp"
 #include "ringdp/collectives/tuning.hpp"
 #include "ringdp/comm/tuning_table.hpp"
 #include "ringdp/comm/abort.hpp"
@@ -15,6 +16,7 @@
 #include "ringdp/comm/environment.hpp"
 #include "ringdp/comm/mpi_check.hpp"
 #include "ringdp/comm/mpi_types.hpp"
+#include "ringdp/comm/node.hpp"
 #include "ringdp/comm/settings.hpp"
 #include "ringdp/comm/stall.hpp"
 #include "ringdp/data/h5_dataset.hpp"

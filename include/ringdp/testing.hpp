@@ -23,6 +23,13 @@ void set_max_mpi_count(std::size_t count) noexcept;
 /// recursive doubling...). 0 turns the hook off. Thread-safe.
 void fail_nth_wait(std::uint64_t nth) noexcept;
 
+/// Largest message (bytes) the shm allreduce reduces on every rank in one wait instead of in
+/// owned slices (default: the measured value in allreduce_shm.cpp). Tests lower it to walk
+/// the slice path with small counts; benchmarks move it to find the crossover. 0 restores
+/// the default. Thread-safe.
+void set_shm_small_bytes(std::size_t bytes) noexcept;
+[[nodiscard]] std::size_t shm_small_bytes() noexcept;
+
 /// Stall reports and answers of `comm` still in flight on this rank (a stall that
 /// resolved by itself leaves none). Local.
 [[nodiscard]] std::size_t stall_sends_in_flight(const Communicator& comm) noexcept;

@@ -15,9 +15,12 @@ namespace ringdp {
 /// `Average` is Sum divided by the rank count, for floating-point types only.
 enum class ReduceOp { Sum, Average, Min, Max, Product };
 
-/// Which allreduce algorithm to run. `Auto` picks by message size and rank count (see
-/// select_algorithm()), unless the environment variable RINGDP_ALGORITHM names another.
-enum class Algorithm { Auto, Ring, RecursiveDoubling, Mpi, ParameterServer };
+/// Which allreduce algorithm to run. `Auto` picks by message size, rank count and how the
+/// ranks share nodes (see select_algorithm()), unless the environment variable
+/// RINGDP_ALGORITHM names another. `Shm` reduces through memory shared by the ranks of one
+/// node (all ranks must share one node); `Hierarchical` runs shm inside each node and a ring
+/// between nodes.
+enum class Algorithm { Auto, Ring, RecursiveDoubling, Mpi, ParameterServer, Shm, Hierarchical };
 
 /// The element types the collectives are instantiated for.
 enum class DataType { Float32, Float64, Int32, Int64 };
@@ -36,7 +39,7 @@ inline constexpr DataType data_type_of = std::is_same_v<T, float>          ? Dat
 
 /// Names: "sum", "avg", "min", "max", "prod".
 [[nodiscard]] const char* to_string(ReduceOp op) noexcept;
-/// Names: "auto", "ring", "rd", "mpi", "ps".
+/// Names: "auto", "ring", "rd", "mpi", "ps", "shm", "hier".
 [[nodiscard]] const char* to_string(Algorithm algorithm) noexcept;
 /// Names: "float", "double", "int32", "int64".
 [[nodiscard]] const char* to_string(DataType type) noexcept;
@@ -51,7 +54,8 @@ void check_op_supports(ReduceOp op, DataType type);
 /// Parses "sum", "avg"/"average", "min", "max", "prod"/"product" (case-sensitive).
 /// Throws InvalidArgument naming the accepted values otherwise.
 [[nodiscard]] ReduceOp parse_reduce_op(std::string_view name);
-/// Parses "auto", "ring", "rd"/"recursive-doubling", "mpi", "ps"/"parameter-server".
+/// Parses "auto", "ring", "rd"/"recursive-doubling", "mpi", "ps"/"parameter-server", "shm",
+/// "hier"/"hierarchical".
 /// Throws InvalidArgument naming the accepted values otherwise.
 [[nodiscard]] Algorithm parse_algorithm(std::string_view name);
 /// Parses "float"/"float32", "double"/"float64", "int32", "int64".

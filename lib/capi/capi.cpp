@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <cstring>
 #include <exception>
+#include <map>
+#include <mutex>
 #include <new>
 #include <optional>
 #include <span>
@@ -16,6 +18,7 @@
 #include <type_traits>
 
 #include "ringdp/collectives/collectives.hpp"
+#include "ringdp/collectives/shared_buffer.hpp"
 #include "ringdp/comm/communicator.hpp"
 #include "ringdp/comm/communicator_cache.hpp"
 #include "ringdp/error.hpp"
@@ -88,7 +91,7 @@ bool valid(const ringdp_op& op) {
 }
 bool valid(const ringdp_algorithm& a) {
   const long long v = raw_value(a);
-  return v >= RINGDP_AUTO && v <= RINGDP_PARAMETER_SERVER;
+  return v >= RINGDP_AUTO && v <= RINGDP_HIERARCHICAL;
 }
 
 ringdp::ReduceOp to_cpp(ringdp_op op) {
@@ -119,6 +122,10 @@ ringdp::Algorithm to_cpp(ringdp_algorithm a) {
       return ringdp::Algorithm::Mpi;
     case RINGDP_PARAMETER_SERVER:
       return ringdp::Algorithm::ParameterServer;
+    case RINGDP_SHM:
+      return ringdp::Algorithm::Shm;
+    case RINGDP_HIERARCHICAL:
+      return ringdp::Algorithm::Hierarchical;
   }
   throw ringdp::InvalidArgument("unknown ringdp_algorithm");
 }
@@ -208,6 +215,20 @@ int allreduce_cached(const char* function, MPI_Comm comm, void* data, std::size_
   return guarded([&] { run(ringdp::cached_communicator(comm), data, count, type, op, algorithm); });
 }
 
+// The allocations of ringdp_shared_alloc, by address, so that ringdp_shared_free can find
+// them (C has no destructor to hold the block). Any thread may call either.
+struct SharedAllocations {
+  std::mutex mutex;
+  std::map<void*, ringdp::detail::SharedBlock> blocks;
+};
+
+SharedAllocations& shared_allocations() {
+  static SharedAllocations* all = new SharedAllocations;  // never destroyed: see below
+  // Leaked on purpose: a block freed after static destruction (at exit) must still find
+  // its registry; the blocks themselves go with the communicator's window.
+  return *all;
+}
+
 }  // namespace
 
 extern "C" {
@@ -283,6 +304,42 @@ size_t ringdp_error_string(int code, char* buffer, size_t size) {
     buffer[n] = '\0';
   }
   return text.size();
+}
+
+int ringdp_shared_alloc(ringdp_comm* comm, size_t count, ringdp_datatype type, void** data) {
+  if (data == nullptr) return fail(RINGDP_ERROR_NULL_ARGUMENT, "ringdp_shared_alloc: data is NULL");
+  *data = nullptr;
+  if (comm == nullptr) return fail(RINGDP_ERROR_NULL_ARGUMENT, "ringdp_shared_alloc: comm is NULL");
+  const long long t = raw_value(type);
+  if (t < RINGDP_FLOAT32 || t > RINGDP_INT64) {
+    return fail(RINGDP_ERROR_INVALID_ARGUMENT, "ringdp_shared_alloc: unknown ringdp_datatype");
+  }
+  const std::size_t element = t == RINGDP_FLOAT64 || t == RINGDP_INT64 ? 8 : 4;
+  return guarded([&] {
+    if (count > SIZE_MAX / element) {
+      throw ringdp::InvalidArgument("ringdp_shared_alloc: count * element size overflows");
+    }
+    ringdp::detail::SharedBlock block(comm->communicator, count * element);
+    void* address = block.data();
+    SharedAllocations& all = shared_allocations();
+    const std::lock_guard<std::mutex> lock(all.mutex);
+    all.blocks.emplace(address, std::move(block));
+    *data = address;
+  });
+}
+
+int ringdp_shared_free(void* data) {
+  if (data == nullptr) return RINGDP_SUCCESS;
+  return guarded([&] {
+    SharedAllocations& all = shared_allocations();
+    const std::lock_guard<std::mutex> lock(all.mutex);
+    const auto it = all.blocks.find(data);
+    if (it == all.blocks.end()) {
+      throw ringdp::InvalidArgument(
+          "ringdp_shared_free: the pointer did not come from ringdp_shared_alloc");
+    }
+    all.blocks.erase(it);
+  });
 }
 
 const char* ringdp_error_message(int code) {

@@ -18,6 +18,21 @@ template <Reducible T>
 void allreduce_mpi(const Communicator& comm, std::span<T> data, ReduceOp op);
 template <Reducible T>
 void allreduce_ps(const Communicator& comm, std::span<T> data, ReduceOp op);
+template <Reducible T>
+void allreduce_shm(const Communicator& comm, std::span<T> data, ReduceOp op);
+template <Reducible T>
+void allreduce_hierarchical(const Communicator& comm, std::span<T> data, ReduceOp op);
+
+template <Reducible T>
+void reduce_scatter_ring(const Communicator& comm, std::span<const T> data, std::span<T> my_block,
+                         ReduceOp op);
+
+// What reduce_scatter() and allgather() (`what`) run for `requested`: Ring, Shm or Mpi;
+// Auto is Shm when every rank shares one node (and there are several), else Ring. Throws
+// InvalidArgument for any other algorithm, or Shm over several nodes (the same on every
+// rank: the layout is).
+Algorithm resolve_block_algorithm(Algorithm requested, int ranks, const NodeLayout& nodes,
+                                  const char* what);
 
 }  // namespace ringdp::detail
 

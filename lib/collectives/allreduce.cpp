@@ -39,7 +39,8 @@ void allreduce(const Communicator& comm, std::span<T> data, ReduceOp op, Algorit
   // The ranks agreed on RINGDP_ALGORITHM and RINGDP_TUNING when the communicator was built
   // (agree_on_settings), so Auto's choice (and the ring's segment size) are the same on
   // every rank.
-  const Algorithm chosen = resolve_algorithm(algorithm, data.size_bytes(), comm.size());
+  const Algorithm chosen =
+      resolve_algorithm(algorithm, data.size_bytes(), comm.size(), comm.node_layout());
   if (comm.check_mode()) {
     detail::check_same_call(comm, "allreduce",
                             {.count = data.size(),
@@ -60,6 +61,12 @@ void allreduce(const Communicator& comm, std::span<T> data, ReduceOp op, Algorit
       return;
     case Algorithm::ParameterServer:
       detail::allreduce_ps(comm, data, op);
+      return;
+    case Algorithm::Shm:
+      detail::allreduce_shm(comm, data, op);
+      return;
+    case Algorithm::Hierarchical:
+      detail::allreduce_hierarchical(comm, data, op);
       return;
     case Algorithm::Auto:
       break;  // resolve_algorithm never returns Auto

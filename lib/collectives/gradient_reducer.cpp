@@ -134,7 +134,11 @@ struct GradientReducer::State {
 
 GradientReducer::GradientReducer(const Communicator& comm, std::vector<std::span<float>> buckets,
                                  ReducerOptions options)
-    : comm_(comm.duplicate()), buckets_(std::move(buckets)), options_(std::move(options)) {
+    : GradientReducer(comm.duplicate(), std::move(buckets), std::move(options)) {}
+
+GradientReducer::GradientReducer(Communicator&& comm, std::vector<std::span<float>> buckets,
+                                 ReducerOptions options)
+    : comm_(std::move(comm)), buckets_(std::move(buckets)), options_(std::move(options)) {
   // Every rank has the same thread level, so every rank throws here or none does.
   require_thread_level(ThreadLevel::Serialized, "GradientReducer (progress thread)");
   if (options_.fusion_bytes == static_cast<std::size_t>(-1)) {
@@ -355,7 +359,8 @@ void GradientReducer::run() noexcept {
     Algorithm algorithm = Algorithm::Auto;
     if (!skip) {
       try {
-        algorithm = resolve_algorithm(options_.algorithm, units_[u].bytes, comm_.size());
+        algorithm = resolve_algorithm(options_.algorithm, units_[u].bytes, comm_.size(),
+                                      comm_.node_layout());
         reduce_unit(u, algorithm);
       } catch (const MpiError&) {
         // The communicator may be unusable: do not start further collectives this step.

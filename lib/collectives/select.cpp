@@ -29,8 +29,12 @@
 // makes Auto follow it; the collectives agree on the file first (tuning_agreement.cpp),
 // so every rank decides the same.
 
+#include <fmt/format.h>
+
+#include "algorithms.hpp"
 #include "ringdp/collectives/tuning.hpp"
 #include "ringdp/comm/settings.hpp"
+#include "ringdp/error.hpp"
 
 namespace ringdp {
 namespace {
@@ -38,6 +42,27 @@ namespace {
 constexpr std::size_t kRingFromBytes = 128 * 1024;
 
 }  // namespace
+
+Algorithm select_algorithm(std::size_t bytes, int ranks, const NodeLayout& nodes) noexcept {
+  if (ranks <= 1) return Algorithm::Ring;
+  // One node: the shared window at every size (see allreduce_shm.cpp for what was measured).
+  if (nodes.one_node()) return Algorithm::Shm;
+  // Several nodes, some with several ranks: shm inside, the network between.
+  if (nodes.max_size > 1) return Algorithm::Hierarchical;
+  return select_algorithm(bytes, ranks);
+}
+
+Algorithm resolve_algorithm(Algorithm requested, std::size_t bytes, int ranks,
+                            const NodeLayout& nodes) {
+  if (requested != Algorithm::Auto) return requested;
+  if (const auto& chosen = settings().algorithm) return *chosen;
+  if (const TuningTable* table = tuning_from_environment()) {
+    if (const auto tuned = table->algorithm(bytes, ranks)) {
+      if (*tuned != Algorithm::Shm || nodes.one_node()) return *tuned;
+    }
+  }
+  return select_algorithm(bytes, ranks, nodes);
+}
 
 Algorithm select_algorithm(std::size_t bytes, int ranks) noexcept {
   // One rank: nothing to exchange; the ring returns at once without touching the data.
@@ -54,4 +79,29 @@ Algorithm resolve_algorithm(Algorithm requested, std::size_t bytes, int ranks) {
   return select_algorithm(bytes, ranks);
 }
 
+namespace detail {
+
+Algorithm resolve_block_algorithm(Algorithm requested, int ranks, const NodeLayout& nodes,
+                                  const char* what) {
+  switch (requested) {
+    case Algorithm::Auto:
+      return ranks > 1 && nodes.one_node() ? Algorithm::Shm : Algorithm::Ring;
+    case Algorithm::Shm:
+      if (!nodes.one_node()) {
+        throw InvalidArgument(fmt::format(
+            "{}: shm needs every rank on one node, but the ranks are on {} nodes (use ring)",
+            what, nodes.nodes));
+      }
+      return requested;
+    case Algorithm::Ring:
+    case Algorithm::Mpi:
+      return requested;
+    default:
+      break;
+  }
+  throw InvalidArgument(fmt::format("{} runs ring, shm, mpi or auto, not {}", what,
+                                    to_string(requested)));
+}
+
+}  // namespace detail
 }  // namespace ringdp

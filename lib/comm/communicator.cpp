@@ -8,6 +8,7 @@
 #include "ringdp/comm/settings.hpp"
 #include "ringdp/error.hpp"
 #include "ringdp/comm/mpi_check.hpp"
+#include "comm/node_state.hpp"
 #include "comm/requests.hpp"
 #include "comm/wait.hpp"
 #include "stall_state.hpp"
@@ -72,6 +73,7 @@ Communicator::Communicator(Adopt, MPI_Comm owned, const Communicator* parent) : 
     RINGDP_MPI_CHECK(MPI_Comm_size(comm_, &size_));
     stall_ = parent != nullptr && parent->stall_ ? detail::make_stall_state(*parent->stall_)
                                                  : detail::make_stall_state(comm_, rank_, size_);
+    node_ = detail::make_node_state(comm_, rank_, size_);
   } catch (...) {
     reset();  // the destructor does not run for a constructor that throws
     throw;
@@ -86,7 +88,8 @@ Communicator::Communicator(Communicator&& other) noexcept
       size_(std::exchange(other.size_, 0)),
       check_mode_(other.check_mode_),
       scratch_(std::move(other.scratch_)),
-      stall_(std::move(other.stall_)) {}
+      stall_(std::move(other.stall_)),
+      node_(std::move(other.node_)) {}
 
 Communicator& Communicator::operator=(Communicator&& other) noexcept {
   if (this != &other) {
@@ -97,11 +100,13 @@ Communicator& Communicator::operator=(Communicator&& other) noexcept {
     check_mode_ = other.check_mode_;
     scratch_ = std::move(other.scratch_);
     stall_ = std::move(other.stall_);
+    node_ = std::move(other.node_);
   }
   return *this;
 }
 
 void Communicator::reset() noexcept {
+  node_.reset();   // frees the shared windows and the node communicator
   stall_.reset();  // frees the report channel (its deleter does nothing after MPI_Finalize)
   // Freeing after MPI_Finalize is an error; the handle is gone with MPI then anyway.
   if (comm_ != MPI_COMM_NULL && !Environment::finalized()) {

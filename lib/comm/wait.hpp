@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cstddef>
 #include <span>
+#include <type_traits>
 
 #include "ringdp/comm/communicator.hpp"
 
@@ -65,5 +66,21 @@ void wait(const Communicator& comm, MPI_Request& request);
 
 /// Completes every request like MPI_Waitall (statuses ignored), watched like wait().
 void wait_all(const Communicator& comm, std::span<MPI_Request> requests);
+
+/// Waits until `ready()` returns true, for flags that other ranks of the node set in shared
+/// memory: polls with a pause instruction a bounded number of times, then yields the core
+/// at every poll (ranks may outnumber cores: a spinning rank would keep the one it waits
+/// for off the core), watched by the stall inspector like wait(), and paced like it inside
+/// a PacedWaits scope. `ready` must be cheap and call no MPI. Throws MpiError (from the
+/// inspector's messages).
+template <class Ready>
+void wait_until(const Communicator& comm, Ready&& ready) {
+  if (ready()) return;
+  using Fn = std::remove_reference_t<Ready>;
+  wait_until_polling(comm, [](void* fn) { return (*static_cast<Fn*>(fn))(); }, &ready);
+}
+
+/// wait_until() past its first check.
+void wait_until_polling(const Communicator& comm, bool (*ready)(void*), void* context);
 
 }  // namespace ringdp::detail

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <new>
 #include <string>
 #include <utility>
@@ -54,13 +55,11 @@ Sequential<T>::Sequential(std::vector<std::unique_ptr<Layer<T>>> layers)
     return std::unique_ptr<T[], ArenaDelete>(p);
   };
   parameter_storage_ = allocate(offset);
-  gradient_storage_ = allocate(offset);
+  auto gradients = allocate(offset);
   parameters_ = std::span<T>(parameter_storage_.get(), offset);
-  gradients_ = std::span<T>(gradient_storage_.get(), offset);
-  for (std::size_t i = 0; i < layers_.size(); ++i) {
-    layers_[i]->bind(parameters_.subspan(ranges_[i].offset, ranges_[i].size),
-                     gradients_.subspan(ranges_[i].offset, ranges_[i].size));
-  }
+  gradients_ = std::span<T>(gradients.get(), offset);
+  gradient_storage_ = std::move(gradients);
+  bind_layers();
   deltas_.resize(layers_.size());
   dense_.resize(layers_.size(), nullptr);
   fused_relu_.resize(layers_.size(), 0);
@@ -69,6 +68,38 @@ Sequential<T>::Sequential(std::vector<std::unique_ptr<Layer<T>>> layers)
     fused_relu_[i] = i > 0 && dense_[i - 1] != nullptr &&
                      dynamic_cast<const ReLU<T>*>(layers_[i].get()) != nullptr;
   }
+}
+
+template <class T>
+void Sequential<T>::bind_layers() {
+  for (std::size_t i = 0; i < layers_.size(); ++i) {
+    layers_[i]->bind(parameters_.subspan(ranges_[i].offset, ranges_[i].size),
+                     gradients_.subspan(ranges_[i].offset, ranges_[i].size));
+  }
+}
+
+template <class T>
+void Sequential<T>::move_gradients(const GradientAllocator<T>& allocate) {
+  const std::size_t n = gradients_.size();
+  ArenaMemory<T> memory;
+  if (allocate) {
+    memory = allocate(n);
+    if (memory.data == nullptr ||
+        reinterpret_cast<std::uintptr_t>(memory.data) % kArenaAlignment != 0) {
+      throw InvalidArgument(fmt::format(
+          "Sequential::move_gradients: the allocator gave {} for {} elements, expected memory "
+          "aligned to {} bytes",
+          static_cast<const void*>(memory.data), n, kArenaAlignment));
+    }
+  } else {
+    T* p = new (std::align_val_t{kArenaAlignment}) T[std::max<std::size_t>(n, 1)]();
+    memory.owner = std::unique_ptr<T[], ArenaDelete>(p);
+    memory.data = p;
+  }
+  std::copy(gradients_.begin(), gradients_.end(), memory.data);
+  gradients_ = std::span<T>(memory.data, n);
+  gradient_storage_ = std::move(memory.owner);  // releases the old arena
+  bind_layers();
 }
 
 template <class T>

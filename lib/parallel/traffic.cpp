@@ -27,6 +27,10 @@ RankBytes allreduce_bytes_sent(Algorithm algorithm, std::size_t bytes, int ranks
     }
     case Algorithm::ParameterServer:
       return {2.0 * (n - 1.0) / n * size, (n - 1.0) * size};
+    case Algorithm::Shm:
+      // Through the node's shared window: no message at all.
+      return {0.0, 0.0};
+    case Algorithm::Hierarchical:  // depends on the node layout, which this model does not know
     case Algorithm::Mpi:
     case Algorithm::Auto:
       break;
@@ -36,12 +40,16 @@ RankBytes allreduce_bytes_sent(Algorithm algorithm, std::size_t bytes, int ranks
 }
 
 StepTraffic step_traffic(const MlpLayout& layout, int stage, std::size_t batch,
-                         std::size_t element_bytes, Algorithm algorithm) {
+                         std::size_t element_bytes, Algorithm algorithm,
+                         const NodeLayout* tensor_nodes) {
   StepTraffic traffic;
   const int t = layout.tensor();
   auto allreduce = [&](std::size_t elements) {
     const std::size_t bytes = elements * batch * element_bytes;
-    traffic.tensor += allreduce_bytes_sent(resolve_algorithm(algorithm, bytes, t), bytes, t).mean;
+    const Algorithm resolved = tensor_nodes != nullptr
+                                   ? resolve_algorithm(algorithm, bytes, t, *tensor_nodes)
+                                   : resolve_algorithm(algorithm, bytes, t);
+    traffic.tensor += allreduce_bytes_sent(resolved, bytes, t).mean;
     ++traffic.tensor_allreduces;
   };
   for (std::size_t k = layout.first_dense(stage); k < layout.end_dense(stage); ++k) {

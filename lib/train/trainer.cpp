@@ -15,6 +15,7 @@
 #include "ringdp/comm/agreement.hpp"
 #include "ringdp/error.hpp"
 #include "train/finite_scan.hpp"
+#include "train/shared_gradients.hpp"
 #include "train/step_sums.hpp"
 #include "train/timeline_recorder.hpp"
 
@@ -94,12 +95,17 @@ Trainer::Trainer(const Communicator& comm, nn::Sequential<float>& model,
   const std::size_t bucket_bytes =
       options_.bucket_bytes == 0 ? default_bucket_bytes() : options_.bucket_bytes;
   const std::vector<std::size_t> ends = layer_ends(model_);
+  // The reducer's communicator, made here so that the gradient arena can be put in its
+  // node-shared window before the reducer cuts it into buckets.
+  Communicator reducer_comm = comm_.duplicate();
+  shared_gradients_ = std::make_unique<detail::SharedGradients>(reducer_comm, model_,
+                                                                options_.shared_gradients);
   // The non-finite check of the gradient is part of the averaging: each reduced unit is
   // scanned on the progress thread as soon as it is averaged, overlapped with the rest of
   // backward. The averaged bits are identical on every rank, so every rank flags alike and
   // the verdict after wait_all() needs no further communication.
   reducer_ = std::make_unique<GradientReducer>(
-      comm_, GradientReducer::split(model_.gradients(), bucket_bytes, ends),
+      std::move(reducer_comm), GradientReducer::split(model_.gradients(), bucket_bytes, ends),
       ReducerOptions{.algorithm = options_.algorithm,
                      .op = ReduceOp::Average,
                      .fusion_bytes = options_.fusion_bytes,

@@ -197,7 +197,8 @@ def DistributedOptimizer(optimizer, model, *, bucket_bytes=None, algorithm="auto
     At construction rank 0's parameters and buffers are broadcast (broadcast=False: not).
     Each backward() then averages the float32 CPU gradients of every parameter that requires
     one, in buckets of at most `bucket_bytes` (None: ringdp.default_bucket_bytes()) with
-    `algorithm` ("auto", "ring", "rd", "mpi", "ps"); step() waits for them, then steps.
+    `algorithm` ("auto", "ring", "rd", "mpi", "ps", "shm", "hier"); step() waits for them, then
+    steps.
     With backward_passes_per_step=k, gradients of k backward() calls are summed locally and
     averaged over the ranks once, at the k-th. `wait_seconds` adds up the time step() and
     synchronize() waited for the averaging (the communication backward did not hide).

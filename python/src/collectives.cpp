@@ -164,7 +164,8 @@ array: a C-contiguous, writable numpy.ndarray of float32, float64, int32 or int6
     copied: a ValueError for a non-contiguous or read-only array, a TypeError for another
     dtype). Every rank passes the same size and dtype.
 op: "sum", "avg", "min", "max" or "prod" ("avg" needs a float dtype).
-algorithm: "auto" (by size and rank count, or RINGDP_ALGORITHM), "ring", "rd", "mpi", "ps".
+algorithm: "auto" (by size and rank count, or RINGDP_ALGORITHM), "ring", "rd", "mpi", "ps",
+    "shm", "hier".
 comm: an mpi4py intracommunicator; None is MPI.COMM_WORLD.
 
 Collective. The result is bit-identical on every rank. An argument one rank rejects raises

@@ -60,7 +60,7 @@ def close(a, b, rel, absolute):
 
 def check_tune(path, rows, n, segment):
     """Each rule of the tuning file names, at the size it starts, an algorithm within 5% of
-    the fastest of ring, rd and mpi in the CSV; the rules start at 0 and grow; one segment
+    the fastest of ring, rd, mpi, shm and hier (those measured) in the CSV; the rules start at 0 and grow; one segment
     rule, for n, with the segment the run used. Returns the size rules."""
     if not check(os.path.exists(path), f"no tuning file written at {path}"):
         return []
@@ -83,10 +83,12 @@ def check_tune(path, rows, n, segment):
     check([r[1] for r in rules] == sorted({r[1] for r in rules}), "tuning rules not increasing")
     times = {(int(r["bytes"]), r["algo"]): float(r["time_us"]) for r in rows}
     sizes = sorted({int(r["bytes"]) for r in rows})
+    # The candidates --tune chooses from (ps exists to be beaten, auto is what it tunes).
+    measured = {a for (_, a) in times} & {"ring", "rd", "mpi", "shm", "hier"}
     for _, start, algo in rules:
-        check(algo in ("ring", "rd", "mpi"), f"tuning rule chooses {algo}")
+        check(algo in measured, f"tuning rule chooses {algo}, not one of {sorted(measured)}")
         size = start if start > 0 else sizes[0]
-        best = min(times[(size, a)] for a in ("ring", "rd", "mpi"))
+        best = min(times[(size, a)] for a in measured)
         check(times.get((size, algo), math.inf) <= best * 1.05 + 1e-9,
               f"tuning rule at {start} B chooses {algo}, not within 5% of the fastest")
     return rules
@@ -181,11 +183,15 @@ def main():
 
     dtype = flag(bench_args, "--dtype", "float")
     op = flag(bench_args, "--op", "sum")
-    algos = flag(bench_args, "--algos", "ring,rd,mpi,ps,auto").split(",")
     sizes = expected_sizes(parse_bytes(flag(bench_args, "--min-bytes", "8")),
                            parse_bytes(flag(bench_args, "--max-bytes", "256M")),
                            int(flag(bench_args, "--factor", "2")), ELEMENT_BYTES[dtype])
     n = opts.np
+    # The default list: shm when every rank shares one node (as here, unless
+    # RINGDP_NODE_SIZE cuts the ranks into several "nodes"), hier when they span several.
+    node_size = int(os.environ.get("RINGDP_NODE_SIZE", "0") or 0)
+    node_local = "hier" if 0 < node_size < n else "shm"
+    algos = flag(bench_args, "--algos", f"ring,rd,mpi,ps,{node_local},auto").split(",")
 
     with open(csv_path, newline="") as f:
         reader = csv.DictReader(f)

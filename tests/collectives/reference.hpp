@@ -44,6 +44,16 @@ std::vector<T> random_input(std::size_t count, ReduceOp op, std::uint64_t seed) 
   return x;
 }
 
+/// Every operation that applies to T: Average only for floating-point types.
+template <class T>
+std::vector<ReduceOp> ops_for() {
+  if constexpr (std::is_floating_point_v<T>) {
+    return {ReduceOp::Sum, ReduceOp::Average, ReduceOp::Min, ReduceOp::Max, ReduceOp::Product};
+  } else {
+    return {ReduceOp::Sum, ReduceOp::Min, ReduceOp::Max, ReduceOp::Product};
+  }
+}
+
 /// The reference: PMPI_Allreduce on MPI_COMM_WORLD (Average = MPI_SUM divided by n).
 template <class T>
 std::vector<T> mpi_reference(const std::vector<T>& input, ReduceOp op) {

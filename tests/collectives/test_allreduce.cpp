@@ -57,19 +57,10 @@ bool run_case(const ringdp::Communicator& comm, std::size_t count, ReduceOp op,
 }
 
 template <class T>
-std::vector<ReduceOp> ops_for() {
-  if constexpr (std::is_floating_point_v<T>) {
-    return {ReduceOp::Sum, ReduceOp::Average, ReduceOp::Min, ReduceOp::Max, ReduceOp::Product};
-  } else {
-    return {ReduceOp::Sum, ReduceOp::Min, ReduceOp::Max, ReduceOp::Product};
-  }
-}
-
-template <class T>
 bool sweep_small(const ringdp::Communicator& comm) {
   bool ok = true;
   for (Algorithm algorithm : kAlgorithms) {
-    for (ReduceOp op : ops_for<T>()) {
+    for (ReduceOp op : ringdp::test::ops_for<T>()) {
       for (std::size_t count : small_counts()) ok = run_case<T>(comm, count, op, algorithm) && ok;
     }
   }

@@ -56,6 +56,24 @@ TEST_CASE("ringdp_allreduce_comm turns bad arguments into codes before communica
   CHECK(all_ranks(x[0] == 1 && x[1] == 2 && x[2] == 3));
 }
 
+TEST_CASE("ringdp_allreduce_comm takes RINGDP_SHM and RINGDP_HIERARCHICAL") {
+  // Every rank of the test's launch is on this machine: shm applies, and hier is shm on
+  // one node (or shm inside RINGDP_NODE_SIZE's nodes and a ring between them).
+  const int rank = ringdp::test::world_rank();
+  std::vector<std::int64_t> data(1031), expected(1031);
+  for (std::size_t i = 0; i < data.size(); ++i) data[i] = static_cast<std::int64_t>(i) - 7 * rank;
+  MPI_Allreduce(data.data(), expected.data(), static_cast<int>(data.size()), MPI_INT64_T, MPI_MAX,
+                MPI_COMM_WORLD);
+  bool ok = true;
+  for (const ringdp_algorithm algorithm : {RINGDP_SHM, RINGDP_HIERARCHICAL}) {
+    std::vector<std::int64_t> x = data;
+    ok = ok && ringdp_allreduce_comm(MPI_COMM_WORLD, x.data(), x.size(), RINGDP_INT64, RINGDP_MAX,
+                                     algorithm) == RINGDP_SUCCESS &&
+         x == expected;
+  }
+  CHECK(all_ranks(ok));
+}
+
 TEST_CASE("ringdp_algorithm_from_name takes RINGDP_ALGORITHM's names") {
   const struct {
     const char* name;
@@ -66,7 +84,10 @@ TEST_CASE("ringdp_algorithm_from_name takes RINGDP_ALGORITHM's names") {
                {"recursive-doubling", RINGDP_RECURSIVE_DOUBLING},
                {"mpi", RINGDP_MPI},
                {"ps", RINGDP_PARAMETER_SERVER},
-               {"parameter-server", RINGDP_PARAMETER_SERVER}};
+               {"parameter-server", RINGDP_PARAMETER_SERVER},
+               {"shm", RINGDP_SHM},
+               {"hier", RINGDP_HIERARCHICAL},
+               {"hierarchical", RINGDP_HIERARCHICAL}};
   bool ok = true;
   for (const auto& n : names) {
     ringdp_algorithm out = RINGDP_AUTO;

@@ -20,7 +20,8 @@ TEST_CASE("check mode names the rank whose count differs, on every rank", "[chec
   comm.set_check_mode(true);
   const int odd_one = comm.size() - 1;
   for (Algorithm algorithm : {Algorithm::Ring, Algorithm::RecursiveDoubling, Algorithm::Mpi,
-                              Algorithm::ParameterServer}) {
+                              Algorithm::ParameterServer, Algorithm::Shm,
+                              Algorithm::Hierarchical}) {
     // Rank size-1 passes 1010 elements, everyone else 1009 (with 1 rank there is nothing
     // to differ from, and the call must pass).
     const std::size_t count = comm.size() > 1 && comm.rank() == odd_one ? 1010 : 1009;

@@ -38,19 +38,26 @@ bool check_broadcast(const ringdp::Communicator& comm, std::size_t count, std::u
 }
 
 template <class T>
-bool check_allgather(const ringdp::Communicator& comm, std::size_t count, std::uint64_t seed) {
+bool check_allgather(const ringdp::Communicator& comm, std::size_t count, std::uint64_t seed,
+                     ringdp::Algorithm algorithm) {
   const auto mine = ringdp::test::random_input<T>(count, ReduceOp::Sum, seed);
   std::vector<T> want(count * comm.size());
   std::vector<T> got(count * comm.size());
   MPI_Allgather(mine.data(), static_cast<int>(count), ringdp::mpi_datatype<T>(), want.data(),
                 static_cast<int>(count), ringdp::mpi_datatype<T>(), MPI_COMM_WORLD);
-  ringdp::allgather(comm, std::span<const T>(mine), std::span<T>(got));
-  return all_ranks(got == want);
+  ringdp::allgather(comm, std::span<const T>(mine), std::span<T>(got), algorithm);
+  // In place too: `mine` already in this rank's block of the output.
+  std::vector<T> in_place(count * comm.size());
+  std::copy(mine.begin(), mine.end(),
+            in_place.begin() + static_cast<std::ptrdiff_t>(count * comm.rank()));
+  ringdp::allgather(comm, std::span<const T>(in_place.data() + count * comm.rank(), count),
+                    std::span<T>(in_place), algorithm);
+  return all_ranks(got == want && in_place == want);
 }
 
 template <class T>
 bool check_reduce_scatter(const ringdp::Communicator& comm, std::size_t block, ReduceOp op,
-                          std::uint64_t seed) {
+                          std::uint64_t seed, ringdp::Algorithm algorithm) {
   const auto data = ringdp::test::random_input<T>(block * comm.size(), op, seed);
   // The reference block: this rank's block of the full MPI_Allreduce, the same values
   // MPI_Reduce_scatter_block returns, with the same rounding bound.
@@ -58,7 +65,7 @@ bool check_reduce_scatter(const ringdp::Communicator& comm, std::size_t block, R
   std::vector<T> want(full.begin() + static_cast<std::ptrdiff_t>(block * comm.rank()),
                       full.begin() + static_cast<std::ptrdiff_t>(block * (comm.rank() + 1)));
   std::vector<T> got(block);
-  ringdp::reduce_scatter(comm, std::span<const T>(data), std::span<T>(got), op);
+  ringdp::reduce_scatter(comm, std::span<const T>(data), std::span<T>(got), op, algorithm);
   std::size_t wrong = 0;
   if constexpr (std::is_integral_v<T>) {
     // Exact for integers (count_wrong does not look at the inputs then).
@@ -86,6 +93,15 @@ bool check_reduce_scatter(const ringdp::Communicator& comm, std::size_t block, R
   return all_ranks(wrong == 0);
 }
 
+// The algorithms reduce_scatter and allgather run here: ring, mpi, auto, and shm when every
+// rank shares one node.
+std::vector<ringdp::Algorithm> block_algorithms(const ringdp::Communicator& comm) {
+  std::vector<ringdp::Algorithm> algorithms = {ringdp::Algorithm::Auto, ringdp::Algorithm::Ring,
+                                               ringdp::Algorithm::Mpi};
+  if (comm.node_layout().one_node()) algorithms.push_back(ringdp::Algorithm::Shm);
+  return algorithms;
+}
+
 }  // namespace
 
 TEMPLATE_TEST_CASE("broadcast, allgather and reduce_scatter match MPI", "[companions]", float,
@@ -97,16 +113,31 @@ TEMPLATE_TEST_CASE("broadcast, allgather and reduce_scatter match MPI", "[compan
     ringdp::testing::set_max_mpi_count(limit);
     for (std::size_t count : counts()) {
       CHECK(check_broadcast<TestType>(comm, count, seed++));
-      CHECK(check_allgather<TestType>(comm, count, seed++));
-      for (ReduceOp op : {ReduceOp::Sum, ReduceOp::Min, ReduceOp::Max, ReduceOp::Product}) {
-        CHECK(check_reduce_scatter<TestType>(comm, count, op, seed++));
-      }
-      if constexpr (std::is_floating_point_v<TestType>) {
-        CHECK(check_reduce_scatter<TestType>(comm, count, ReduceOp::Average, seed++));
+      for (ringdp::Algorithm algorithm : block_algorithms(comm)) {
+        INFO("algorithm " << ringdp::to_string(algorithm) << ", count " << count);
+        CHECK(check_allgather<TestType>(comm, count, seed++, algorithm));
+        for (ReduceOp op : {ReduceOp::Sum, ReduceOp::Min, ReduceOp::Max, ReduceOp::Product}) {
+          CHECK(check_reduce_scatter<TestType>(comm, count, op, seed++, algorithm));
+        }
+        if constexpr (std::is_floating_point_v<TestType>) {
+          CHECK(check_reduce_scatter<TestType>(comm, count, ReduceOp::Average, seed++, algorithm));
+        }
       }
     }
   }
   ringdp::testing::set_max_mpi_count(0);
+}
+
+TEST_CASE("reduce_scatter and allgather of large blocks, every algorithm", "[companions]") {
+  // Blocks over several shm rounds and ring segments.
+  ringdp::Communicator comm(MPI_COMM_WORLD);
+  std::uint64_t seed = 900;
+  for (ringdp::Algorithm algorithm : block_algorithms(comm)) {
+    INFO("algorithm " << ringdp::to_string(algorithm));
+    CHECK(check_allgather<float>(comm, 200003, seed++, algorithm));
+    CHECK(check_reduce_scatter<float>(comm, 200003, ReduceOp::Sum, seed++, algorithm));
+    CHECK(check_reduce_scatter<std::int64_t>(comm, 100003, ReduceOp::Max, seed++, algorithm));
+  }
 }
 
 TEST_CASE("companions reject inconsistent sizes on every rank", "[companions]") {

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "mpi_test.hpp"
@@ -132,6 +133,51 @@ TEST_CASE("backward overwrites the gradient arena and reports a growing prefix")
   model.forward(x);
   model.backward(dlogits);
   CHECK(all_ranks(std::equal(once.begin(), once.end(), grads.begin())));
+}
+
+TEST_CASE("move_gradients puts the gradient arena in the allocator's memory, same bits") {
+  auto model = Sequential<float>::from_spec("6-5-4-3");
+  model.initialize(9);
+  const Matrix<float> x = Matrix<float>::Random(6, 4);
+  const std::vector<std::int32_t> labels = {0, 1, 2, 0};
+  Matrix<float> dlogits;
+  softmax_cross_entropy<float>(model.forward(x), labels, dlogits);
+  model.backward(dlogits);
+  const std::vector<float> before(model.gradients().begin(), model.gradients().end());
+
+  // The caller's memory: a vector with room to align, released when the model lets go.
+  auto owner = std::make_shared<std::vector<float>>(model.parameter_count() + 16, -1.0f);
+  std::weak_ptr<std::vector<float>> watch = owner;
+  float* where = owner->data();
+  while (reinterpret_cast<std::uintptr_t>(where) % 64 != 0) ++where;
+  model.move_gradients([&](std::size_t n) {
+    REQUIRE(n == model.parameter_count());
+    return ArenaMemory<float>{where, std::exchange(owner, nullptr)};
+  });
+  // Copied over, and the layers write there: backward gives the same bits in the new place.
+  bool moved = model.gradients().data() == where &&
+               same_bits<float>(model.gradients(), std::span<const float>(before));
+  std::fill(model.gradients().begin(), model.gradients().end(), 0.0f);
+  model.forward(x);
+  model.backward(dlogits);
+  moved = moved && same_bits<float>(model.gradients(), std::span<const float>(before));
+  CHECK(all_ranks(moved));
+
+  // Back to ordinary memory: the caller's memory is released, the bits stay.
+  model.move_gradients({});
+  CHECK(all_ranks(watch.expired() && model.gradients().data() != where &&
+                  same_bits<float>(model.gradients(), std::span<const float>(before))));
+
+  // Memory that is not aligned to 64 bytes is refused, and the model is left as it was.
+  const float* kept = model.gradients().data();
+  std::vector<float> odd(model.parameter_count() + 32);
+  float* misaligned = odd.data();
+  while (reinterpret_cast<std::uintptr_t>(misaligned) % 64 != 4) ++misaligned;
+  const std::string message = invalid_argument_message([&] {
+    model.move_gradients([&](std::size_t) { return ArenaMemory<float>{misaligned, nullptr}; });
+  });
+  CHECK(
+      all_ranks(message.find("aligned") != std::string::npos && model.gradients().data() == kept));
 }
 
 TEST_CASE("initialisation is deterministic and has the He / Xavier scale") {

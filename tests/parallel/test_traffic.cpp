@@ -104,32 +104,38 @@ TEST_CASE("a tensor-parallel and a pipeline step send the bytes of the cost mode
   const Communicator world(MPI_COMM_WORLD);
   const std::vector<std::size_t> widths = {13, 24, 12, 24, 5};
   constexpr std::size_t kBatch = 6;
-  for (const auto& [t, p] : {std::pair{world.size(), 1}, {1, world.size()}}) {
-    if (p > 4) continue;
-    const parallel::Grid grid(world, t, p);
-    const parallel::MlpLayout layout(widths, t, p);
-    const int stage = grid.coordinates().pipeline;
-    auto model = layout.build<double>(grid.tensor(), stage);
-    layout.initialize(model, stage, 5);
-    parallel::PipelineStage<double> pipeline(grid.pipeline(), model, 3);
-    const auto x = ringdp::test::random_matrix(13, kBatch, 1);
-    const auto r = ringdp::test::random_matrix(5, kBatch, 2);
-    auto loss = [&](const ringdp::nn::Matrix<double>&, parallel::Slice c,
-                    ringdp::nn::Matrix<double>& g) {
-      g = r.middleCols(static_cast<Eigen::Index>(c.offset), static_cast<Eigen::Index>(c.size));
-      return ringdp::nn::LossResult{};
-    };
-    pipeline.step(x, kBatch, loss);  // first collectives of the groups: agreements
-    const auto sent = counted(world, [&] { pipeline.step(x, kBatch, loss); });
-    const parallel::StepTraffic model_bytes =
-        parallel::step_traffic(layout, stage, kBatch, sizeof(double));
-    // What this rank should have sent; the test compares the mean over the world.
-    const double mine = model_bytes.tensor + model_bytes.pipeline;
-    std::vector<double> all(static_cast<std::size_t>(world.size()));
-    PMPI_Allgather(&mine, 1, MPI_DOUBLE, all.data(), 1, MPI_DOUBLE, world.native());
-    double expected = 0.0;
-    for (double b : all) expected += b / static_cast<double>(all.size());
-    CAPTURE(t, p, sent.mean, expected, model_bytes.tensor_allreduces);
-    CHECK(all_ranks(std::abs(sent.mean - expected) <= 1e-9 * (1 + expected) && expected > 0));
-  }
+  // Recursive doubling: messages whatever the node layout. Auto: shm when the tensor group
+  // shares one node (no message at all), which the model must know too.
+  for (const Algorithm algorithm : {Algorithm::RecursiveDoubling, Algorithm::Auto})
+    for (const auto& [t, p] : {std::pair{world.size(), 1}, {1, world.size()}}) {
+      if (p > 4) continue;
+      const parallel::Grid grid(world, t, p);
+      const parallel::MlpLayout layout(widths, t, p);
+      const int stage = grid.coordinates().pipeline;
+      auto model = layout.build<double>(grid.tensor(), stage, algorithm);
+      layout.initialize(model, stage, 5);
+      parallel::PipelineStage<double> pipeline(grid.pipeline(), model, 3);
+      const auto x = ringdp::test::random_matrix(13, kBatch, 1);
+      const auto r = ringdp::test::random_matrix(5, kBatch, 2);
+      auto loss = [&](const ringdp::nn::Matrix<double>&, parallel::Slice c,
+                      ringdp::nn::Matrix<double>& g) {
+        g = r.middleCols(static_cast<Eigen::Index>(c.offset), static_cast<Eigen::Index>(c.size));
+        return ringdp::nn::LossResult{};
+      };
+      pipeline.step(x, kBatch, loss);  // first collectives of the groups: agreements
+      const auto sent = counted(world, [&] { pipeline.step(x, kBatch, loss); });
+      const parallel::StepTraffic model_bytes = parallel::step_traffic(
+          layout, stage, kBatch, sizeof(double), algorithm, &grid.tensor().node_layout());
+      // What this rank should have sent; the test compares the mean over the world.
+      const double mine = model_bytes.tensor + model_bytes.pipeline;
+      std::vector<double> all(static_cast<std::size_t>(world.size()));
+      PMPI_Allgather(&mine, 1, MPI_DOUBLE, all.data(), 1, MPI_DOUBLE, world.native());
+      double expected = 0.0;
+      for (double b : all) expected += b / static_cast<double>(all.size());
+      CAPTURE(to_string(algorithm), t, p, sent.mean, expected, model_bytes.tensor_allreduces);
+      const bool messages =
+          algorithm != Algorithm::Auto || p > 1 || !grid.tensor().node_layout().one_node();
+      CHECK(all_ranks(std::abs(sent.mean - expected) <= 1e-9 * (1 + expected) &&
+                      (expected > 0) == messages));
+    }
 }

@@ -116,10 +116,12 @@ TEST_CASE("collectives are numbered alike on every rank", "[stall]") {
   }
   ringdp::broadcast<float>(comm, v, 0);
   std::vector<float> all(v.size() * static_cast<std::size_t>(n));
-  ringdp::allgather<float>(comm, v, all);
+  // The ring: Auto would pick shm on one node, whose first call also makes the node's
+  // shared window (one agreement more, counted like any collective).
+  ringdp::allgather<float>(comm, v, all, Algorithm::Ring);
   std::vector<float> blocks(3 * static_cast<std::size_t>(n), 1.0f);
   std::vector<float> mine(3);
-  ringdp::reduce_scatter<float>(comm, blocks, mine);
+  ringdp::reduce_scatter<float>(comm, blocks, mine, ReduceOp::Sum, Algorithm::Ring);
   comm.barrier();
   ringdp::agree(comm, "");
   // Nine calls above, each one collective of the communicator, after its construction.

@@ -320,10 +320,12 @@ TEST_CASE("start_epoch + train_step (ringdp-train's loop) equal train_epoch, res
     }
     // On the trainer's communicator (the gradients travel on the reducer's own): per
     // epoch one gather of the step counts, one allreduce of the real-count table, and one
-    // metrics allreduce per step; nothing else.
+    // metrics allreduce per step; nothing else. The first epoch may have one more: the
+    // agreement before the node's shared window is made, at the communicator's first
+    // node-local allreduce (the real-count table's, when Auto picks shm or hier).
     const bool counted = per_epoch.size() == 2 &&
-                         per_epoch[0] == static_cast<std::uint64_t>(2 + steps) &&
-                         per_epoch[1] == per_epoch[0];
+                         per_epoch[1] == static_cast<std::uint64_t>(2 + steps) &&
+                         per_epoch[0] - per_epoch[1] <= 1;
     CAPTURE(k, steps, per_epoch, reductions);
     CHECK(test::all_ranks(positions));
     CHECK(test::all_ranks(ordered));

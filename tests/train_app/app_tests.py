@@ -210,7 +210,7 @@ def case_outputs():
     reduced = {}
     for e in events:
         if e["name"] == "allreduce":
-            check(e["args"]["algorithm"] in ("ring", "rd", "mpi", "ps"), f"algorithm {e['args']}")
+            check(e["args"]["algorithm"] in ("ring", "rd", "mpi", "ps", "shm", "hier"), f"algorithm {e['args']}")
             key = (e["pid"], e["args"]["step"])
             reduced[key] = reduced.get(key, 0) + e["args"]["bytes"]
     # Every step of every rank reduces the whole gradient arena exactly once.

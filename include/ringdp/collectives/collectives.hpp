@@ -44,17 +44,23 @@ template <Reducible T>
 void broadcast(const Communicator& comm, std::span<T> data, int root = 0);
 
 /// Gathers every rank's `mine` (all of the same size m) into `all` (size m x ranks) on
-/// every rank, rank r's elements at [r*m, (r+1)*m). Throws InvalidArgument when
-/// all.size() != mine.size() * comm.size().
+/// every rank, rank r's elements at [r*m, (r+1)*m) (`mine` may be that block of `all`).
+/// `algorithm`: Ring (around the ranks, in segments), Shm (through the node's shared
+/// window; every rank on one node), Mpi (MPI_Allgather), or Auto: Shm when every rank
+/// shares one node, else Ring. Throws InvalidArgument when all.size() != mine.size() *
+/// comm.size(), or for another algorithm (or Shm over several nodes).
 template <Reducible T>
-void allgather(const Communicator& comm, std::span<const T> mine, std::span<T> all);
+void allgather(const Communicator& comm, std::span<const T> mine, std::span<T> all,
+               Algorithm algorithm = Algorithm::Auto);
 
 /// Reduces `data` (the same size on every rank, ranks x b elements) over all ranks and
 /// leaves block r, elements [r*b, (r+1)*b) of the reduction, in rank r's `my_block`
-/// (size b), like MPI_Reduce_scatter_block. Throws InvalidArgument when
-/// data.size() != my_block.size() * comm.size(), or for Average with an integer T.
+/// (size b), like MPI_Reduce_scatter_block. `algorithm` as for allgather(). The result
+/// equals MPI's within the rounding of a different summation order (exactly for integers,
+/// Min and Max). Throws InvalidArgument when data.size() != my_block.size() * comm.size(),
+/// for Average with an integer T, or for another algorithm.
 template <Reducible T>
 void reduce_scatter(const Communicator& comm, std::span<const T> data, std::span<T> my_block,
-                    ReduceOp op = ReduceOp::Sum);
+                    ReduceOp op = ReduceOp::Sum, Algorithm algorithm = Algorithm::Auto);
 
 }  // namespace ringdp

@@ -110,6 +110,12 @@ class GradientReducer {
   /// between steps.
   GradientReducer(const Communicator& comm, std::vector<std::span<float>> buckets,
                   ReducerOptions options = {});
+  /// The same on `comm` itself, which the reducer takes (no duplicate): for a caller that
+  /// put the buckets in a SharedBuffer of that communicator, so that the node-local
+  /// algorithms find them in its window and copy nothing in. Nothing else may use `comm`
+  /// while the reducer has it.
+  GradientReducer(Communicator&& comm, std::vector<std::span<float>> buckets,
+                  ReducerOptions options = {});
   /// Stops the progress thread. Call wait_all() first: a step still in flight is left
   /// unfinished (its remaining reductions are not started), which would leave other ranks
   /// waiting. Never throws.

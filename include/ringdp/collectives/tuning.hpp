@@ -8,15 +8,22 @@
 
 #include <cstddef>
 
+#include "ringdp/comm/node.hpp"
 #include "ringdp/comm/tuning_table.hpp"
 #include "ringdp/types.hpp"
 
 namespace ringdp {
 
-/// The built-in choice of Auto for an allreduce of `bytes` bytes over `ranks` ranks
-/// (never ParameterServer). Ignores RINGDP_ALGORITHM and RINGDP_TUNING. Pure function:
-/// the same on every rank.
+/// The built-in choice of Auto for an allreduce of `bytes` bytes over `ranks` ranks that
+/// share no memory (a rank per node): recursive doubling or the ring. Ignores
+/// RINGDP_ALGORITHM and RINGDP_TUNING. Pure function: the same on every rank.
 [[nodiscard]] Algorithm select_algorithm(std::size_t bytes, int ranks) noexcept;
+
+/// The built-in choice of Auto for `ranks` ranks laid out on nodes as `nodes` says
+/// (Communicator::node_layout()): shm when all share one node, hier when several nodes
+/// hold several ranks, else select_algorithm(bytes, ranks). Pure function.
+[[nodiscard]] Algorithm select_algorithm(std::size_t bytes, int ranks,
+                                         const NodeLayout& nodes) noexcept;
 
 /// The algorithm allreduce runs for `requested`: `requested` itself unless it is Auto,
 /// then RINGDP_ALGORITHM if set, then the RINGDP_TUNING file's rule if it has rules for
@@ -24,6 +31,13 @@ namespace ringdp {
 /// RINGDP_ALGORITHM or RINGDP_TUNING is bad (the ranks agreed on both when the
 /// Communicator was built, see agree_on_settings(), so they fail on every rank alike).
 [[nodiscard]] Algorithm resolve_algorithm(Algorithm requested, std::size_t bytes, int ranks);
+
+/// resolve_algorithm() for a communicator's ranks as they share nodes: the same order
+/// (requested, RINGDP_ALGORITHM, RINGDP_TUNING), then the built-in choice of
+/// select_algorithm(bytes, ranks, nodes). A tuning-file rule that cannot run on this
+/// layout (shm over several nodes) is skipped. What allreduce() runs for Auto.
+[[nodiscard]] Algorithm resolve_algorithm(Algorithm requested, std::size_t bytes, int ranks,
+                                          const NodeLayout& nodes);
 
 /// The tuning table of the file named by RINGDP_TUNING (read with the settings,
 /// ringdp/comm/settings.hpp); nullptr when the variable is unset. Throws what settings()

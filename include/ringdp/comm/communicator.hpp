@@ -10,6 +10,7 @@
 #include <memory>
 #include <span>
 
+#include "ringdp/comm/node.hpp"
 #include "ringdp/comm/stall.hpp"
 
 namespace ringdp {
@@ -22,12 +23,21 @@ struct StallStateDeleter {
   void operator()(StallState* state) const noexcept;
 };
 struct StallAccess;
+// The ranks of this communicator's node, their layout and shared memory
+// (lib/comm/node_state.hpp).
+struct NodeState;
+struct NodeStateDeleter {
+  void operator()(NodeState* state) const noexcept;
+};
+struct NodeAccess;
 }  // namespace detail
 
 /// Owns an MPI_Comm_dup of a caller's communicator, with MPI_ERRORS_RETURN set on it so
-/// that MPI errors come back as ringdp::MpiError, and a second duplicate on which the stall
-/// inspector (stall.hpp) sends its reports. Move-only. Construction, split() and barrier()
-/// are collective over the communicator; the accessors are local.
+/// that MPI errors come back as ringdp::MpiError, a second duplicate on which the stall
+/// inspector (stall.hpp) sends its reports, and the communicator of the ranks on this
+/// rank's node (node.hpp), with the shared memory its collectives use. Move-only.
+/// Construction, split() and barrier() are collective over the communicator; the
+/// accessors are local.
 class Communicator {
  public:
   /// Duplicates `comm` (collective over `comm`), then agrees on the ranks' RINGDP_*
@@ -46,6 +56,8 @@ class Communicator {
   [[nodiscard]] int rank() const noexcept { return rank_; }
   /// Number of ranks in the communicator.
   [[nodiscard]] int size() const noexcept { return size_; }
+  /// How the ranks share nodes (found when the communicator was built). Local.
+  [[nodiscard]] const NodeLayout& node_layout() const noexcept;
   /// The duplicated handle ringdp communicates on (owned by this object; do not free).
   [[nodiscard]] MPI_Comm native() const noexcept { return comm_; }
 
@@ -86,6 +98,7 @@ class Communicator {
 
  private:
   friend struct detail::StallAccess;
+  friend struct detail::NodeAccess;
   struct Scratch;
   struct ScratchDeleter {
     void operator()(Scratch* scratch) const noexcept;
@@ -103,6 +116,7 @@ class Communicator {
   bool check_mode_ = false;
   mutable std::unique_ptr<Scratch, ScratchDeleter> scratch_;
   std::unique_ptr<detail::StallState, detail::StallStateDeleter> stall_;
+  std::unique_ptr<detail::NodeState, detail::NodeStateDeleter> node_;
 };
 
 }  // namespace ringdp

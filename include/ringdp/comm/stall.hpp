@@ -20,15 +20,18 @@
 /// hanging. Set both limits above the longest legitimate wait (e.g. rank 0 writing a large
 /// checkpoint while the others wait for it).
 ///
-/// Watched: the allreduce algorithms ring, recursive doubling and parameter server, agree(),
-/// Communicator::barrier(), check mode, and the agreement on RINGDP_TUNING that every
-/// collective makes at its first call on a communicator: everything a training step of the
-/// Trainer waits in, and every first collective. Not watched (they wait inside MPI): the collectives ringdp hands to MPI whole, i.e.
-/// Algorithm::Mpi (MPI_Allreduce), broadcast(), allgather() and reduce_scatter(). A watched
-/// wait needs their non-blocking forms, which in Open MPI 4.1 are a different, slower
-/// implementation (libnbc): MPI_Iallreduce measured 1.3-1.7x slower at 2 ranks, and the
-/// test suite's many small broadcasts, allgathers and reduce-scatters 5-8x slower at 5 ranks
-/// on 2 cores. They are still numbered, so the sequence numbers agree across ranks.
+/// Watched: the allreduce algorithms ring, recursive doubling, parameter server, shm and
+/// hier (their waits on the node's shared window too), reduce_scatter and allgather over
+/// ring and shm, agree(), Communicator::barrier(), check mode, and the agreement on the
+/// settings that every Communicator makes when it is built: everything a training step of
+/// the Trainer waits in, and every first collective. Not watched (they wait inside MPI):
+/// the collectives ringdp hands to MPI whole, i.e. Algorithm::Mpi (MPI_Allreduce, and
+/// MPI_Allgather / MPI_Reduce_scatter_block for those companions), broadcast(), and the
+/// making of a node's shared window (MPI_Win_allocate_shared, after a watched agreement). A
+/// watched wait needs their non-blocking forms, which in Open MPI 4.1 are a different,
+/// slower implementation (libnbc): MPI_Iallreduce measured 1.3-1.7x slower at 2 ranks, and
+/// the test suite's many small broadcasts, allgathers and reduce-scatters 5-8x slower at 5
+/// ranks on 2 cores. They are still numbered, so the sequence numbers agree across ranks.
 
 #include <cstdint>
 

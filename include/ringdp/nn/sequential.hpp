@@ -45,6 +45,21 @@ struct ForwardCache {
   bool done = false;  ///< a forward pass filled this cache
 };
 
+/// Memory for a gradient arena from a GradientAllocator: `data` holds the requested number
+/// of elements, aligned to 64 bytes; `owner` keeps it alive for as long as the model uses it.
+template <class T>
+struct ArenaMemory {
+  T* data = nullptr;
+  std::shared_ptr<void> owner;
+};
+
+/// Where a model's gradient arena lives (see Sequential::move_gradients()): called with the
+/// element count, returns the memory. An empty function means ordinary aligned memory. The
+/// hook lets a caller that knows more than nn (the trainer: memory that the other ranks of
+/// a node can reach) place the arena without nn knowing how.
+template <class T>
+using GradientAllocator = std::function<ArenaMemory<T>(std::size_t count)>;
+
 /// A model: layers applied in order, parameters in one flat arena.
 ///
 /// Arena layout: the LAST layer's parameters come FIRST. Backward runs from the last layer
@@ -57,7 +72,8 @@ struct ForwardCache {
 /// one contiguous buffer each.
 ///
 /// The arenas are allocated once in the constructor and never move (also not when the
-/// model is moved), so spans from parameters()/gradients() stay valid for the model's life.
+/// model is moved), so spans from parameters()/gradients() stay valid for the model's life,
+/// except that move_gradients() puts the gradient arena elsewhere when asked to.
 /// Not thread-safe; every rank holds its own replica and calls the methods locally (no MPI).
 ///
 /// Kernels: a Dense followed by a ReLU runs as one pass (Activation::ReLU: the bias and the
@@ -151,6 +167,13 @@ class Sequential {
   /// The flat gradient arena, same layout as parameters().
   [[nodiscard]] std::span<T> gradients() noexcept { return gradients_; }
   [[nodiscard]] std::span<const T> gradients() const noexcept { return gradients_; }
+  /// Moves the gradient arena into memory from `allocate` (ordinary aligned memory when it
+  /// is empty), its contents copied, and rebinds the layers; the old memory is released.
+  /// Spans from gradients() taken before are invalid afterwards. Throws InvalidArgument
+  /// when `allocate` returns null or memory not aligned to 64 bytes (the model is then
+  /// unchanged), and whatever `allocate` throws.
+  void move_gradients(const GradientAllocator<T>& allocate);
+
   /// Number of parameters (= arena elements).
   [[nodiscard]] std::size_t parameter_count() const noexcept { return parameters_.size(); }
 
@@ -177,6 +200,8 @@ class Sequential {
   // What layer i reads in forward and backward: the pass's input (read again by the first
   // layer's backward) or the previous layer's output.
   [[nodiscard]] static ConstMatrixRef<T> layer_input(const ForwardCache<T>& cache, std::size_t i);
+  // Points every layer at its slices of parameters_ and gradients_.
+  void bind_layers();
 
   std::vector<std::unique_ptr<Layer<T>>> layers_;
   // Fusion plan, fixed at construction: dense_[i] is layer i as a Dense (else null);
@@ -199,7 +224,7 @@ class Sequential {
     void operator()(T* p) const noexcept;
   };
   std::unique_ptr<T[], ArenaDelete> parameter_storage_;
-  std::unique_ptr<T[], ArenaDelete> gradient_storage_;
+  std::shared_ptr<void> gradient_storage_;  // the gradient arena's owner (move_gradients())
   std::span<T> parameters_;
   std::span<T> gradients_;
   // Per-batch buffers, kept between steps so a steady batch size allocates nothing:

@@ -6,6 +6,7 @@
 
 #include <cstddef>
 
+#include "ringdp/comm/node.hpp"
 #include "ringdp/parallel/mlp_layout.hpp"
 #include "ringdp/types.hpp"
 
@@ -26,6 +27,8 @@ struct RankBytes {
 /// - ParameterServer: every worker sends N to the server, which broadcasts the result
 ///   (MPI's broadcast: (n - 1) x N bytes in all, whatever its tree): mean 2 (n - 1) / n x
 ///   N, like the ring, but the server's link carries (n - 1) x N in (max);
+/// - Shm: nothing (the ranks of one node meet in its shared window);
+/// - Hierarchical: depends on the node layout, not modelled (NaN);
 /// - Mpi: MPI's own choice, not modelled (NaN); Auto: resolve it first (resolve_algorithm()).
 /// Zero for one rank or zero bytes. Local.
 [[nodiscard]] RankBytes allreduce_bytes_sent(Algorithm algorithm, std::size_t bytes, int ranks);
@@ -43,13 +46,16 @@ struct StepTraffic {
 ///   forward and each column-parallel layer its input gradient (inputs x batch) in
 ///   backward, except the model's first layer, whose input gradient nobody needs; each
 ///   allreduce as allreduce_bytes_sent() for `algorithm` resolved like ringdp::allreduce
-///   does (Auto: RINGDP_ALGORITHM, the tuning file, or the built-in choice by size);
+///   does (Auto: RINGDP_ALGORITHM, the tuning file, or the built-in choice by size and,
+///   given `tensor_nodes` (the tensor group's Communicator::node_layout()), by how its
+///   ranks share nodes: shm on one node, which sends no message);
 /// - pipeline group: a stage sends its output (stage_outputs x batch) forward unless it
 ///   is the last, and its input's gradient (stage_inputs x batch) back unless it is the
 ///   first, whatever the micro-batch count.
 /// Local.
 [[nodiscard]] StepTraffic step_traffic(const MlpLayout& layout, int stage, std::size_t batch,
                                        std::size_t element_bytes = sizeof(float),
-                                       Algorithm algorithm = Algorithm::Auto);
+                                       Algorithm algorithm = Algorithm::Auto,
+                                       const NodeLayout* tensor_nodes = nullptr);
 
 }  // namespace ringdp::parallel

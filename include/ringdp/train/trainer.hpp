@@ -31,6 +31,7 @@
 namespace ringdp::train {
 
 namespace detail {
+class SharedGradients;
 class StepSumsReduction;
 class TimelineRecorder;
 struct StepMarks;
@@ -75,6 +76,12 @@ struct TrainerOptions {
   /// Trainer::cores() tells what was planned). Results are deterministic for a fixed count;
   /// replicas stay bit-identical whatever each rank's count. Must be >= 0 (InvalidArgument).
   int threads = 1;
+  /// When ranks share a node, keep the model's gradient arena in node-shared memory for
+  /// the trainer's lifetime (a SharedBuffer of the reducer's communicator; moved back,
+  /// contents kept, when the trainer goes): shm and hier then read every rank's gradients
+  /// in place and write the averages straight into every arena. The same bits either
+  /// way; false leaves the arena where it is (for comparison in benchmarks and tests).
+  bool shared_gradients = true;
 };
 
 /// Where a run stands, for checkpoints: together with the parameter arena and the
@@ -252,6 +259,9 @@ class Trainer {
   std::unique_ptr<nn::ThreadPool> pool_;
   std::unique_ptr<GradientReducer> reducer_;
   std::unique_ptr<detail::StepSumsReduction> step_sums_;
+  // The gradient arena in the reducer's shared window (null or inactive: where it was).
+  // After reducer_, so that it goes first, while the reducer's communicator lives.
+  std::unique_ptr<detail::SharedGradients> shared_gradients_;
   // Set on the progress thread when a reduced bucket holds a NaN or Inf; read after
   // wait_all() (whose lock orders the accesses; atomic to say so plainly).
   std::atomic<bool> gradient_nonfinite_{false};

@@ -1,0 +1,156 @@
+// Shared-memory allreduce among the ranks of one node, through the node's shared window.
+//
+// A message-passing ring copies every byte through the transport: on one node about
+// 5(p-1)N bytes of memory traffic for N bytes over p ranks. Ranks that share memory need
+// 2pN: the owner of each slice reads the p inputs once and writes the sum once into every
+// rank's buffer. Three paths, chosen alike on every rank (from the size, and from the
+// calls the ranks announce at their first arrival):
+//  - small (up to kSmallBytes): every rank copies its buffer to its staging area, waits
+//    for all, and reduces all p copies itself, in rank order 0 .. p-1: one wait per call;
+//  - in the window (every rank's buffer is a SharedBuffer span): no copy at all. Owner j
+//    reads slice j of every rank's buffer, reduces it in rank order and writes the result
+//    into slice j of every rank's buffer; a second wait ends the call;
+//  - any other buffer: staged in rounds through the window (shm_rounds.hpp), each rank's
+//    input read once and its result written once, with the pieces in between in cache.
+//    Ranks whose buffer is in the window skip their copy-in.
+// Every element of the result is computed by one owner (or, for small messages, by the
+// same expression in the same order on every rank), so all ranks end bit-identical.
+
+#include <fmt/format.h>
+
+#include <atomic>
+#include <cstdint>
+#include <cstring>
+#include <optional>
+
+#include "algorithms.hpp"
+#include "comm/node_state.hpp"
+#include "reduce_kernels.hpp"
+#include "ringdp/error.hpp"
+#include "ringdp/testing.hpp"
+#include "shm_rounds.hpp"
+#include "shm_sync.hpp"
+
+namespace ringdp::detail {
+namespace {
+
+// Up to this size every rank reduces all p inputs itself, with one wait per call, instead
+// of two waits and a split of the work. Measured: see the note at the end of this file.
+constexpr std::size_t kSmallBytes = 16 * 1024;
+
+std::atomic<std::size_t> small_override{0};
+// The in-window path reduces a slice in pieces of this size, which stay in L1 between the
+// reads of the p inputs and the p writes of the result.
+constexpr std::size_t kDirectPieceBytes = 16 * 1024;
+
+template <class T>
+void small_path(const Communicator& comm, ShmSync& sync, std::span<T> data, ReduceOp op) {
+  const WindowGeneration& w = sync.window();
+  std::memcpy(w.staging(sync.rank(), sync.round(0)), data.data(), data.size_bytes());
+  sync.set(ShmFlag::Arrived, 0);
+  sync.wait_all(ShmFlag::Arrived, 0);
+  check_same_call(comm, sync, "shm allreduce");
+  auto staged = [&](int k) { return reinterpret_cast<const T*>(w.staging(k, sync.round(0))); };
+  std::memcpy(data.data(), staged(0), data.size_bytes());
+  for (int k = 1; k < sync.ranks(); ++k) reduce_into(data.data(), staged(k), data.size(), op);
+  if (op == ReduceOp::Average) finish_average(data.data(), data.size(), sync.ranks());
+  sync.finish(1);
+}
+
+// Every rank's buffer is in the window: owner j reduces slice j of all of them and writes
+// the result into all of them.
+template <class T>
+void in_window_path(const Communicator& comm, ShmSync& sync, std::span<const T* const> in,
+                    std::size_t count, ReduceOp op) {
+  const int p = sync.ranks();
+  const Slice mine = even_slice(count, p, sync.rank());
+  const std::size_t step = kDirectPieceBytes / sizeof(T);
+  T* tmp = reinterpret_cast<T*>(comm.scratch(kDirectPieceBytes).data());
+  for (std::size_t done = 0; done < mine.size; done += step) {
+    const std::size_t at = mine.begin + done;
+    const std::size_t n = std::min(step, mine.size - done);
+    std::memcpy(tmp, in[0] + at, n * sizeof(T));
+    for (int k = 1; k < p; ++k) reduce_into(tmp, in[static_cast<std::size_t>(k)] + at, n, op);
+    if (op == ReduceOp::Average) finish_average(tmp, n, p);
+    // The owner is the only rank that touches these elements during the call; the buffers
+    // are writable through the window (SharedBuffer memory of each rank).
+    for (int k = 0; k < p; ++k) {
+      std::memcpy(const_cast<T*>(in[static_cast<std::size_t>(k)]) + at, tmp, n * sizeof(T));
+    }
+  }
+  sync.set(ShmFlag::Reduced, 0);
+  sync.wait_all(ShmFlag::Reduced, 0);
+  sync.finish(1);
+}
+
+template <class T>
+void rounds_path(const Communicator& comm, ShmSync& sync, std::span<T> data, ReduceOp op,
+                 bool mine_in_window) {
+  const int p = sync.ranks();
+  std::vector<Slice> slices(static_cast<std::size_t>(p));
+  for (int j = 0; j < p; ++j) slices[static_cast<std::size_t>(j)] = even_slice(data.size(), p, j);
+  ShmRounds<T> rounds(sync, std::move(slices));
+  const T* input = mine_in_window ? nullptr : data.data();
+  rounds.stage(0, input);
+  sync.wait_all(ShmFlag::Arrived, 0);
+  check_same_call(comm, sync, "shm allreduce");
+  int shared = 0;
+  const std::vector<const T*> in = buffers_in_window<T>(sync, &shared);
+  if (shared == p) return in_window_path<T>(comm, sync, in, data.size(), op);
+  for (std::size_t r = 0; r < rounds.rounds(); ++r) {
+    rounds.combine(r, in, nullptr, op);
+    // Stage the next round before gathering this one: the owners find it ready.
+    if (r + 1 < rounds.rounds()) rounds.stage(r + 1, input);
+    rounds.gather(r, {}, data.data());
+  }
+  sync.finish(rounds.rounds());
+}
+
+}  // namespace
+
+template <Reducible T>
+void allreduce_shm(const Communicator& comm, std::span<T> data, ReduceOp op) {
+  if (!comm.node_layout().one_node()) {
+    throw InvalidArgument(fmt::format(
+        "the shm allreduce needs every rank on one node, but the {} ranks are on {} nodes "
+        "(use hier or ring)",
+        comm.size(), comm.node_layout().nodes));
+  }
+  if (comm.size() == 1) return;
+  SharedWindows& windows = shared_windows(comm);
+  ShmSync sync(comm, windows);
+  const bool small = data.size_bytes() <= std::min(kSmallBytes, windows.current().stage_bytes());
+  const std::optional<SharedLocation> where =
+      small ? std::nullopt : windows.locate(data.data(), data.size_bytes());
+  sync.announce({.count = static_cast<std::int64_t>(data.size()),
+                 .type = static_cast<std::int32_t>(data_type_of<T>),
+                 .op = static_cast<std::int32_t>(op),
+                 .kind = static_cast<std::int32_t>(ShmKind::Allreduce),
+                 .generation = where ? where->generation : -1,
+                 .offset = where ? where->offset : 0});
+  if (small) return small_path(comm, sync, data, op);
+  rounds_path(comm, sync, data, op, where.has_value());
+}
+
+}  // namespace ringdp::detail
+
+namespace ringdp::testing {
+
+void set_shm_small_bytes(std::size_t bytes) noexcept {
+  detail::small_override.store(bytes, std::memory_order_relaxed);
+}
+
+std::size_t shm_small_bytes() noexcept {
+  const std::size_t set = detail::small_override.load(std::memory_order_relaxed);
+  return set != 0 ? set : detail::kSmallBytes;
+}
+
+}  // namespace ringdp::testing
+
+namespace ringdp::detail {
+
+#define RINGDP_INSTANTIATE(T) \
+  template void allreduce_shm<T>(const Communicator&, std::span<T>, ReduceOp);
+RINGDP_INSTANTIATE_FOR_REDUCIBLE(RINGDP_INSTANTIATE)
+
+}  // namespace ringdp::detail
