@@ -21,6 +21,9 @@ are ringdp.Error (a RuntimeError) and its subclasses MpiError, IoError, InvalidA
 ranks raise ends the whole job (MPI_Abort, after the traceback), so that the other ranks do
 not wait for a rank that has stopped; see _abort_on_uncaught_exception.
 
+ringdp.SharedBuffer(n, numpy.float32) is node-shared memory: its .array, reduced with the
+"shm" or "hier" algorithm (or "auto"), is read and written in place, with no copy-in.
+
 ringdp.torch (imported on its own; needs PyTorch) averages gradients during backward.
 """
 
@@ -36,6 +39,7 @@ from ._ringdp import (  # noqa: F401  (re-exported)
     IoError,
     MismatchError,
     MpiError,
+    SharedBuffer,
     __version__,
     agree,
     allgather,
@@ -52,6 +56,7 @@ from ._ringdp import (  # noqa: F401  (re-exported)
 __all__ = [
     "Error", "MpiError", "IoError", "InvalidArgument", "MismatchError",
     "allreduce", "broadcast", "allgather", "reduce_scatter", "GradientReducer",
+    "SharedBuffer",
     "agree", "agreed", "set_check_mode", "check_mode",
     "default_bucket_bytes", "default_fusion_bytes", "__version__", "git_hash",
 ]

@@ -25,8 +25,9 @@ std::string type_name(py::handle object) {
   return py::str(py::type::handle_of(object).attr("__name__")).cast<std::string>();
 }
 
-DataType element_type(const py::array& array, const char* what) {
-  const py::dtype dtype = array.dtype();
+}  // namespace
+
+DataType data_type(const py::dtype& dtype, const char* what) {
   if (native_order(dtype.byteorder())) {
     const char kind = dtype.kind();
     const auto size = dtype.itemsize();
@@ -41,15 +42,13 @@ DataType element_type(const py::array& array, const char* what) {
                                   what, py::str(py::handle(dtype)).cast<std::string>()));
 }
 
-}  // namespace
-
 ArrayView array_view(py::handle object, Access access, const char* what) {
   if (!py::isinstance<py::array>(object)) {
     throw ArgumentError(PyClass::Type,
                         fmt::format("{} must be a numpy.ndarray, got {}", what, type_name(object)));
   }
   const auto array = py::reinterpret_borrow<py::array>(object);
-  const DataType type = element_type(array, what);
+  const DataType type = data_type(array.dtype(), what);
   const int flags = array.flags();
   if ((flags & Api::NPY_ARRAY_C_CONTIGUOUS_) == 0) {
     throw ArgumentError(PyClass::Value,

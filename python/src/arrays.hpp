@@ -39,6 +39,10 @@ enum class Access { Read, Write };
 /// ArgumentError, whose message starts with `what` ("allreduce: array"). GIL held.
 [[nodiscard]] ArrayView array_view(py::handle object, Access access, const char* what);
 
+/// ringdp's element type for `dtype`: float32, float64, int32 or int64 in native byte order
+/// (else ArgumentError as a TypeError, whose message starts with `what`).
+[[nodiscard]] DataType data_type(const py::dtype& dtype, const char* what);
+
 /// A new C-order array of `type` and `shape`. GIL held.
 [[nodiscard]] py::array new_array(DataType type, const std::vector<py::ssize_t>& shape);
 

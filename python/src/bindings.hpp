@@ -10,8 +10,7 @@ namespace py = pybind11;
 void bind_collectives(py::module_& m);
 void bind_reducer(py::module_& m);
 void bind_support(py::module_& m);
-// Next: bind_shared_buffer(m), ringdp.SharedBuffer (a numpy array viewing ringdp's
-// node-shared memory, reduced without copy-in), once the C++ SharedBuffer exists
-// (collectives/, DESIGN.md "Node-local memory"): its own file, registered in module.cpp.
+/// ringdp.SharedBuffer: numpy views of ringdp's node-shared memory, reduced without copy-in.
+void bind_shared_buffer(py::module_& m);
 
 }  // namespace ringdp::python

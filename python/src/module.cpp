@@ -98,5 +98,6 @@ PYBIND11_MODULE(_ringdp, m) {
   rp::register_errors(m);
   rp::bind_collectives(m);
   rp::bind_reducer(m);
+  rp::bind_shared_buffer(m);
   rp::bind_support(m);
 }
