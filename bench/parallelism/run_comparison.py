@@ -42,7 +42,12 @@ def run(cmd, quiet=False):
 
 
 def mpirun(args, ranks):
-    return ["mpirun", "-np", str(ranks)] + args.mpirun_args.split()
+    # RINGDP_NODE_SIZE=1: every rank counts as a node of its own, as on a cluster with one
+    # rank per node. On one node the tensor group's allreduces would go through the shared
+    # window (Auto picks shm) and send no message, and the byte counts would compare the
+    # layouts on this machine only.
+    return (["mpirun", "-np", str(ranks), "-x", "RINGDP_NODE_SIZE=1"] +
+            args.mpirun_args.split())
 
 
 def bench(args, name, ranks, extra, json_path, model, batch, epochs, max_steps=0, warmup=3):

@@ -46,12 +46,13 @@ constexpr std::size_t kDirectPieceBytes = 16 * 1024;
 template <class T>
 void small_path(const Communicator& comm, ShmSync& sync, std::span<T> data, ReduceOp op) {
   const WindowGeneration& w = sync.window();
-  std::memcpy(w.staging(sync.rank(), sync.round(0)), data.data(), data.size_bytes());
+  copy_elements(reinterpret_cast<T*>(w.staging(sync.rank(), sync.round(0))), data.data(),
+                data.size());
   sync.set(ShmFlag::Arrived, 0);
   sync.wait_all(ShmFlag::Arrived, 0);
   check_same_call(comm, sync, "shm allreduce");
   auto staged = [&](int k) { return reinterpret_cast<const T*>(w.staging(k, sync.round(0))); };
-  std::memcpy(data.data(), staged(0), data.size_bytes());
+  copy_elements(data.data(), staged(0), data.size());
   for (int k = 1; k < sync.ranks(); ++k) reduce_into(data.data(), staged(k), data.size(), op);
   if (op == ReduceOp::Average) finish_average(data.data(), data.size(), sync.ranks());
   sync.finish(1);

@@ -86,7 +86,7 @@ void reduce_scatter_ring(const Communicator& comm, std::span<const T> data, std:
     flight.wait_sends(flight.sends_posted());
     outgoing = target;
   }
-  if (in_place) std::memcpy(my_block.data(), outgoing, b * sizeof(T));
+  if (in_place && b > 0) std::memcpy(my_block.data(), outgoing, b * sizeof(T));
   if (op == ReduceOp::Average) finish_average(my_block.data(), b, n);
 }
 

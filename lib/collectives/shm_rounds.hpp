@@ -45,6 +45,13 @@ inline Slice even_slice(std::size_t count, int parts, int j) {
   return {uj * base + std::min(uj, rem), base + (uj < rem ? 1 : 0)};
 }
 
+// memcpy of n elements; nothing for n = 0, whose pointers may be null (an empty call
+// still takes part in the rounds, and memcpy must not be given a null pointer).
+template <class T>
+void copy_elements(T* to, const T* from, std::size_t n) noexcept {
+  if (n > 0) std::memcpy(to, from, n * sizeof(T));
+}
+
 template <class T>
 class ShmRounds {
  public:
@@ -87,7 +94,7 @@ class ShmRounds {
     if (input != nullptr) {
       sync_.wait_reuse(ShmFlag::Reduced, r);
       for (int j = 0; j < owners(); ++j) {
-        std::memcpy(staged(sync_.rank(), j, r), input + begin(j, r), length(j, r) * sizeof(T));
+        copy_elements(staged(sync_.rank(), j, r), input + begin(j, r), length(j, r));
       }
     }
     sync_.set(ShmFlag::Arrived, r);
@@ -129,7 +136,7 @@ class ShmRounds {
   void publish(std::size_t r, const T* source) {
     const int j = sync_.rank();
     sync_.wait_reuse(ShmFlag::Copied, r);
-    std::memcpy(result(j, r), source + (begin(j, r) - slice(j).begin), length(j, r) * sizeof(T));
+    copy_elements(result(j, r), source + (begin(j, r) - slice(j).begin), length(j, r));
     sync_.set(ShmFlag::Reduced, r);
   }
 
@@ -143,7 +150,7 @@ class ShmRounds {
       if (j == skip) continue;
       const T* shared = from.empty() ? nullptr : from[static_cast<std::size_t>(j)];
       const T* src = shared != nullptr ? shared + (begin(j, r) - slice(j).begin) : result(j, r);
-      std::memcpy(out + begin(j, r), src, length(j, r) * sizeof(T));
+      copy_elements(out + begin(j, r), src, length(j, r));
     }
     sync_.set(ShmFlag::Copied, r);
   }
