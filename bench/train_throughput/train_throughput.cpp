@@ -150,8 +150,6 @@ int main(int argc, char** argv) {
   train::InMemorySource source(std::move(x), std::move(labels), world.rank(), world.size(),
                                {.batch_size = batch, .seed = 1});
 
-  nn::ThreadPool pool(threads);
-  model.set_thread_pool(&pool);
   double load[3] = {0, 0, 0};
   if (world.rank() == 0) {
     if (FILE* f = std::fopen("/proc/loadavg", "r")) {
@@ -187,7 +185,6 @@ int main(int argc, char** argv) {
         if (trains) {
           model.initialize(42);
           nn::Sgd<float> sgd(model.parameter_count(), {.momentum = 0.9});
-          sgd.set_thread_pool(&pool);
           train::Trainer trainer(comm, model, sgd,
                                  {.bucket_bytes = bucket,
                                   .algorithm = algorithm,
@@ -195,7 +192,10 @@ int main(int argc, char** argv) {
                                   .pace_polls = variant.pace,
                                   .schedule = {.base_lr = 0.01},
                                   .record_timeline = !timeline.empty() && &comm == &world &&
-                                                     repeat == repeats - 1});
+                                                     repeat == repeats - 1,
+                                  // The Trainer runs the compute threads and hands them to
+                                  // the model and the optimizer.
+                                  .threads = threads});
           // Every batch is full (the sample count is a multiple of the global batch), so
           // the global count is known in advance, as train_epoch() would know it.
           const auto step_ranks = static_cast<std::size_t>(comm.size());
