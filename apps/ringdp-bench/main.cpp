@@ -8,6 +8,7 @@
 
 #include <cstdio>
 #include <exception>
+#include <filesystem>
 #include <ringdp/io/durable_file.hpp>
 #include <ringdp/ringdp.hpp>
 #include <string>
@@ -21,11 +22,21 @@
 
 namespace {
 
+// The command as the JSON records it, with absolute paths below the working directory
+// written relative to it (a launcher may pass the program or the output files as absolute
+// paths): results committed from a checkout then name no directory of the machine.
 std::string command_line(int argc, char** argv) {
+  namespace fs = std::filesystem;
+  std::error_code error;
+  const fs::path cwd = fs::current_path(error);
   std::string text;
   for (int i = 0; i < argc; ++i) {
     if (i > 0) text += ' ';
-    text += argv[i];
+    const fs::path arg(argv[i]);
+    const fs::path relative =
+        arg.is_absolute() && !error ? arg.lexically_relative(cwd) : fs::path();
+    const bool below = !relative.empty() && *relative.begin() != "..";
+    text += below ? relative.string() : std::string(argv[i]);
   }
   return text;
 }
@@ -42,9 +53,9 @@ ringdp::bench::Options runnable(ringdp::bench::Options options, const ringdp::No
     const bool shm_elsewhere = algorithm == Algorithm::Shm && !nodes.one_node();
     const bool hier_is_shm = algorithm == Algorithm::Hierarchical && nodes.one_node();
     if (shm_elsewhere && options.algorithms_given) {
-      throw ringdp::InvalidArgument(fmt::format(
-          "--algos shm needs every rank on one node, but the {} ranks are on {} nodes", ranks,
-          nodes.nodes));
+      throw ringdp::InvalidArgument(
+          fmt::format("--algos shm needs every rank on one node, but the {} ranks are on {} nodes",
+                      ranks, nodes.nodes));
     }
     if (!options.algorithms_given && (shm_elsewhere || hier_is_shm)) {
       note += fmt::format("# {} left out: {}\n", ringdp::to_string(algorithm),

@@ -119,7 +119,10 @@ def plot(out, runs, rate):
     fig.tight_layout()
     path = os.path.join(out, "hier-vs-ring.png")
     fig.savefig(path, dpi=80)
-    print(f"plot: {path}")
+    # Relative to the working directory when below it: the report is committed with the
+    # results and must not name a directory of the machine it ran on.
+    shown = os.path.relpath(path)
+    print(f"plot: {path if shown.startswith('..') else shown}")
 
 
 if __name__ == "__main__":
