@@ -21,6 +21,14 @@ void Sequential<T>::ArenaDelete::operator()(T* p) const noexcept {
   ::operator delete[](p, std::align_val_t{kArenaAlignment});
 }
 
+// Value-initialised (zero) so that a model is well defined before initialize().
+template <class T>
+std::unique_ptr<T[], typename Sequential<T>::ArenaDelete> Sequential<T>::allocate_arena(
+    std::size_t n) {
+  T* p = new (std::align_val_t{kArenaAlignment}) T[std::max<std::size_t>(n, 1)]();
+  return std::unique_ptr<T[], ArenaDelete>(p);
+}
+
 template <class T>
 Sequential<T>::Sequential(std::vector<std::unique_ptr<Layer<T>>> layers)
     : layers_(std::move(layers)) {
@@ -49,13 +57,8 @@ Sequential<T>::Sequential(std::vector<std::unique_ptr<Layer<T>>> layers)
     ranges_[i] = {begin, offset - begin};
   }
 
-  // Value-initialised (zero) so that a model is well defined before initialize().
-  auto allocate = [](std::size_t n) {
-    T* p = new (std::align_val_t{kArenaAlignment}) T[std::max<std::size_t>(n, 1)]();
-    return std::unique_ptr<T[], ArenaDelete>(p);
-  };
-  parameter_storage_ = allocate(offset);
-  auto gradients = allocate(offset);
+  parameter_storage_ = allocate_arena(offset);
+  auto gradients = allocate_arena(offset);
   parameters_ = std::span<T>(parameter_storage_.get(), offset);
   gradients_ = std::span<T>(gradients.get(), offset);
   gradient_storage_ = std::move(gradients);
@@ -92,9 +95,9 @@ void Sequential<T>::move_gradients(const GradientAllocator<T>& allocate) {
           static_cast<const void*>(memory.data), n, kArenaAlignment));
     }
   } else {
-    T* p = new (std::align_val_t{kArenaAlignment}) T[std::max<std::size_t>(n, 1)]();
-    memory.owner = std::unique_ptr<T[], ArenaDelete>(p);
-    memory.data = p;
+    auto arena = allocate_arena(n);
+    memory.data = arena.get();
+    memory.owner = std::move(arena);
   }
   std::copy(gradients_.begin(), gradients_.end(), memory.data);
   gradients_ = std::span<T>(memory.data, n);

@@ -223,6 +223,8 @@ class Sequential {
   struct ArenaDelete {
     void operator()(T* p) const noexcept;
   };
+  // n elements (at least one), zeroed, aligned to kArenaAlignment.
+  static std::unique_ptr<T[], ArenaDelete> allocate_arena(std::size_t n);
   std::unique_ptr<T[], ArenaDelete> parameter_storage_;
   std::shared_ptr<void> gradient_storage_;  // the gradient arena's owner (move_gradients())
   std::span<T> parameters_;
