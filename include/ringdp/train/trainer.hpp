@@ -80,7 +80,7 @@ struct TrainerOptions {
   /// step: nullopt leaves it to nn::CoreBudget::pool_options() (50, or 0 when the compute
   /// threads plus one CPU for the helpers exceed the rank's CPUs); 0 blocks at once. Only a
   /// speed trade (bench/nn_throughput/README.md): results do not depend on it. Must be >= 0.
-  std::optional<int> spin_us;
+  std::optional<int> spin_us = std::nullopt;
   /// When ranks share a node, keep the model's gradient arena in node-shared memory for
   /// the trainer's lifetime (a SharedBuffer of the reducer's communicator; moved back,
   /// contents kept, when the trainer goes): shm and hier then read every rank's gradients
