@@ -88,9 +88,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   try {
-    ringdp::nn::ThreadPoolOptions pool_options;
-    pool_options.spin_us = spin_us;
-    ringdp::nn::ThreadPool pool(threads, pool_options);
+    ringdp::nn::ThreadPool pool(threads, ringdp::nn::pool_options_for_spin(spin_us));
     auto model = ringdp::nn::Sequential<float>::from_spec(spec);
     model.initialize(seed);
     ringdp::nn::Sgd<float> sgd(model.parameter_count(), {0.9, false, 0.0});
