@@ -48,10 +48,16 @@ void small_path(const Communicator& comm, ShmSync& sync, std::span<T> data, Redu
   sync.set(ShmFlag::Arrived, 0);
   sync.wait_all(ShmFlag::Arrived, 0);
   check_same_call(comm, sync, "shm allreduce");
-  auto staged = [&](int k) { return reinterpret_cast<const T*>(w.staging(k, sync.round(0))); };
-  copy_elements(data.data(), staged(0), data.size());
-  for (int k = 1; k < sync.ranks(); ++k) reduce_into(data.data(), staged(k), data.size(), op);
-  if (op == ReduceOp::Average) finish_average(data.data(), data.size(), sync.ranks());
+  // Every rank reduces the p staged copies in rank order, in one pass; the pointer list
+  // lives in the communicator's scratch (no allocation per call).
+  const auto p = static_cast<std::size_t>(sync.ranks());
+  auto* staged = reinterpret_cast<const T**>(comm.scratch(p * sizeof(const T*)).data());
+  for (std::size_t k = 0; k < p; ++k) {
+    staged[k] = reinterpret_cast<const T*>(w.staging(static_cast<int>(k), sync.round(0)));
+  }
+  T* const out = data.data();
+  reduce_to_all<T>(std::span<const T* const>(staged, p), std::span<T* const>(&out, 1),
+                   data.size(), op);
   sync.finish(1);
 }
 
