@@ -116,17 +116,11 @@ class ShmRounds {
     if (out == nullptr) {
       sync_.wait_reuse(ShmFlag::Copied, r);
       to = result(j, r);
-    } else if (j > 0 && out == piece_of(j)) {
-      // Summing over this rank's own input while later ranks' pieces are still to be added
-      // would lose it: sum into private scratch, then copy.
-      to = reinterpret_cast<T*>(sync_.comm().scratch(piece_ * sizeof(T)).data());
     }
-    if (n > 0) {
-      std::memmove(to, piece_of(0), n * sizeof(T));
-      for (int k = 1; k < sync_.ranks(); ++k) reduce_into(to, piece_of(k), n, op);
-      if (op == ReduceOp::Average) finish_average(to, n, sync_.ranks());
-      if (to != out && out != nullptr) std::memcpy(out, to, n * sizeof(T));
-    }
+    // One pass over the p pieces (reduce_to_all); `to` may be this rank's own input piece.
+    pieces_.resize(static_cast<std::size_t>(sync_.ranks()));
+    for (int k = 0; k < sync_.ranks(); ++k) pieces_[static_cast<std::size_t>(k)] = piece_of(k);
+    reduce_to_all<T>(pieces_, std::span<T* const>(&to, 1), n, op);
     sync_.set(ShmFlag::Reduced, r);
   }
 
@@ -160,6 +154,7 @@ class ShmRounds {
   std::vector<Slice> slices_;
   std::size_t piece_ = 1;
   std::size_t rounds_ = 1;
+  std::vector<const T*> pieces_;
 };
 
 // The whole buffer of every rank of the node that lives in the window (null for the
