@@ -90,18 +90,23 @@ void rounds_path(const Communicator& comm, ShmSync& sync, std::span<T> data, Red
   std::vector<Slice> slices(static_cast<std::size_t>(p));
   for (int j = 0; j < p; ++j) slices[static_cast<std::size_t>(j)] = even_slice(data.size(), p, j);
   ShmRounds<T> rounds(sync, std::move(slices));
+  // This rank's own piece of each round is not staged: as its owner it reads the piece
+  // where it is, writes the result there and into its result area for the others, and
+  // gathers only the others' pieces (at p = 2, 4N bytes of traffic per rank, not 5.5N).
+  const int me = sync.rank();
   const T* input = mine_in_window ? nullptr : data.data();
-  rounds.stage(0, input);
+  rounds.stage(0, input, me);
   sync.wait_all(ShmFlag::Arrived, 0);
   check_same_call(comm, sync, "shm allreduce");
   int shared = 0;
-  const std::vector<const T*> in = buffers_in_window<T>(sync, &shared);
+  std::vector<const T*> in = buffers_in_window<T>(sync, &shared);
   if (shared == p) return in_window_path<T>(sync, in, data.size(), op);
+  in[static_cast<std::size_t>(me)] = data.data();
   for (std::size_t r = 0; r < rounds.rounds(); ++r) {
-    rounds.combine(r, in, nullptr, op);
+    rounds.combine(r, in, data.data() + rounds.begin(me, r), op, /*publish=*/true);
     // Stage the next round before gathering this one: the owners find it ready.
-    if (r + 1 < rounds.rounds()) rounds.stage(r + 1, input);
-    rounds.gather(r, {}, data.data());
+    if (r + 1 < rounds.rounds()) rounds.stage(r + 1, input, me);
+    rounds.gather(r, {}, data.data(), /*skip=*/me);
   }
   sync.finish(rounds.rounds());
 }
