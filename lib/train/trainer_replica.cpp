@@ -109,8 +109,7 @@ StepResult Trainer::run_replica_step(const Batch& batch, std::int64_t steps_per_
   return result;
 }
 
-void Trainer::replica_update(StepResult& result, const detail::StepSums& sums,
-                             std::int64_t step) {
+void Trainer::replica_update(StepResult& result, const detail::StepSums& sums, std::int64_t step) {
   // Each rank holds other parameters, so the verdict is the one agreed over the world.
   if (sums.bad_gradient_ranks > 0.0) {
     const auto ranks = static_cast<int>(sums.bad_gradient_ranks);
