@@ -46,6 +46,12 @@ std::string grid_line(const Options& o, const ringdp::Communicator& world,
                      grid->tensor_size(), grid->pipeline_size(), micro);
 }
 
+// "1.2 MB", "- (1 rank)", or "0 B (shared memory)" for a group whose ranks share a node.
+std::string group_bytes(double bytes, int ranks) {
+  if (ranks <= 1) return "- (1 rank)";
+  return bytes > 0 ? format_bytes(bytes) : "0 B (shared memory)";
+}
+
 }  // namespace
 
 std::unique_ptr<parallel::Grid> make_grid(const ringdp::Communicator& world, const Options& o) {
@@ -77,7 +83,9 @@ std::vector<std::string> parallelism_lines(const ringdp::Communicator& world, co
   lines.push_back(fmt::format(
       "  traffic     per step, busiest rank: data {} (gradients), tensor {} (activations), "
       "pipeline {} (activations and their gradients)",
-      format_bytes(mine[kData]), format_bytes(mine[kTensor]), format_bytes(mine[kPipeline])));
+      group_bytes(mine[kData], trainer.communicator().size()),
+      group_bytes(mine[kTensor], grid ? grid->tensor_size() : 1),
+      group_bytes(mine[kPipeline], grid ? grid->pipeline_size() : 1)));
   lines.push_back(fmt::format(
       "  memory      parameters + optimizer state {} bytes on the largest rank ({:.0f}% of the "
       "unsplit {} bytes)",

@@ -94,8 +94,8 @@ void run(const Options& o) {
   Model model(comm, o, data.train, grid.get());
   const std::unique_ptr<train::Trainer> made = make_trainer(comm, data_ranks, model, o);
   train::Trainer& trainer = *made;
-  const RunInfo info = describe_run(comm, o, data.train, data.test.get(),
-                                    model.full_parameter_count(), trainer);
+  const RunInfo info =
+      describe_run(comm, o, data.train, data.test.get(), model.full_parameter_count(), trainer);
   const std::vector<std::string> layout = parallelism_lines(comm, o, grid.get(), model, trainer);
   train::Checkpointer checkpoints(trainer, checkpoint_policy(o), run_identity(o, data, info));
   const std::optional<train::Resumed> resumed = resume(o, checkpoints, data);

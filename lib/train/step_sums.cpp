@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <type_traits>
 
-#include "ringdp/comm/mpi_check.hpp"
 #include "comm/requests.hpp"
 #include "comm/wait.hpp"
+#include "ringdp/comm/mpi_check.hpp"
 
 namespace ringdp::train::detail {
 namespace {

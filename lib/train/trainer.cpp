@@ -110,8 +110,8 @@ Trainer::Trainer(const Communicator& comm, nn::Sequential<float>& model, Replica
   // The reducer's communicator, made here so that the gradient arena can be put in its
   // node-shared window before the reducer cuts it into buckets.
   Communicator reducer_comm = comm_.duplicate();
-  shared_gradients_ = std::make_unique<detail::SharedGradients>(reducer_comm, model_,
-                                                                options_.shared_gradients);
+  shared_gradients_ =
+      std::make_unique<detail::SharedGradients>(reducer_comm, model_, options_.shared_gradients);
   // The non-finite check of the gradient is part of the averaging: each reduced unit is
   // scanned on the progress thread as soon as it is averaged, overlapped with the rest of
   // backward. The averaged bits are identical on every rank, so every rank flags alike and

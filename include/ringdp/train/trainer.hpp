@@ -210,8 +210,8 @@ class Trainer {
   /// Local: this trainer's state as a checkpoint: the parameter arena, the optimizer (kind,
   /// step count, state arrays), the position and the rank count (of world()). With a
   /// Replica: collective over the replica's ranks, and the arrays are the unsplit model's
-  /// (gathered), so that a run saved under one split resumes under another. What the trainer does not
-  /// know (model spec, sample order, metadata) is left for the caller (see Checkpointer).
+  /// (gathered), so that a run saved under one split resumes under another. What the trainer does
+  /// not know (model spec, sample order, metadata) is left for the caller (see Checkpointer).
   [[nodiscard]] Checkpoint capture() const;
   /// Local: what a checkpoint must match to be restored into this trainer, for a model
   /// built from `model_spec` (see load_checkpoint()).
@@ -251,8 +251,8 @@ class Trainer {
   Trainer(const Communicator& comm, nn::Sequential<float>& model, Replica* replica,
           nn::Optimizer<float>& optimizer, TrainerOptions options);
   // A step of a split replica (trainer_replica.cpp).
-  StepResult run_replica_step(const Batch& batch, std::int64_t steps_per_epoch,
-                              double data_seconds, std::optional<Failure> data_failure);
+  StepResult run_replica_step(const Batch& batch, std::int64_t steps_per_epoch, double data_seconds,
+                              std::optional<Failure> data_failure);
   [[nodiscard]] double replica_global_real(const Batch& batch) const;
   void replica_update(StepResult& result, const detail::StepSums& sums, std::int64_t step);
   // The parts of a step (trainer_step.cpp). `data_failure`: this rank could not fetch
