@@ -309,6 +309,46 @@ EpochResult Trainer::train_epoch(BatchSource& source, const StepObserver& after_
   return tally.result(seconds_between(start, ReducerClock::now()));
 }
 
+std::optional<Failure> Trainer::evaluate_replica(BatchSource& source, std::array<double, 4>& sums,
+                                                 std::int64_t& steps) {
+  // The ranks of a split replica run every batch together: before each one they agree
+  // that every one of them has it (the same shard, so the same count), so that a rank
+  // whose source fails leaves none of the others waiting inside the replica's collectives.
+  std::optional<Failure> local;
+  try {
+    source.start_epoch(0);
+  } catch (const std::exception&) {
+    local = failure_in("starting the evaluation source");
+  }
+  Batch batch;
+  while (true) {
+    bool more = false;
+    if (!local) {
+      try {
+        more = source.next(batch);
+      } catch (const std::exception&) {
+        local = failure_in(fmt::format("evaluation batch {}", steps));
+      }
+    }
+    try {
+      agree(replica_->members(), local);
+    } catch (const std::exception&) {
+      // Every rank of the replica stops here; the failing rank's own failure is what the
+      // agreement over the world (in evaluate()) then names.
+      return local;
+    }
+    if (!more) return std::nullopt;
+    ++steps;
+    if (batch.real == 0) continue;
+    // Every rank of the replica runs the batch; one of them counts it.
+    const nn::LossResult loss = replica_->evaluate_batch(batch);
+    if (!replica_->reports_loss()) continue;
+    sums[0] += loss.loss_sum;
+    sums[1] += static_cast<double>(loss.correct);
+    sums[2] += static_cast<double>(loss.count);
+  }
+}
+
 EpochResult Trainer::evaluate(BatchSource& source) {
   const auto start = ReducerClock::now();
   // Evaluation restarts the source: an epoch of it begun for training cannot go on.
@@ -323,28 +363,25 @@ EpochResult Trainer::evaluate(BatchSource& source) {
   nn::Matrix<float> grad;
   EpochResult result;
   Batch batch;
-  try {
-    source.start_epoch(0);
-    while (source.next(batch)) {
-      ++result.steps;
-      if (batch.real == 0) continue;
-      nn::LossResult loss;
-      if (replica_ != nullptr) {
-        // Every rank of the replica runs the batch; one of them counts it.
-        loss = replica_->evaluate_batch(batch);
-        if (!replica_->reports_loss()) continue;
-      } else {
+  if (replica_ != nullptr) {
+    failure = evaluate_replica(source, sums, result.steps);
+  } else {
+    try {
+      source.start_epoch(0);
+      while (source.next(batch)) {
+        ++result.steps;
+        if (batch.real == 0) continue;
         const auto real = static_cast<Eigen::Index>(batch.real);
         const nn::Matrix<float>& logits = model_.forward(batch.x.leftCols(real));
-        loss = nn::softmax_cross_entropy<float>(
+        const nn::LossResult loss = nn::softmax_cross_entropy<float>(
             logits, std::span<const std::int32_t>(batch.labels).first(batch.real), grad);
+        sums[0] += loss.loss_sum;
+        sums[1] += static_cast<double>(loss.correct);
+        sums[2] += static_cast<double>(loss.count);
       }
-      sums[0] += loss.loss_sum;
-      sums[1] += static_cast<double>(loss.correct);
-      sums[2] += static_cast<double>(loss.count);
+    } catch (const std::exception&) {
+      failure = failure_in(fmt::format("evaluation batch {}", result.steps));
     }
-  } catch (const std::exception&) {
-    failure = failure_in(fmt::format("evaluation batch {}", result.steps));
   }
   sums[3] = failure ? 1.0 : 0.0;
   // Not a training step: stall reports name no step here. Recursive doubling: watched.

@@ -22,6 +22,7 @@ class ParallelReplica final : public Replica {
 
   [[nodiscard]] nn::Sequential<float>& model() override { return mlp_.model(); }
   [[nodiscard]] const Communicator& world() const override { return mlp_.grid().world(); }
+  [[nodiscard]] const Communicator& members() const override { return mlp_.grid().model(); }
   [[nodiscard]] bool reports_loss() const override { return mlp_.reports_loss(); }
   nn::LossResult train_batch(const Batch& batch, double scale,
                              const nn::BackwardHook& hook) override;

@@ -30,6 +30,8 @@ class Replica {
   [[nodiscard]] virtual nn::Sequential<float>& model() = 0;
   /// Every rank of every replica (the communicator of the whole job).
   [[nodiscard]] virtual const Communicator& world() const = 0;
+  /// The ranks of this replica (they run every batch together).
+  [[nodiscard]] virtual const Communicator& members() const = 0;
   /// This rank's loss counts in a sum over world(): exactly one rank per replica says so.
   [[nodiscard]] virtual bool reports_loss() const = 0;
 

@@ -3,6 +3,7 @@
 /// The data-parallel trainer: identical model replicas on every rank, kept identical by
 /// averaging gradients (overlapped with backward) before every optimizer step.
 
+#include <array>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -254,6 +255,9 @@ class Trainer {
   StepResult run_replica_step(const Batch& batch, std::int64_t steps_per_epoch, double data_seconds,
                               std::optional<Failure> data_failure);
   [[nodiscard]] double replica_global_real(const Batch& batch) const;
+  // evaluate()'s batches for a split replica: agreed over the replica before each one.
+  std::optional<Failure> evaluate_replica(BatchSource& source, std::array<double, 4>& sums,
+                                          std::int64_t& steps);
   void replica_update(StepResult& result, const detail::StepSums& sums, std::int64_t step);
   // The parts of a step (trainer_step.cpp). `data_failure`: this rank could not fetch
   // `batch`; agreed in the step's metrics allreduce.
