@@ -17,11 +17,12 @@ Doubling doubling(int ranks) {
   return {static_cast<std::uint64_t>(std::countr_zero(p)), n - p};
 }
 
-// The shared window's staged path, per rank and per byte of the buffer: copy in (read the
-// buffer, write staging), the owner's reduction (read p pieces of N/p, write N/p), copy
-// out (read the results, write the buffer): 5 + 1/p; with SharedBuffers only the
-// reduction, writing the result to every rank: 2.
-double shm_per_rank(int p, bool shared) { return shared ? 2.0 : 5.0 + 1.0 / p; }
+// The shared window's staged path, per rank and per byte of the buffer: copy in of the
+// pieces other owners reduce (read the buffer, write staging: 2(p-1)/p), the owner's
+// reduction (read p pieces of N/p, write N/p into the buffer and N/p into its result area),
+// copy out of the others' results (read, write the buffer: 2(p-1)/p): 5 - 2/p; with
+// SharedBuffers only the reduction, writing the result to every rank: 2.
+double shm_per_rank(int p, bool shared) { return shared ? 2.0 : 5.0 - 2.0 / p; }
 
 }  // namespace
 

@@ -112,6 +112,15 @@ void add_parallel_flags(CLI::App& app, Options& o) {
                  "compute threads per rank (0: one per CPU the rank may use, less one for the "
                  "reducer's and the loader's threads)")
       ->check(CLI::Range(0, 1024));
+  app.add_option("--tp", o.tp,
+                 "tensor parallelism: ranks sharing each layer of a model replica (data "
+                 "replicas = ranks / (tp x pp))")
+      ->check(CLI::Range(1, 1 << 20));
+  app.add_option("--pp", o.pp, "pipeline parallelism: stages of consecutive layers per replica")
+      ->check(CLI::Range(1, 1 << 20));
+  app.add_option("--micro-batches", o.micro_batches,
+                 "micro-batches of a pipeline step (1F1B schedule; with --pp > 1)")
+      ->check(CLI::Range(1, 1 << 20));
   app.add_flag("--check", o.check,
                "check mode: verify collective arguments and replica hashes (also RINGDP_CHECK=1)");
 }

@@ -32,6 +32,9 @@ struct Options {
   std::uint64_t bucket_bytes = 0;  // 0: the library's measured default
   std::uint64_t seed = 1;
   int threads = 1;
+  int tp = 1;             // tensor-parallel ranks per replica
+  int pp = 1;             // pipeline stages per replica
+  int micro_batches = 1;  // of a pipeline step
   std::string checkpoint_dir;
   std::string checkpoint_every = "1e";
   int keep = 3;

@@ -12,6 +12,7 @@
 #include "console.hpp"
 #include "epochs.hpp"
 #include "metrics_log.hpp"
+#include "parallelism.hpp"
 #include "ringdp/collectives/collectives.hpp"
 #include "ringdp/train/checkpointer.hpp"
 #include "ringdp/train/timeline.hpp"
@@ -85,13 +86,21 @@ void run(const Options& o) {
   if (o.check) comm.set_check_mode(true);
   Console out(comm.rank() == 0, o.quiet, o.progress, o.progress_interval);
 
-  Data data(comm, o);
-  Model model(comm, o, data.train);
-  train::Trainer trainer(comm, model.net, *model.optimizer, trainer_options(o));
-  const RunInfo info = describe_run(comm, o, data.train, data.test.get(), model.net, trainer);
+  // --tp/--pp: the data is sharded over the data group (one rank per replica), so that
+  // every rank of a replica reads the same batches.
+  const std::unique_ptr<ringdp::parallel::Grid> grid = make_grid(comm, o);
+  const ringdp::Communicator& data_ranks = grid ? grid->data() : comm;
+  Data data(data_ranks, o);
+  Model model(comm, o, data.train, grid.get());
+  const std::unique_ptr<train::Trainer> made = make_trainer(comm, data_ranks, model, o);
+  train::Trainer& trainer = *made;
+  const RunInfo info =
+      describe_run(comm, o, data.train, data.test.get(), model.full_parameter_count(), trainer);
+  const std::vector<std::string> layout = parallelism_lines(comm, o, grid.get(), model, trainer);
   train::Checkpointer checkpoints(trainer, checkpoint_policy(o), run_identity(o, data, info));
   const std::optional<train::Resumed> resumed = resume(o, checkpoints, data);
   print_header(out, o, info, data, resumed, trainer.position());
+  for (const std::string& line : layout) out.line(line);
   report_thread_layout(comm, trainer, out);
 
   MetricsLog metrics(comm, o, resumed ? trainer.position().global_step : -1);

@@ -36,14 +36,15 @@ std::string percent(double part, double whole) {
 
 }  // namespace
 
-RunInfo describe_run(const ringdp::Communicator& comm, const Options& o,
+RunInfo describe_run(const ringdp::Communicator& world, const Options& o,
                      const ringdp::data::ShardedLoader& train_loader,
-                     const ringdp::data::ShardedLoader* test_loader,
-                     const ringdp::nn::Sequential<float>& model,
+                     const ringdp::data::ShardedLoader* test_loader, std::size_t parameters,
                      const ringdp::train::Trainer& trainer) {
+  // The data ranks: one per model replica (every rank without --tp/--pp).
+  const ringdp::Communicator& comm = trainer.communicator();
   RunInfo info;
-  info.ranks = comm.size();
-  info.hosts = gather_hosts(comm);
+  info.ranks = world.size();
+  info.hosts = gather_hosts(world);
   for (const std::string& h : info.hosts)
     info.hosts_text += (info.hosts_text.empty() ? "" : ",") + h;
   const auto& ds = train_loader.dataset();
@@ -53,7 +54,7 @@ RunInfo describe_run(const ringdp::Communicator& comm, const Options& o,
   info.classes = train_loader.classes();
   info.element_type = ringdp::data::to_string(ds.element_type());
   info.sampling = ringdp::data::to_string(train_loader.sampler().mode());
-  info.parameters = model.parameter_count();
+  info.parameters = parameters;
   info.steps_per_epoch = static_cast<std::int64_t>(train_loader.steps_per_epoch());
   info.global_batch = train_loader.batch_size() * static_cast<std::size_t>(comm.size());
 
@@ -102,19 +103,21 @@ std::vector<std::string> header_lines(const RunInfo& info, const Options& o) {
                   format_count(static_cast<std::int64_t>(info.train_samples)),
                   format_count(static_cast<std::int64_t>(info.test_samples)), info.features,
                   info.element_type, info.classes));
+  // Data ranks: every rank, or with --tp/--pp one per model replica.
+  const char* unit = info.ranks == static_cast<int>(info.shard_samples.size()) ? "rank" : "replica";
   std::string shards;
   const std::size_t shown = std::min<std::size_t>(info.shard_samples.size(), 8);
   for (std::size_t r = 0; r < shown; ++r) {
     shards += fmt::format("{}{}", r ? " / " : "", format_count(info.shard_samples[r]));
   }
   if (shown < info.shard_samples.size()) shards += " / ...";
-  lines.push_back(fmt::format("  sampling    {} ({} samples per epoch on rank 0..{}), seed {}",
-                              info.sampling, shards, info.ranks - 1, o.seed));
+  lines.push_back(fmt::format("  sampling    {} ({} samples per epoch on {} 0..{}), seed {}",
+                              info.sampling, shards, unit, info.shard_samples.size() - 1, o.seed));
   lines.push_back(fmt::format("  model       MLP {}: {} parameters, {} float32", o.model,
                               format_count(static_cast<std::int64_t>(info.parameters)),
                               format_bytes(4.0 * static_cast<double>(info.parameters))));
-  lines.push_back(fmt::format("  batch       {} per rank, {} global; {} steps per epoch, {} epochs",
-                              o.batch, info.global_batch, info.steps_per_epoch, o.epochs));
+  lines.push_back(fmt::format("  batch       {} per {}, {} global; {} steps per epoch, {} epochs",
+                              o.batch, unit, info.global_batch, info.steps_per_epoch, o.epochs));
   std::string optimizer = o.optimizer == "sgd"
                               ? fmt::format("sgd lr {} momentum {}{}", o.lr, o.momentum,
                                             o.nesterov ? " (nesterov)" : "")

@@ -32,11 +32,11 @@ struct RunInfo {
   std::string algorithm_text;
 };
 
-/// Collective: gathers host names and shard sizes from every rank.
-RunInfo describe_run(const ringdp::Communicator& comm, const Options& o,
+/// Collective over `world`: gathers host names from every rank and shard sizes over the
+/// trainer's (data) ranks. `parameters`: of the unsplit model.
+RunInfo describe_run(const ringdp::Communicator& world, const Options& o,
                      const ringdp::data::ShardedLoader& train_loader,
-                     const ringdp::data::ShardedLoader* test_loader,
-                     const ringdp::nn::Sequential<float>& model,
+                     const ringdp::data::ShardedLoader* test_loader, std::size_t parameters,
                      const ringdp::train::Trainer& trainer);
 
 std::vector<std::string> header_lines(const RunInfo& info, const Options& o);

@@ -8,6 +8,7 @@
 #include "ringdp/comm/agreement.hpp"
 #include "ringdp/error.hpp"
 #include "ringdp/nn/adam.hpp"
+#include "ringdp/nn/model_spec.hpp"
 #include "ringdp/nn/sgd.hpp"
 #include "ringdp/version.hpp"
 
@@ -91,20 +92,43 @@ Data::Data(const ringdp::Communicator& comm, const Options& o)
   }
 }
 
-Model::Model(const ringdp::Communicator& comm, const Options& o, const data::ShardedLoader& data)
-    : net(nn::Sequential<float>::from_spec(o.model)) {
+Model::Model(const ringdp::Communicator& comm, const Options& o, const data::ShardedLoader& data,
+             const ringdp::parallel::Grid* grid) {
+  const std::vector<std::size_t> widths = nn::parse_model_spec(o.model);
   std::string why;
-  if (net.input_size() != data.features()) {
+  if (widths.front() != data.features()) {
     why = fmt::format(
         "model {} takes {} inputs but '{}' has {} features per sample (use --model {}-...)",
-        o.model, net.input_size(), o.data, data.features(), data.features());
-  } else if (net.output_size() < static_cast<std::size_t>(data.classes())) {
-    why = fmt::format("model {} has {} outputs but '{}' has {} classes", o.model, net.output_size(),
+        o.model, widths.front(), o.data, data.features(), data.features());
+  } else if (widths.back() < static_cast<std::size_t>(data.classes())) {
+    why = fmt::format("model {} has {} outputs but '{}' has {} classes", o.model, widths.back(),
                       o.data, data.classes());
   }
   ringdp::agree(comm, why);
-  net.initialize(o.seed);
-  optimizer = make_optimizer(o, net.parameter_count());
+  if (grid == nullptr) {
+    net = std::make_unique<nn::Sequential<float>>(nn::Sequential<float>::from_spec(o.model));
+    net->initialize(o.seed);
+  } else {
+    // The same InvalidArgument on every rank when the model cannot be split over the grid.
+    split = std::make_unique<ringdp::parallel::ParallelMlp<float>>(*grid, o.model, o.micro_batches);
+    split->initialize(o.seed);  // this rank's part of the unsplit model's initialisation
+    replica = std::make_unique<train::ParallelReplica>(*split);
+  }
+  optimizer = make_optimizer(o, local().parameter_count());
+}
+
+std::size_t Model::full_parameter_count() const {
+  return split ? split->layout().full_parameter_count() : net->parameter_count();
+}
+
+std::unique_ptr<train::Trainer> make_trainer(const ringdp::Communicator& comm,
+                                             const ringdp::Communicator& data, Model& model,
+                                             const Options& o) {
+  if (model.replica) {
+    return std::make_unique<train::Trainer>(data, *model.replica, *model.optimizer,
+                                            trainer_options(o));
+  }
+  return std::make_unique<train::Trainer>(comm, *model.net, *model.optimizer, trainer_options(o));
 }
 
 train::TrainerOptions trainer_options(const Options& o) {

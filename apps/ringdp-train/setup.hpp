@@ -11,7 +11,10 @@
 #include "ringdp/data/loader.hpp"
 #include "ringdp/nn/optimizer.hpp"
 #include "ringdp/nn/sequential.hpp"
+#include "ringdp/parallel/grid.hpp"
+#include "ringdp/parallel/parallel_mlp.hpp"
 #include "ringdp/train/checkpointer.hpp"
+#include "ringdp/train/parallel_replica.hpp"
 #include "ringdp/train/trainer.hpp"
 #include "run_info.hpp"
 
@@ -28,16 +31,31 @@ struct Data {
   std::string no_test;                                ///< why there is none
 };
 
-/// The model of --model and its optimizer.
+/// The model of --model (whole, or this rank's part of a replica split over `grid`) and
+/// its optimizer.
 struct Model {
-  /// Collective: builds the model, checks it against the data (the same error on every
-  /// rank when it does not fit), initialises it from --seed and makes the optimizer.
-  Model(const ringdp::Communicator& comm, const Options& o,
-        const ringdp::data::ShardedLoader& data);
+  /// Collective over `comm` (every rank of the job): checks the model against the data
+  /// (the same error on every rank when it does not fit), builds it (with a grid: this
+  /// rank's part; the same error on every rank when it cannot be split so), initialises it
+  /// from --seed and makes the optimizer. `grid` (may be null) must outlive the model.
+  Model(const ringdp::Communicator& comm, const Options& o, const ringdp::data::ShardedLoader& data,
+        const ringdp::parallel::Grid* grid);
 
-  ringdp::nn::Sequential<float> net;
+  /// This rank's model: the whole one, or its part of the split replica.
+  [[nodiscard]] ringdp::nn::Sequential<float>& local() { return split ? split->model() : *net; }
+  [[nodiscard]] std::size_t full_parameter_count() const;
+
+  std::unique_ptr<ringdp::nn::Sequential<float>> net;           ///< null with a grid
+  std::unique_ptr<ringdp::parallel::ParallelMlp<float>> split;  ///< with a grid
+  std::unique_ptr<ringdp::train::ParallelReplica> replica;      ///< with a grid
   std::unique_ptr<ringdp::nn::Optimizer<float>> optimizer;
 };
+
+/// The trainer of `model`: over `comm` for a whole model, over `data` (the grid's data
+/// group) for a split one.
+[[nodiscard]] std::unique_ptr<ringdp::train::Trainer> make_trainer(const ringdp::Communicator& comm,
+                                                                   const ringdp::Communicator& data,
+                                                                   Model& model, const Options& o);
 
 
 [[nodiscard]] ringdp::train::TrainerOptions trainer_options(const Options& o);

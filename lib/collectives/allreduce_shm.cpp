@@ -39,9 +39,6 @@ namespace {
 constexpr std::size_t kSmallBytes = 16 * 1024;
 
 std::atomic<std::size_t> small_override{0};
-// The in-window path reduces a slice in pieces of this size, which stay in L1 between the
-// reads of the p inputs and the p writes of the result.
-constexpr std::size_t kDirectPieceBytes = 16 * 1024;
 
 template <class T>
 void small_path(const Communicator& comm, ShmSync& sync, std::span<T> data, ReduceOp op) {
@@ -51,34 +48,36 @@ void small_path(const Communicator& comm, ShmSync& sync, std::span<T> data, Redu
   sync.set(ShmFlag::Arrived, 0);
   sync.wait_all(ShmFlag::Arrived, 0);
   check_same_call(comm, sync, "shm allreduce");
-  auto staged = [&](int k) { return reinterpret_cast<const T*>(w.staging(k, sync.round(0))); };
-  copy_elements(data.data(), staged(0), data.size());
-  for (int k = 1; k < sync.ranks(); ++k) reduce_into(data.data(), staged(k), data.size(), op);
-  if (op == ReduceOp::Average) finish_average(data.data(), data.size(), sync.ranks());
+  // Every rank reduces the p staged copies in rank order, in one pass; the pointer list
+  // lives in the communicator's scratch (no allocation per call).
+  const auto p = static_cast<std::size_t>(sync.ranks());
+  auto* staged = reinterpret_cast<const T**>(comm.scratch(p * sizeof(const T*)).data());
+  for (std::size_t k = 0; k < p; ++k) {
+    staged[k] = reinterpret_cast<const T*>(w.staging(static_cast<int>(k), sync.round(0)));
+  }
+  T* const out = data.data();
+  reduce_to_all<T>(std::span<const T* const>(staged, p), std::span<T* const>(&out, 1),
+                   data.size(), op);
   sync.finish(1);
 }
 
 // Every rank's buffer is in the window: owner j reduces slice j of all of them and writes
-// the result into all of them.
+// the result into all of them, in one pass (reduce_to_all: every input and output one
+// stream).
 template <class T>
-void in_window_path(const Communicator& comm, ShmSync& sync, std::span<const T* const> in,
-                    std::size_t count, ReduceOp op) {
+void in_window_path(ShmSync& sync, std::span<const T* const> in, std::size_t count,
+                    ReduceOp op) {
   const int p = sync.ranks();
   const Slice mine = even_slice(count, p, sync.rank());
-  const std::size_t step = kDirectPieceBytes / sizeof(T);
-  T* tmp = reinterpret_cast<T*>(comm.scratch(kDirectPieceBytes).data());
-  for (std::size_t done = 0; done < mine.size; done += step) {
-    const std::size_t at = mine.begin + done;
-    const std::size_t n = std::min(step, mine.size - done);
-    std::memcpy(tmp, in[0] + at, n * sizeof(T));
-    for (int k = 1; k < p; ++k) reduce_into(tmp, in[static_cast<std::size_t>(k)] + at, n, op);
-    if (op == ReduceOp::Average) finish_average(tmp, n, p);
+  std::vector<const T*> from(in.size());
+  std::vector<T*> to(in.size());
+  for (std::size_t k = 0; k < in.size(); ++k) {
+    from[k] = in[k] + mine.begin;
     // The owner is the only rank that touches these elements during the call; the buffers
     // are writable through the window (SharedBuffer memory of each rank).
-    for (int k = 0; k < p; ++k) {
-      std::memcpy(const_cast<T*>(in[static_cast<std::size_t>(k)]) + at, tmp, n * sizeof(T));
-    }
+    to[k] = const_cast<T*>(in[k]) + mine.begin;
   }
+  reduce_to_all<T>(from, to, mine.size, op);
   sync.set(ShmFlag::Reduced, 0);
   sync.wait_all(ShmFlag::Reduced, 0);
   sync.finish(1);
@@ -91,18 +90,23 @@ void rounds_path(const Communicator& comm, ShmSync& sync, std::span<T> data, Red
   std::vector<Slice> slices(static_cast<std::size_t>(p));
   for (int j = 0; j < p; ++j) slices[static_cast<std::size_t>(j)] = even_slice(data.size(), p, j);
   ShmRounds<T> rounds(sync, std::move(slices));
+  // This rank's own piece of each round is not staged: as its owner it reads the piece
+  // where it is, writes the result there and into its result area for the others, and
+  // gathers only the others' pieces (at p = 2, 4N bytes of traffic per rank, not 5.5N).
+  const int me = sync.rank();
   const T* input = mine_in_window ? nullptr : data.data();
-  rounds.stage(0, input);
+  rounds.stage(0, input, me);
   sync.wait_all(ShmFlag::Arrived, 0);
   check_same_call(comm, sync, "shm allreduce");
   int shared = 0;
-  const std::vector<const T*> in = buffers_in_window<T>(sync, &shared);
-  if (shared == p) return in_window_path<T>(comm, sync, in, data.size(), op);
+  std::vector<const T*> in = buffers_in_window<T>(sync, &shared);
+  if (shared == p) return in_window_path<T>(sync, in, data.size(), op);
+  in[static_cast<std::size_t>(me)] = data.data();
   for (std::size_t r = 0; r < rounds.rounds(); ++r) {
-    rounds.combine(r, in, nullptr, op);
+    rounds.combine(r, in, data.data() + rounds.begin(me, r), op, /*publish=*/true);
     // Stage the next round before gathering this one: the owners find it ready.
-    if (r + 1 < rounds.rounds()) rounds.stage(r + 1, input);
-    rounds.gather(r, {}, data.data());
+    if (r + 1 < rounds.rounds()) rounds.stage(r + 1, input, me);
+    rounds.gather(r, {}, data.data(), /*skip=*/me);
   }
   sync.finish(rounds.rounds());
 }

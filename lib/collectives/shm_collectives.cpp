@@ -52,10 +52,13 @@ void shm_reduce_scatter(const Communicator& comm, ShmKind kind, std::span<const 
   ShmRounds<T> rounds(sync, slices);
   const T* input = where ? nullptr : data.data();
   const bool owner = sync.rank() < rounds.owners();
-  rounds.stage(0, input);
+  // An owner reads its own piece of each round where it is (not staged).
+  const int keep = owner ? sync.rank() : -1;
+  rounds.stage(0, input, keep);
   sync.wait_all(ShmFlag::Arrived, 0);
   check_same_call(comm, sync, name_of(kind));
-  const std::vector<const T*> in = buffers_in_window<T>(sync, nullptr);
+  std::vector<const T*> in = buffers_in_window<T>(sync, nullptr);
+  if (owner) in[static_cast<std::size_t>(sync.rank())] = data.data();
   for (std::size_t r = 0; r < rounds.rounds(); ++r) {
     if (owner) {
       rounds.combine(r, in, out + (rounds.begin(sync.rank(), r) - rounds.slice(sync.rank()).begin),
@@ -63,7 +66,7 @@ void shm_reduce_scatter(const Communicator& comm, ShmKind kind, std::span<const 
     } else {
       sync.set(ShmFlag::Reduced, r);
     }
-    if (r + 1 < rounds.rounds()) rounds.stage(r + 1, input);
+    if (r + 1 < rounds.rounds()) rounds.stage(r + 1, input, keep);
   }
   // Owners read a buffer that lives in the window in place: it must not change (the caller
   // may write it as soon as this returns) before the last owner is done with it.

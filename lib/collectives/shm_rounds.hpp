@@ -21,6 +21,7 @@
 // again within a round, stay in the caches (a round is sized to fit).
 
 #include <algorithm>
+#include <array>
 #include <cstddef>
 #include <cstring>
 #include <span>
@@ -89,11 +90,13 @@ class ShmRounds {
 
   // Stage: copies this rank's pieces of round r from `input` (the whole buffer) into its
   // staging area, once no owner reads round r-2's any more; `input` null: nothing to copy
-  // (the input lives in the window). Then says `arrived`.
-  void stage(std::size_t r, const T* input) {
+  // (the input lives in the window). The piece for owner `keep` (-1: none) is not copied:
+  // that owner is this rank, and reads it in place. Then says `arrived`.
+  void stage(std::size_t r, const T* input, int keep = -1) {
     if (input != nullptr) {
       sync_.wait_reuse(ShmFlag::Reduced, r);
       for (int j = 0; j < owners(); ++j) {
+        if (j == keep) continue;
         copy_elements(staged(sync_.rank(), j, r), input + begin(j, r), length(j, r));
       }
     }
@@ -102,9 +105,11 @@ class ShmRounds {
 
   // Combine, by owner j = this rank: waits for every rank's round r, then reduces every
   // rank's piece j, in rank order, into `out` (length(j, r) elements), or into its result
-  // area for the others to gather when `out` is null. `in[k]`: rank k's whole buffer where
-  // it lives in the window, or null when rank k staged it. Says `reduced`.
-  void combine(std::size_t r, std::span<const T* const> in, T* out, ReduceOp op) {
+  // area for the others to gather when `out` is null, or into both with `publish`.
+  // `in[k]`: rank k's whole buffer where it lives in the window (or, for k = this rank,
+  // where this rank reads it in place), or null when rank k staged it. Says `reduced`.
+  void combine(std::size_t r, std::span<const T* const> in, T* out, ReduceOp op,
+               bool publish = false) {
     const int j = sync_.rank();
     const std::size_t n = length(j, r);
     sync_.wait_all(ShmFlag::Arrived, r);
@@ -112,21 +117,16 @@ class ShmRounds {
       const T* shared = in[static_cast<std::size_t>(k)];
       return shared != nullptr ? shared + begin(j, r) : staged(k, j, r);
     };
-    T* to = out;
-    if (out == nullptr) {
+    std::array<T*, 2> to{out, nullptr};
+    std::size_t outputs = 1;
+    if (out == nullptr || publish) {
       sync_.wait_reuse(ShmFlag::Copied, r);
-      to = result(j, r);
-    } else if (j > 0 && out == piece_of(j)) {
-      // Summing over this rank's own input while later ranks' pieces are still to be added
-      // would lose it: sum into private scratch, then copy.
-      to = reinterpret_cast<T*>(sync_.comm().scratch(piece_ * sizeof(T)).data());
+      to[out == nullptr ? 0 : outputs++] = result(j, r);
     }
-    if (n > 0) {
-      std::memmove(to, piece_of(0), n * sizeof(T));
-      for (int k = 1; k < sync_.ranks(); ++k) reduce_into(to, piece_of(k), n, op);
-      if (op == ReduceOp::Average) finish_average(to, n, sync_.ranks());
-      if (to != out && out != nullptr) std::memcpy(out, to, n * sizeof(T));
-    }
+    // One pass over the p pieces (reduce_to_all); `out` may be this rank's own input piece.
+    pieces_.resize(static_cast<std::size_t>(sync_.ranks()));
+    for (int k = 0; k < sync_.ranks(); ++k) pieces_[static_cast<std::size_t>(k)] = piece_of(k);
+    reduce_to_all<T>(pieces_, std::span<T* const>(to.data(), outputs), n, op);
     sync_.set(ShmFlag::Reduced, r);
   }
 
@@ -160,6 +160,7 @@ class ShmRounds {
   std::vector<Slice> slices_;
   std::size_t piece_ = 1;
   std::size_t rounds_ = 1;
+  std::vector<const T*> pieces_;
 };
 
 // The whole buffer of every rank of the node that lives in the window (null for the

@@ -43,7 +43,7 @@ Checkpointer::Checkpointer(Trainer& trainer, CheckpointPolicy policy, RunIdentit
     : trainer_(trainer), policy_(std::move(policy)), identity_(std::move(identity)) {}
 
 Resumed Checkpointer::resume(const std::string& path, std::int64_t steps_per_epoch) {
-  const Communicator& comm = trainer_.communicator();
+  const Communicator& comm = trainer_.world();
   Resumed resumed{.path = path, .differences = {}};
   if (resumed.path.empty()) {
     resumed.path = latest_checkpoint(comm, policy_.directory);  // rank 0's, broadcast
@@ -91,7 +91,7 @@ std::string Checkpointer::save() {
   c.virtual_ranks = identity_.virtual_ranks;
   c.seed = identity_.seed;
   if (identity_.metadata) c.metadata = identity_.metadata();
-  last_ = save_checkpoint(trainer_.communicator(), policy_.directory, c, policy_.keep);
+  last_ = save_checkpoint(trainer_.world(), policy_.directory, c, policy_.keep);
   last_step_ = c.step;
   return last_;
 }

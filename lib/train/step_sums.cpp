@@ -3,15 +3,15 @@
 #include <algorithm>
 #include <type_traits>
 
-#include "ringdp/comm/mpi_check.hpp"
 #include "comm/requests.hpp"
 #include "comm/wait.hpp"
+#include "ringdp/comm/mpi_check.hpp"
 
 namespace ringdp::train::detail {
 namespace {
 
-static_assert(std::is_standard_layout_v<StepSums> && sizeof(StepSums) == 6 * sizeof(double),
-              "StepSums travels as 6 contiguous doubles");
+static_assert(std::is_standard_layout_v<StepSums> && sizeof(StepSums) == 7 * sizeof(double),
+              "StepSums travels as 7 contiguous doubles");
 
 // MPI_User_function: inout[i] = in[i] (+) inout[i] element-wise. Sums and a minimum are
 // both commutative and associative (the sums up to rounding, as with MPI_SUM), so MPI may
@@ -26,13 +26,14 @@ void combine(void* in, void* inout, int* length, MPI_Datatype* /*type*/) {
     b[i].failed_ranks += a[i].failed_ranks;
     b[i].bad_ranks += a[i].bad_ranks;
     b[i].first_bad_rank = std::min(b[i].first_bad_rank, a[i].first_bad_rank);
+    b[i].bad_gradient_ranks += a[i].bad_gradient_ranks;
   }
 }
 
 }  // namespace
 
 StepSumsReduction::StepSumsReduction() {
-  RINGDP_MPI_CHECK(MPI_Type_contiguous(6, MPI_DOUBLE, &type_));
+  RINGDP_MPI_CHECK(MPI_Type_contiguous(7, MPI_DOUBLE, &type_));
   try {
     RINGDP_MPI_CHECK(MPI_Type_commit(&type_));
     RINGDP_MPI_CHECK(MPI_Op_create(&combine, 1, &op_));

@@ -24,6 +24,14 @@ std::string describe_layer(const nn::Layer<float>& layer) {
 
 }  // namespace
 
+std::optional<Failure> check_batch(const Batch& batch) {
+  const auto columns = static_cast<std::size_t>(batch.x.cols());
+  if (batch.real <= columns && batch.labels.size() == columns) return std::nullopt;
+  return Failure{ErrorKind::Generic,
+                 fmt::format("Trainer::step: batch of {} columns, {} labels, {} real",
+                             batch.x.cols(), batch.labels.size(), batch.real)};
+}
+
 void check_announced_count(const StepSums& sums, std::size_t announced, std::int64_t step) {
   if (sums.count == static_cast<double>(announced)) return;
   throw Error(-1,

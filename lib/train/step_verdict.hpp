@@ -8,11 +8,18 @@
 #include <cstdint>
 #include <optional>
 
+#include "ringdp/comm/agreement.hpp"
 #include "ringdp/nn/sequential.hpp"
+#include "ringdp/train/batch_source.hpp"
 #include "ringdp/train/non_finite.hpp"
 #include "train/step_sums.hpp"
 
 namespace ringdp::train::detail {
+
+/// A malformed batch (labels or real count not matching its columns) is this rank's
+/// problem only: returned as a Failure to agree on like a failed fetch, so that the other
+/// ranks are not left waiting.
+[[nodiscard]] std::optional<Failure> check_batch(const Batch& batch);
 
 /// Throws the same collective Error on every rank when the ranks' batches hold another
 /// global real count than the `announced` one (BatchSource::real_per_step() disagreeing

@@ -77,7 +77,19 @@ std::string ranks_phrase(const Disagreement& d) {
 
 Trainer::Trainer(const Communicator& comm, nn::Sequential<float>& model,
                  nn::Optimizer<float>& optimizer, TrainerOptions options)
-    : comm_(comm.duplicate()), model_(model), optimizer_(optimizer), options_(std::move(options)) {
+    : Trainer(comm, model, nullptr, optimizer, std::move(options)) {}
+
+Trainer::Trainer(const Communicator& comm, Replica& replica, nn::Optimizer<float>& optimizer,
+                 TrainerOptions options)
+    : Trainer(comm, replica.model(), &replica, optimizer, std::move(options)) {}
+
+Trainer::Trainer(const Communicator& comm, nn::Sequential<float>& model, Replica* replica,
+                 nn::Optimizer<float>& optimizer, TrainerOptions options)
+    : comm_(comm.duplicate()),
+      model_(model),
+      replica_(replica),
+      optimizer_(optimizer),
+      options_(std::move(options)) {
   comm_.set_check_mode(comm.check_mode());
   options_.check = options_.check || comm.check_mode();
   if (optimizer_.size() != model_.parameter_count()) {
@@ -103,8 +115,8 @@ Trainer::Trainer(const Communicator& comm, nn::Sequential<float>& model,
   // The reducer's communicator, made here so that the gradient arena can be put in its
   // node-shared window before the reducer cuts it into buckets.
   Communicator reducer_comm = comm_.duplicate();
-  shared_gradients_ = std::make_unique<detail::SharedGradients>(reducer_comm, model_,
-                                                                options_.shared_gradients);
+  shared_gradients_ =
+      std::make_unique<detail::SharedGradients>(reducer_comm, model_, options_.shared_gradients);
   // The non-finite check of the gradient is part of the averaging: each reduced unit is
   // scanned on the progress thread as soon as it is averaged, overlapped with the rest of
   // backward. The averaged bits are identical on every rank, so every rank flags alike and
@@ -194,7 +206,7 @@ void Trainer::agree_on_epoch(std::int64_t steps) const {
   // the epoch, would hang. One watched agreement per epoch names the ranks that differ.
   const std::array<std::int64_t, 3> mine = {steps, position_.epoch, position_.step_in_epoch};
   agree_equal(
-      comm_, mine,
+      world(), mine,
       [](const Disagreement& d) {
         const std::string what =
             d.theirs[0] != d.reference[0]
@@ -230,10 +242,17 @@ std::vector<std::size_t> Trainer::global_real_counts(BatchSource& source, std::i
     failure = failure_in(fmt::format("starting epoch {} of the batch source", position_.epoch));
   }
   global_real[n + 1] = failure ? 1 : 0;
-  allreduce<std::int64_t>(comm_, global_real, ReduceOp::Sum, Algorithm::Auto);
-  if (global_real[n + 1] > 0) agree(comm_, failure);
-  if (global_real[n] != comm_.size()) return std::vector<std::size_t>(n, 0);
-  return {global_real.begin(), global_real.begin() + steps};
+  // Over every rank the steps agree over: a split replica's ranks all read the same
+  // batches, so the sum over world() counts each replica's `ranks_per_replica` times.
+  allreduce<std::int64_t>(world(), global_real, ReduceOp::Sum, Algorithm::Auto);
+  if (global_real[n + 1] > 0) agree(world(), failure);
+  if (global_real[n] != world().size()) return std::vector<std::size_t>(n, 0);
+  const std::int64_t ranks_per_replica = world().size() / comm_.size();
+  std::vector<std::size_t> counts(n);
+  for (std::size_t s = 0; s < n; ++s) {
+    counts[s] = static_cast<std::size_t>(global_real[s] / ranks_per_replica);
+  }
+  return counts;
 }
 
 void Trainer::skip_trained_batches(BatchSource& source, std::int64_t steps) {
@@ -244,7 +263,7 @@ void Trainer::skip_trained_batches(BatchSource& source, std::int64_t steps) {
   for (std::int64_t s = 0; s < position_.step_in_epoch && !failure; ++s) {
     failure = fetch(source, batch_, s, steps);
   }
-  agree(comm_, failure);
+  agree(world(), failure);
 }
 
 StepResult Trainer::train_step(BatchSource& source) {
@@ -295,11 +314,52 @@ EpochResult Trainer::train_epoch(BatchSource& source, const StepObserver& after_
   return tally.result(seconds_between(start, ReducerClock::now()));
 }
 
+std::optional<Failure> Trainer::evaluate_replica(BatchSource& source, std::array<double, 4>& sums,
+                                                 std::int64_t& steps) {
+  // The ranks of a split replica run every batch together: before each one they agree
+  // that every one of them has it (the same shard, so the same count), so that a rank
+  // whose source fails leaves none of the others waiting inside the replica's collectives.
+  std::optional<Failure> local;
+  try {
+    source.start_epoch(0);
+  } catch (const std::exception&) {
+    local = failure_in("starting the evaluation source");
+  }
+  Batch batch;
+  while (true) {
+    bool more = false;
+    if (!local) {
+      try {
+        more = source.next(batch);
+      } catch (const std::exception&) {
+        local = failure_in(fmt::format("evaluation batch {}", steps));
+      }
+    }
+    try {
+      agree(replica_->members(), local);
+    } catch (const std::exception&) {
+      // Every rank of the replica stops here; the failing rank's own failure is what the
+      // agreement over the world (in evaluate()) then names.
+      return local;
+    }
+    if (!more) return std::nullopt;
+    ++steps;
+    if (batch.real == 0) continue;
+    // Every rank of the replica runs the batch; one of them counts it.
+    const nn::LossResult loss = replica_->evaluate_batch(batch);
+    if (!replica_->reports_loss()) continue;
+    sums[0] += loss.loss_sum;
+    sums[1] += static_cast<double>(loss.correct);
+    sums[2] += static_cast<double>(loss.count);
+  }
+}
+
 EpochResult Trainer::evaluate(BatchSource& source) {
   const auto start = ReducerClock::now();
   // Evaluation restarts the source: an epoch of it begun for training cannot go on.
   if (&source == epoch_source_) epoch_source_ = nullptr;
-  // Local loop, no collective inside: a rank with a smaller share simply finishes first.
+  // Local loop, no collective inside (but a split replica's, whose ranks run each batch
+  // together): a rank (replica) with a smaller share simply finishes first.
   // The 4th sum counts the ranks whose source failed (to start, or to read): such a rank
   // stops reading but still joins the allreduce, and then every rank throws the same
   // agreed Error (see run_step).
@@ -308,27 +368,31 @@ EpochResult Trainer::evaluate(BatchSource& source) {
   nn::Matrix<float> grad;
   EpochResult result;
   Batch batch;
-  try {
-    source.start_epoch(0);
-    while (source.next(batch)) {
-      ++result.steps;
-      if (batch.real == 0) continue;
-      const auto real = static_cast<Eigen::Index>(batch.real);
-      const nn::Matrix<float>& logits = model_.forward(batch.x.leftCols(real));
-      const nn::LossResult loss = nn::softmax_cross_entropy<float>(
-          logits, std::span<const std::int32_t>(batch.labels).first(batch.real), grad);
-      sums[0] += loss.loss_sum;
-      sums[1] += static_cast<double>(loss.correct);
-      sums[2] += static_cast<double>(loss.count);
+  if (replica_ != nullptr) {
+    failure = evaluate_replica(source, sums, result.steps);
+  } else {
+    try {
+      source.start_epoch(0);
+      while (source.next(batch)) {
+        ++result.steps;
+        if (batch.real == 0) continue;
+        const auto real = static_cast<Eigen::Index>(batch.real);
+        const nn::Matrix<float>& logits = model_.forward(batch.x.leftCols(real));
+        const nn::LossResult loss = nn::softmax_cross_entropy<float>(
+            logits, std::span<const std::int32_t>(batch.labels).first(batch.real), grad);
+        sums[0] += loss.loss_sum;
+        sums[1] += static_cast<double>(loss.correct);
+        sums[2] += static_cast<double>(loss.count);
+      }
+    } catch (const std::exception&) {
+      failure = failure_in(fmt::format("evaluation batch {}", result.steps));
     }
-  } catch (const std::exception&) {
-    failure = failure_in(fmt::format("evaluation batch {}", result.steps));
   }
   sums[3] = failure ? 1.0 : 0.0;
   // Not a training step: stall reports name no step here. Recursive doubling: watched.
   comm_.set_stall_context({});
-  allreduce<double>(comm_, sums, ReduceOp::Sum, Algorithm::RecursiveDoubling);
-  if (sums[3] > 0.0) agree(comm_, failure);
+  allreduce<double>(world(), sums, ReduceOp::Sum, Algorithm::RecursiveDoubling);
+  if (sums[3] > 0.0) agree(world(), failure);
   result.samples = static_cast<std::int64_t>(sums[2]);
   result.loss = sums[2] > 0 ? sums[0] / sums[2] : 0.0;
   result.accuracy = sums[2] > 0 ? sums[1] / sums[2] : 0.0;

@@ -17,16 +17,6 @@ namespace {
 
 detail::Moment now() { return ReducerClock::now(); }
 
-// A malformed batch is this rank's problem only: agreed like a failed fetch, so that the
-// other ranks are not left waiting.
-std::optional<Failure> check_batch(const Batch& batch) {
-  const auto columns = static_cast<std::size_t>(batch.x.cols());
-  if (batch.real <= columns && batch.labels.size() == columns) return std::nullopt;
-  return Failure{ErrorKind::Generic,
-                 fmt::format("Trainer::step: batch of {} columns, {} labels, {} real",
-                             batch.x.cols(), batch.labels.size(), batch.real)};
-}
-
 // This rank's part of the step's metrics allreduce: its loss sum, correct and real count,
 // whether its batch failed, and whether its loss is not finite (a count, and its rank for
 // the minimum that names the lowest such rank).
@@ -62,13 +52,16 @@ StepResult Trainer::step(const Batch& batch, std::int64_t steps_per_epoch) {
 // come first ("early"), because the count weighs the gradient.
 StepResult Trainer::run_step(const Batch& batch, std::int64_t steps_per_epoch, double data_seconds,
                              std::optional<Failure> data_failure) {
+  if (replica_ != nullptr) {
+    return run_replica_step(batch, steps_per_epoch, data_seconds, std::move(data_failure));
+  }
   const std::int64_t global_step = position_.global_step;
   // Stall reports of this step's collectives name it (the reducer adds its buckets).
   comm_.set_stall_context({.step = global_step});
   reducer_->set_stall_step(global_step);
   detail::StepMarks marks;
   marks.start = now();
-  if (!data_failure) data_failure = check_batch(batch);
+  if (!data_failure) data_failure = detail::check_batch(batch);
   // A rank without a batch skips forward and backward but still joins the collectives.
   const bool have_batch = !data_failure;
   const nn::LossResult loss = have_batch ? forward(batch) : nn::LossResult{};

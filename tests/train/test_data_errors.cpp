@@ -23,6 +23,9 @@
 #include "ringdp/data/synth.hpp"
 #include "ringdp/nn/sequential.hpp"
 #include "ringdp/nn/sgd.hpp"
+#include "ringdp/parallel/grid.hpp"
+#include "ringdp/parallel/parallel_mlp.hpp"
+#include "ringdp/train/parallel_replica.hpp"
 #include "ringdp/train/in_memory_source.hpp"
 #include "ringdp/train/loader_source.hpp"
 #include "ringdp/train/trainer.hpp"
@@ -245,4 +248,26 @@ TEST_CASE("a chunk corrupted after the loader opened the file: every rank throws
   }
   MPI_Barrier(MPI_COMM_WORLD);
   if (world.rank() == 0) std::filesystem::remove(path);
+}
+
+TEST_CASE("a source failing during evaluation inside a split replica: no rank left waiting") {
+  // The model split over every rank (tensor parallel): each evaluation batch is a
+  // collective of the replica, so a rank whose source fails must not leave the others
+  // inside one.
+  const Communicator world(MPI_COMM_WORLD);
+  const int last = world.size() - 1;
+  const parallel::Grid grid(world, /*tensor=*/world.size(), /*pipeline=*/1);
+  parallel::ParallelMlp<float> mlp(grid, "10-12-3");
+  mlp.initialize(3);
+  train::ParallelReplica replica(mlp);
+  nn::Sgd<float> sgd(mlp.model().parameter_count());
+  train::Trainer trainer(grid.data(), replica, sgd);
+  auto [x, labels] = test::teacher_data(90, 10, 3, 6);
+  // Every rank of the replica reads the data group's shard (one group: all of it).
+  FailingSource source(train::InMemorySource(x, labels, grid.data().rank(), grid.data().size(),
+                                             {.batch_size = 5, .evaluation = true}),
+                       world.rank(), last, 2, FailingSource::How::Throw, false);
+  const Outcome o = attempt([&] { trainer.evaluate(source); });
+  CHECK(agreed(o, last, ErrorKind::Io,
+               {"rank " + std::to_string(last), "evaluation batch 2", "fake.h5"}));
 }

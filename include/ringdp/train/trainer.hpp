@@ -3,6 +3,7 @@
 /// The data-parallel trainer: identical model replicas on every rank, kept identical by
 /// averaging gradients (overlapped with backward) before every optimizer step.
 
+#include <array>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -23,6 +24,7 @@
 #include "ringdp/train/checkpoint.hpp"
 #include "ringdp/train/lr_schedule.hpp"
 #include "ringdp/train/non_finite.hpp"
+#include "ringdp/train/replica.hpp"
 #include "ringdp/train/step_result.hpp"
 #include "ringdp/train/time_stats.hpp"
 #include "ringdp/train/timeline.hpp"
@@ -132,6 +134,17 @@ class Trainer {
   /// model (InvalidArgument otherwise).
   Trainer(const Communicator& comm, nn::Sequential<float>& model, nn::Optimizer<float>& optimizer,
           TrainerOptions options = {});
+  /// A replica split over several ranks (tensor and pipeline parallelism, see Replica):
+  /// `comm` is this rank's DATA group (the ranks holding the same part in every replica),
+  /// over which the gradients are averaged, the parameters broadcast and, in check mode,
+  /// compared; the steps' metrics, verdicts and data failures are agreed over
+  /// replica.world(). A step then runs the replica's forward, loss and backward in one call
+  /// (ParallelMlp's pipeline interleaves them), needs every rank of a replica to read the
+  /// same batches, and synchronises the world twice (a data failure is agreed before the
+  /// replica computes). The checkpoint state (capture(), restore()) is the unsplit model's.
+  /// Collective over replica.world(); `replica` must outlive the trainer.
+  Trainer(const Communicator& comm, Replica& replica, nn::Optimizer<float>& optimizer,
+          TrainerOptions options = {});
   ~Trainer();
   Trainer(const Trainer&) = delete;
   Trainer& operator=(const Trainer&) = delete;
@@ -201,14 +214,17 @@ class Trainer {
   void set_position(const TrainPosition& position);
 
   /// Local: this trainer's state as a checkpoint: the parameter arena, the optimizer (kind,
-  /// step count, state arrays), the position and the rank count. What the trainer does not
-  /// know (model spec, sample order, metadata) is left for the caller (see Checkpointer).
+  /// step count, state arrays), the position and the rank count (of world()). With a
+  /// Replica: collective over the replica's ranks, and the arrays are the unsplit model's
+  /// (gathered), so that a run saved under one split resumes under another. What the trainer does
+  /// not know (model spec, sample order, metadata) is left for the caller (see Checkpointer).
   [[nodiscard]] Checkpoint capture() const;
   /// Local: what a checkpoint must match to be restored into this trainer, for a model
   /// built from `model_spec` (see load_checkpoint()).
   [[nodiscard]] CheckpointExpectation checkpoint_expectation(std::string model_spec) const;
   /// Local: restores the parameter arena, the optimizer's state arrays and step count, and
-  /// the position (as set_position()) from `checkpoint`. Throws InvalidArgument, changing
+  /// the position (as set_position()) from `checkpoint` (with a Replica: this rank's part
+  /// of the unsplit arrays). Throws InvalidArgument, changing
   /// nothing, when it does not fit this trainer (parameter count, rank count, optimizer
   /// kind and state arrays; the model spec is the loader's to check). Given the same
   /// checkpoint (load_checkpoint() gives every rank the same), every rank decides alike.
@@ -229,9 +245,25 @@ class Trainer {
   [[nodiscard]] const TrainerOptions& options() const noexcept { return options_; }
   /// Local: this rank's CPUs and threads as planned from TrainerOptions::threads.
   [[nodiscard]] const nn::CoreBudget& cores() const noexcept { return cores_; }
+  /// The ranks whose gradients are averaged (the data group of a split replica).
   [[nodiscard]] const Communicator& communicator() const noexcept { return comm_; }
+  /// Every rank the trainer's steps agree over: communicator(), or with a Replica its
+  /// world(). Checkpoints are written and read over it.
+  [[nodiscard]] const Communicator& world() const noexcept {
+    return replica_ != nullptr ? replica_->world() : comm_;
+  }
 
  private:
+  Trainer(const Communicator& comm, nn::Sequential<float>& model, Replica* replica,
+          nn::Optimizer<float>& optimizer, TrainerOptions options);
+  // A step of a split replica (trainer_replica.cpp).
+  StepResult run_replica_step(const Batch& batch, std::int64_t steps_per_epoch, double data_seconds,
+                              std::optional<Failure> data_failure);
+  [[nodiscard]] double replica_global_real(const Batch& batch) const;
+  // evaluate()'s batches for a split replica: agreed over the replica before each one.
+  std::optional<Failure> evaluate_replica(BatchSource& source, std::array<double, 4>& sums,
+                                          std::int64_t& steps);
+  void replica_update(StepResult& result, const detail::StepSums& sums, std::int64_t step);
   // The parts of a step (trainer_step.cpp). `data_failure`: this rank could not fetch
   // `batch`; agreed in the step's metrics allreduce.
   StepResult run_step(const Batch& batch, std::int64_t steps_per_epoch, double data_seconds,
@@ -256,6 +288,8 @@ class Trainer {
 
   Communicator comm_;
   nn::Sequential<float>& model_;
+  // The split replica model_ is this rank's part of (null: model_ is a whole replica).
+  Replica* replica_ = nullptr;
   nn::Optimizer<float>& optimizer_;
   TrainerOptions options_;
   // The compute threads (TrainerOptions::threads), given to model_ and optimizer_ at the
