@@ -81,7 +81,9 @@ struct TrainerOptions {
   /// How long the compute threads spin before they block (µs) between the kernels of a
   /// step: nullopt leaves it to nn::CoreBudget::pool_options() (50, or 0 when the compute
   /// threads plus one CPU for the helpers exceed the rank's CPUs); 0 blocks at once. Only a
-  /// speed trade (bench/nn_throughput/README.md): results do not depend on it. Must be >= 0.
+  /// speed trade (bench/nn_throughput/README.md); a pool that blocks at once also splits
+  /// fewer kernels (nn::pool_options_for_spin), so the last bits may differ between 0 and a
+  /// spin, deterministic for each. Must be >= 0.
   std::optional<int> spin_us = std::nullopt;
   /// When ranks share a node, keep the model's gradient arena in node-shared memory for
   /// the trainer's lifetime (a SharedBuffer of the reducer's communicator; moved back,
