@@ -73,7 +73,8 @@ RunInfo describe_run(const ringdp::Communicator& world, const Options& o,
   std::size_t largest = 0;
   for (const ringdp::ReductionUnit& unit : trainer.reducer().units()) {
     const ringdp::Algorithm a =
-        ringdp::resolve_algorithm(trainer.options().algorithm, unit.bytes, comm.size());
+        ringdp::resolve_algorithm(trainer.options().algorithm, unit.bytes, comm.size(),
+                                  comm.node_layout());
     auto& entry = by_algorithm[ringdp::to_string(a)];
     ++entry.first;
     entry.second += unit.bytes;
@@ -83,6 +84,11 @@ RunInfo describe_run(const ringdp::Communicator& world, const Options& o,
   std::string text;
   for (const auto& [name, entry] : by_algorithm) {
     text += fmt::format("{}{} x{}", text.empty() ? "" : ", ", name, entry.first);
+  }
+  if (comm.size() == 1) {
+    // One replica (one rank, or one split replica): the reducer has nobody to average with.
+    info.algorithm_text = fmt::format("{} -> none (one replica: nothing to average)", o.algo);
+    return info;
   }
   info.algorithm_text =
       fmt::format("{} -> {} ({} reductions per step, {} to {}; {} buckets)", o.algo, text,
