@@ -75,14 +75,17 @@ def free_port():
         return s.getsockname()[1]
 
 
-def run_ringdp(args, ranks, threads, batch):
-    """One bench-train-throughput run (overlap variant); returns its CSV row as floats."""
+def run_ringdp(args, ranks, threads, batch, spin_us=None):
+    """One bench-train-throughput run (overlap variant); returns its CSV row as floats.
+    spin_us: the compute threads' spin (--spin-us), None for the trainer's choice."""
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "run.csv")
         mapping = ["--map-by", f"socket:PE={threads}"] if threads > 1 else []
         cmd = [args.mpirun, "-np", str(ranks), *mapping, args.bench, "--model", args.model,
                "--batch", str(batch), "--steps", str(args.steps), "--warmup", str(args.warmup),
                "--repeats", "1", "--overlap", "on", "--threads", str(threads), "--csv", out]
+        if spin_us is not None:
+            cmd += ["--spin-us", str(spin_us)]
         proc = subprocess.run(cmd, env=mpi_environment(), capture_output=True, text=True,
                               timeout=args.timeout)
         if proc.returncode != 0 or not os.path.exists(out):
@@ -173,7 +176,7 @@ def summarise(args, runs):
           f"{'ratio':>7} {'target':>7}")
     for batch in args.batch:
         median = {}
-        for name, _, _, _ in VARIANTS:
+        for name in args.variant_names:
             rates = [r["samples_per_s"] for r in runs if r["batch"] == batch and
                      r["variant"] == name]
             if rates:
@@ -218,6 +221,10 @@ def main():
     parser.add_argument("--mpirun", default=shutil.which("mpirun") or "mpirun")
     parser.add_argument("--skip-pytorch", action="store_true")
     parser.add_argument("--timeout", type=float, default=900, help="seconds per run")
+    parser.add_argument("--spin-us", type=int, default=None,
+                        help="also run 1 rank x 2 threads with the compute threads spinning "
+                             "this long (us) before they block (variant ringdp-1x2-spin), "
+                             "interleaved with the trainer's own choice")
     args = parser.parse_args()
     args.bench = os.path.join(args.build, "bench", "train_throughput", "bench-train-throughput")
     if not os.access(args.bench, os.X_OK):
@@ -227,6 +234,10 @@ def main():
     # (the first two of this process's CPUs), so both systems run on the same cores.
     args.cpu_list = sorted(os.sched_getaffinity(0))
     variants = list(VARIANTS)
+    if args.spin_us is not None:
+        variants.append(("ringdp-1x2-spin", "ringdp", 1, 2))
+        RATIOS.append(("1 rank x 2 threads, spin vs 1 rank x 1 thread", "ringdp-1x2-spin",
+                       "ringdp-1x1", {256: 1.6}))
     if len(args.cpu_list) < 2:
         print("ringdp_vs_pytorch: fewer than 2 CPUs: 2-rank and 2-thread runs skipped")
         variants = [v for v in variants if v[2] * v[3] == 1]
@@ -237,24 +248,26 @@ def main():
               f"{INSTALL_HINT}")
         variants = [v for v in variants if v[1] != "pytorch"]
     args.pytorch_info = ""
+    args.variant_names = [v[0] for v in variants]
 
     print(f"# ringdp vs PyTorch: model {args.model}, batch {args.batch} per rank, SGD momentum "
           f"0.9, float32, {args.steps} timed steps after {args.warmup}, {args.rounds} rounds "
           f"interleaved; CPUs {args.cpu_list}; load average {os.getloadavg()[0]:.2f}")
-    print(f"{'round':>5} {'batch':>5} {'variant':<11} {'samples/s':>10} {'step_ms':>8}")
+    print(f"{'round':>5} {'batch':>5} {'variant':<15} {'samples/s':>10} {'step_ms':>8}")
     runs = []
     for rnd in range(args.rounds):
         for batch in args.batch:
             for name, system, ranks, threads in variants:
                 if system == "ringdp":
-                    result = run_ringdp(args, ranks, threads, batch)
+                    spin = args.spin_us if name == "ringdp-1x2-spin" else None
+                    result = run_ringdp(args, ranks, threads, batch, spin)
                 else:
                     result = run_pytorch(args, ranks, batch)
                 runs.append({"round": rnd, "batch": batch, "variant": name, "system": system,
                              "ranks": ranks, "threads": threads, **result})
                 for key, value in result.items():
                     runs[-1][key] = round(value, 4)
-                print(f"{rnd:>5} {batch:>5} {name:<11} {result['samples_per_s']:>10.0f} "
+                print(f"{rnd:>5} {batch:>5} {name:<15} {result['samples_per_s']:>10.0f} "
                       f"{result['step_ms']:>8.3f}", flush=True)
     if args.pytorch_info:
         print(f"# {args.pytorch_info}")

@@ -59,6 +59,7 @@ int main(int argc, char** argv) {
   int warmup = 20;
   int repeats = 5;
   int threads = 1;
+  int spin_us = ringdp::nn::ThreadPoolOptions{}.spin_us;
   std::uint64_t seed = 1;
   std::string csv;
   app.add_option("--spec", spec, "Model spec (widths joined by '-')")->capture_default_str();
@@ -77,12 +78,17 @@ int main(int argc, char** argv) {
   app.add_option("--threads", threads, "Compute threads (a ringdp::nn::ThreadPool)")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  app.add_option("--spin-us", spin_us,
+                 "How long the pool's threads spin before they block (0: block at once, as the "
+                 "trainer's pool does when its threads and helpers exceed the CPUs)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--seed", seed, "Initialisation and data seed")->capture_default_str();
   app.add_option("--csv", csv, "Also write one CSV row per repeat to this file");
   CLI11_PARSE(app, argc, argv);
 
   try {
-    ringdp::nn::ThreadPool pool(threads);
+    ringdp::nn::ThreadPool pool(threads, ringdp::nn::pool_options_for_spin(spin_us));
     auto model = ringdp::nn::Sequential<float>::from_spec(spec);
     model.initialize(seed);
     ringdp::nn::Sgd<float> sgd(model.parameter_count(), {0.9, false, 0.0});

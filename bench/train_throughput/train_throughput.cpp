@@ -17,6 +17,7 @@
 #include <cstdio>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -90,10 +91,16 @@ int main(int argc, char** argv) {
   bool spin = false;
   std::string timeline;
   int threads = 1;
+  int spin_us = -1;
   app.add_option("--model", spec, "MLP spec")->capture_default_str();
   app.add_option("--threads", threads, "compute threads per rank (a ringdp::nn::ThreadPool)")
       ->capture_default_str()
       ->check(CLI::Range(1, 1024));
+  app.add_option("--spin-us", spin_us,
+                 "how long the compute threads spin before they block (us); -1: the trainer's "
+                 "choice (TrainerOptions::spin_us)")
+      ->capture_default_str()
+      ->check(CLI::Range(-1, 1000000));
   app.add_option("--batch", batch, "samples per rank per step")->capture_default_str();
   app.add_option("--steps", steps, "timed steps per run")->capture_default_str();
   app.add_option("--warmup", warmup, "untimed steps before each run")->capture_default_str();
@@ -195,7 +202,9 @@ int main(int argc, char** argv) {
                                                      repeat == repeats - 1,
                                   // The Trainer runs the compute threads and hands them to
                                   // the model and the optimizer.
-                                  .threads = threads});
+                                  .threads = threads,
+                                  .spin_us = spin_us >= 0 ? std::optional<int>(spin_us)
+                                                          : std::nullopt});
           // Every batch is full (the sample count is a multiple of the global batch), so
           // the global count is known in advance, as train_epoch() would know it.
           const auto step_ranks = static_cast<std::size_t>(comm.size());

@@ -9,6 +9,20 @@
 #include "ringdp/error.hpp"
 
 namespace ringdp::nn {
+namespace {
+
+// The work of a product whose `rows` the threads split on cache lines, as for_each_part
+// takes it: 0 (run on the caller) when the rows fit one line, since every part but the
+// first would be empty and waking the pool would buy nothing (the 10 logits of an MNIST
+// classifier: one futex wake-up per step saved with two threads). The caller's part is
+// then the same product as with one thread, so the bits do not change.
+template <class T>
+std::size_t row_split_work(std::size_t rows, Eigen::Index batch, std::size_t depth) {
+  if (rows <= detail::kLineFloats<T>) return 0;
+  return rows * static_cast<std::size_t>(batch) * depth;
+}
+
+}  // namespace
 
 template <class T>
 Dense<T>::Dense(std::size_t inputs, std::size_t outputs, Init init)
@@ -70,7 +84,7 @@ void Dense<T>::forward(const ConstMatrixRef<T>& x, Matrix<T>& y, Activation acti
   // of x. Its block (at most a few hundred kB) is still in its cache when the bias and the
   // activation are applied, so they cost no extra pass over memory.
   for_each_part(
-      this->thread_pool(), static_cast<std::size_t>(out * batch * in), [&](int part, int parts) {
+      this->thread_pool(), row_split_work<T>(outputs_, batch, in), [&](int part, int parts) {
         const IndexRange rows = split_range(outputs_, parts, part, detail::kLineFloats<T>);
         if (rows.empty()) return;
         const auto r0 = static_cast<Eigen::Index>(rows.begin);
@@ -135,7 +149,7 @@ void Dense<T>::backward_input(const ConstMatrixRef<T>& dy, Matrix<T>& dx,
   const T* mask = relu_output != nullptr ? relu_output->data() : nullptr;
   // Row blocks of dx = W^T dy: thread t reads the columns of W for its rows of dx, and
   // applies the ReLU mask to its block while the block is in its cache.
-  for_each_part(this->thread_pool(), static_cast<std::size_t>(in * batch * out),
+  for_each_part(this->thread_pool(), row_split_work<T>(inputs_, batch, out),
                 [&](int part, int parts) {
                   const IndexRange rows = split_range(inputs_, parts, part, detail::kLineFloats<T>);
                   if (rows.empty()) return;

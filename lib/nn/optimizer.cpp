@@ -25,7 +25,12 @@ void Optimizer<T>::step(std::span<T> parameters, std::span<const T> gradients,
   // Blocks of whole cache lines (16 floats), so that no two threads write the same line.
   constexpr std::size_t kLine = 64 / sizeof(T);
   const std::int64_t step = step_count_;
-  for_each_part(pool_, size_, [&](int part, int parts) {
+  // for_each_part counts work in multiply-adds of a product; one element of the update
+  // (reads and writes of 3-5 arrays, bound by memory) takes about as long as 16 of them
+  // (SGD with momentum: 0.43 ns per element against 0.02 ns per multiply-add of the
+  // step's GEMMs, one core of the development VM).
+  constexpr std::size_t kWorkPerElement = 16;
+  for_each_part(pool_, size_ * kWorkPerElement, [&](int part, int parts) {
     const IndexRange r = split_range(size_, parts, part, kLine);
     if (!r.empty()) {
       update(parameters.data(), gradients.data(), r.begin, r.end, learning_rate, step);

@@ -113,10 +113,15 @@ int affinity_cpu_count() {
   return online > 0 ? static_cast<int>(online) : 1;
 }
 
-ThreadPoolOptions CoreBudget::pool_options() const noexcept {
+ThreadPoolOptions pool_options_for_spin(int spin_us) noexcept {
   ThreadPoolOptions options;
-  if (oversubscribed()) options.spin_us = 0;
+  options.spin_us = std::max(spin_us, 0);
+  if (options.spin_us == 0) options.min_parallel_work = kBlockingMinParallelWork;
   return options;
+}
+
+ThreadPoolOptions CoreBudget::pool_options() const noexcept {
+  return pool_options_for_spin(oversubscribed() ? 0 : ThreadPoolOptions{}.spin_us);
 }
 
 CoreBudget plan_cores(int requested, int helper_threads) {

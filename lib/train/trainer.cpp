@@ -102,7 +102,12 @@ Trainer::Trainer(const Communicator& comm, nn::Sequential<float>& model, Replica
   // its threads fails every rank, before the collectives below.
   agree_on(comm_, [this] {
     cores_ = nn::plan_cores(options_.threads, 2);
-    pool_ = std::make_unique<nn::ThreadPool>(cores_.compute_threads, cores_.pool_options());
+    if (options_.spin_us && *options_.spin_us < 0) {
+      throw InvalidArgument("Trainer: spin_us must be >= 0");
+    }
+    const nn::ThreadPoolOptions pool_options =
+        options_.spin_us ? nn::pool_options_for_spin(*options_.spin_us) : cores_.pool_options();
+    pool_ = std::make_unique<nn::ThreadPool>(cores_.compute_threads, pool_options);
   });
   const std::size_t bucket_bytes =
       options_.bucket_bytes == 0 ? default_bucket_bytes() : options_.bucket_bytes;

@@ -217,6 +217,12 @@ TEST_CASE("plan_cores: explicit and automatic thread counts, and when the pool m
   const CoreBudget alone = plan_cores(0, 0);
   ok = ok && alone.compute_threads == cpus && alone.reserved_cpus() == 0 && !alone.oversubscribed();
   ok = ok && alone.pool_options().spin_us == ThreadPoolOptions{}.spin_us;
+  // A pool that blocks at once splits only kernels worth a wake-up.
+  ok = ok && alone.pool_options().min_parallel_work == ThreadPoolOptions{}.min_parallel_work;
+  ok = ok && pool_options_for_spin(0).min_parallel_work == kBlockingMinParallelWork;
+  ok = ok && pool_options_for_spin(-5).spin_us == 0;
+  ok = ok && (given.pool_options().min_parallel_work == kBlockingMinParallelWork) ==
+                 given.oversubscribed();
   CHECK(all_ranks(ok));
   CHECK_THROWS_AS(plan_cores(-1, 0), ringdp::InvalidArgument);
   CHECK_THROWS_AS(plan_cores(1, -1), ringdp::InvalidArgument);

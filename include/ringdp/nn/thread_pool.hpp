@@ -40,6 +40,16 @@ struct ThreadPoolOptions {
   int spin_us = 50;
 };
 
+/// Work (multiply-adds of a product) below which a pool whose threads block at once between
+/// kernels (spin_us 0) keeps a kernel on the calling thread: waking a blocked worker costs
+/// 5-50 µs (more where an idle virtual CPU halts), about what one core needs for a product
+/// of this size, so splitting a smaller one only delays it.
+inline constexpr std::size_t kBlockingMinParallelWork = std::size_t{1} << 20;
+
+/// The options of a pool whose threads spin `spin_us` (0 when negative) before they block;
+/// a pool that blocks at once splits only kernels of at least kBlockingMinParallelWork.
+[[nodiscard]] ThreadPoolOptions pool_options_for_spin(int spin_us) noexcept;
+
 /// The CPUs of one rank and the threads that run on them during a training step: the
 /// compute threads (a ThreadPool, the calling thread included) and the helper threads beside
 /// them (the reducer's progress thread, the loader's reader thread). The helpers mostly wait
@@ -59,7 +69,8 @@ struct CoreBudget {
   }
   /// More compute threads than the rank has CPUs: worth a warning.
   [[nodiscard]] bool more_threads_than_cpus() const noexcept { return compute_threads > cpus; }
-  /// The options of the rank's ThreadPool: no spinning when oversubscribed().
+  /// The options of the rank's ThreadPool: no spinning, and so fewer kernels split
+  /// (pool_options_for_spin(0)), when oversubscribed().
   [[nodiscard]] ThreadPoolOptions pool_options() const noexcept;
 };
 

@@ -78,6 +78,13 @@ struct TrainerOptions {
   /// Trainer::cores() tells what was planned). Results are deterministic for a fixed count;
   /// replicas stay bit-identical whatever each rank's count. Must be >= 0 (InvalidArgument).
   int threads = 1;
+  /// How long the compute threads spin before they block (µs) between the kernels of a
+  /// step: nullopt leaves it to nn::CoreBudget::pool_options() (50, or 0 when the compute
+  /// threads plus one CPU for the helpers exceed the rank's CPUs); 0 blocks at once. Only a
+  /// speed trade (bench/nn_throughput/README.md); a pool that blocks at once also splits
+  /// fewer kernels (nn::pool_options_for_spin), so the last bits may differ between 0 and a
+  /// spin, deterministic for each. Must be >= 0.
+  std::optional<int> spin_us = std::nullopt;
   /// When ranks share a node, keep the model's gradient arena in node-shared memory for
   /// the trainer's lifetime (a SharedBuffer of the reducer's communicator; moved back,
   /// contents kept, when the trainer goes): shm and hier then read every rank's gradients
